@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "LruNet",
+    products: [
+        .library(name: "LruNet", targets: ["LruNet"]),
+        .executable(name: "lrunet", targets: ["LruNetCLI"]),
+        .executable(name: "lrunet-bench", targets: ["LruNetBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: module maps live under Modules/.
+        .systemLibrary(
+            name: "COpenBLAS", path: "Modules/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Modules/CZlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // The engine: tensors, kernels, layers, graph, models, IO, training.
+        .target(
+            name: "LruNet",
+            dependencies: ["COpenBLAS", "CZlib"],
+            path: "Sources/LruNet"),
+
+        // The command line and the benchmark.
+        .executableTarget(
+            name: "LruNetCLI",
+            dependencies: ["LruNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/LruNetCLI"),
+        .executableTarget(
+            name: "LruNetBench",
+            dependencies: ["LruNet", "COpenBLAS"],
+            path: "Sources/LruNetBench"),
+
+        .testTarget(
+            name: "LruNetTests",
+            dependencies: ["LruNet", "COpenBLAS"],
+            path: "Tests/LruNetTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,87 @@
+import Foundation
+
+/// What a network costs per forward pass, and what reuse saves: parameters
+/// held, parameter bytes read, and multiply-accumulates per image.
+///
+/// The fetched/requested byte counts are measured: they are the parameter
+/// cache's counters after a real forward pass.
+public struct CostReport: Sendable {
+    /// N, the reuse count.
+    public let layerReuse: Int
+    /// Distinct trainable parameters (what PyTorch's `numel` sum reports).
+    public let parameters: Int
+    /// Trainable parameters of an unrolled network with a separate conv copy per application.
+    public let unrolledParameters: Int
+    /// Conv weights and biases, counted once.
+    public let convParameters: Int
+    /// Conv weight bytes read in one forward pass with the cache, and what an unrolled network reads.
+    public let convBytesFetched: Int, convBytesUnrolled: Int
+    /// The same for every tensor (conv, BatchNorm parameters and running statistics).
+    public let allBytesFetched: Int, allBytesUnrolled: Int
+    /// Multiply-accumulates per image, by kind.
+    public let macs: [OpKind: Int]
+    public var totalMACs: Int { macs.values.reduce(0, +) }
+
+    /// The MAC saving factor on conv weights: unrolled bytes / fetched bytes.
+    public var convFetchSaving: Double { Double(convBytesUnrolled) / Double(max(convBytesFetched, 1)) }
+
+    /// A human-readable block, as `lrunet eval` and `lrunet info` print it.
+    public var text: String {
+        func mb(_ b: Int) -> String { String(format: "%.2f MB", Double(b) / 1e6) }
+        func m(_ x: Int) -> String { String(format: "%.2f M", Double(x) / 1e6) }
+        var lines = [
+            "reuse N=\(layerReuse): parameters \(parameters.grouped) (unrolled \(unrolledParameters.grouped)), conv parameters \(convParameters.grouped)",
+            "conv weight bytes per forward: \(mb(convBytesFetched)) fetched once vs \(mb(convBytesUnrolled)) unrolled (\(String(format: "%.2fx", convFetchSaving)) less)",
+            "all parameter bytes per forward: \(mb(allBytesFetched)) fetched vs \(mb(allBytesUnrolled)) requested",
+            "MACs per image: \(m(totalMACs))",
+        ]
+        for k in OpKind.allCases where (macs[k] ?? 0) > 0 {
+            lines.append("  \(k.rawValue): \(m(macs[k]!))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Int {
+    /// 182090 -> "182,090".
+    var grouped: String {
+        let s = String(abs(self))
+        var out = ""
+        for (i, ch) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return self < 0 ? "-" + out : out
+    }
+}
+
+extension LruNet {
+    /// Per-layer rows for `lrunet info`, planned for one image of `height x width`.
+    public func layerSummaries(height: Int, width: Int) throws -> [LayerSummary] {
+        try plan(ActivationShape(channels: config.inChannels, batch: 1, height: height, width: width), training: false)
+        return graph.layers.map(\.summary)
+    }
+
+    /// Runs one forward pass on a blank image and reports the costs the parameter cache counted.
+    public func costReport(height: Int, width: Int) throws -> CostReport {
+        let wasTraining = context.training
+        context.training = false
+        defer { context.training = wasTraining }
+        let zeros = [Float](repeating: 0, count: config.inChannels * height * width)
+        _ = try zeros.withUnsafeBufferPointer {
+            try forward($0.baseAddress!, batch: 1, channels: config.inChannels, height: height, width: width)
+        }
+        var macs: [OpKind: Int] = [:]
+        for s in graph.layers.map(\.summary) { for (k, v) in s.macs { macs[k, default: 0] += v } }
+        let trainable = parameters.entries.filter { $0.role.isTrainable }
+        let blocks = graph.layers.compactMap { $0 as? ReuseBlock }
+        let extraCopies = blocks.reduce(0) { $0 + ($1.iterations - 1) * $1.sharedConvParameters }
+        return CostReport(layerReuse: config.layerReuse,
+                          parameters: trainable.reduce(0) { $0 + $1.count },
+                          unrolledParameters: trainable.reduce(0) { $0 + $1.count } + extraCopies,
+                          convParameters: trainable.filter { $0.role.isConv }.reduce(0) { $0 + $1.count },
+                          convBytesFetched: cache.conv.fetchedBytes, convBytesUnrolled: cache.conv.requestedBytes,
+                          allBytesFetched: cache.all.fetchedBytes, allBytesUnrolled: cache.all.requestedBytes,
+                          macs: macs)
+    }
+}

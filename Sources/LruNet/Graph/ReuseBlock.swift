@@ -1,0 +1,201 @@
+/// The paper's reused block: one depthwise 3x3 conv (`dw`, channel
+/// multiplier 2) and one grouped 1x1 conv (`pw`, 8 groups) applied `n` times to
+/// the block's own output, with a separate BatchNorm pair per iteration:
+///
+///     res = x (i = 0) or the previous iteration's output
+///     y   = relu(pw_bn[i](pw(dw_bn[i](dw(res)))) + res)
+///     y   = shuffle(y)                     unless i is the last iteration
+///
+/// The shared weights exist once. In inference each iteration asks the
+/// parameter cache for them (it fetches once per pass), BatchNorm is applied as
+/// a fused epilogue of the depthwise kernel, and BN + residual + ReLU as one
+/// fused pass after the pointwise GEMM. In training every iteration keeps its
+/// own activations and BN statistics, and both shared weight gradients
+/// accumulate over all `n` iterations.
+public final class ReuseBlock: Layer {
+    public let name: String
+    public let planes: Int
+    public let expansion = 2
+    public let iterations: Int
+    public static let pointwiseGroups = 8
+    let dwWeight: ParameterRef, pwWeight: ParameterRef
+    let dwBN: [BatchNormRefs], pwBN: [BatchNormRefs]
+    unowned let store: ParameterStore
+    let eps: Float = 1e-5, momentum: Float = 0.1
+    let dwGeometry = ConvGeometry(kernel: 3, stride: 1, padding: 1)
+
+    private var shape = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
+    private var pwShape: ConvShape?
+    private var training = false
+    // Inference scratch, reused by every iteration.
+    private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0)
+    private var out = FloatBuffer(count: 0)
+    // Training: one record per iteration.
+    private var saved: [IterationState] = []
+    private var blockInput: UnsafeMutablePointer<Float>?
+    private var gradY = FloatBuffer(count: 0), gradPw = FloatBuffer(count: 0)
+    private var gradDwBN = FloatBuffer(count: 0), gradDwRaw = FloatBuffer(count: 0), gradIn = FloatBuffer(count: 0)
+
+    /// Activations and batch statistics of one iteration, kept for backward.
+    struct IterationState {
+        let dwRaw, dwNorm, pwRaw, y, next: FloatBuffer   // next: shuffled y (empty on the last iteration)
+        let dwMean, dwInvStd, pwMean, pwInvStd: FloatBuffer
+    }
+
+    /// - Parameters:
+    ///   - name: module path (`stage1` ...), prefix of `dw.weight`, `pw.weight`, `dw_bn_list.i.*`, `pw_bn_list.i.*`.
+    ///   - planes: block width; must be a multiple of 8 (the pointwise groups).
+    ///   - iterations: N, how many times the block is applied (>= 1).
+    public init(name: String, store: ParameterStore, planes: Int, iterations: Int) {
+        precondition(iterations >= 1, "ReuseBlock \(name): needs at least one iteration")
+        precondition(planes % Self.pointwiseGroups == 0 && planes % 2 == 0, "ReuseBlock \(name): planes must be a multiple of 8")
+        self.name = name; self.planes = planes; self.iterations = iterations; self.store = store
+        let wide = planes * expansion
+        dwWeight = store.declare("\(name).dw.weight", shape: [wide, 1, 3, 3], role: .convWeight, fanIn: 9, fanOut: wide * 9)
+        pwWeight = store.declare("\(name).pw.weight", shape: [planes, wide / Self.pointwiseGroups, 1, 1],
+                                 role: .convWeight, fanIn: wide / Self.pointwiseGroups, fanOut: planes)
+        dwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).dw_bn_list.\($0)", channels: wide, store: store) }
+        pwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).pw_bn_list.\($0)", channels: planes, store: store) }
+    }
+
+    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        guard input.channels == planes else {
+            throw PlanError.channelMismatch(layer: name, expected: planes, got: input.channels)
+        }
+        if input == shape && training == self.training && out.count == input.count { return input }
+        shape = input; self.training = training
+        let wide = planes * expansion, l = input.rowLength
+        pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
+                            geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
+        out = FloatBuffer(count: planes * l)
+        if training {
+            dwOut = FloatBuffer(count: 0); pwOut = FloatBuffer(count: 0); carry = FloatBuffer(count: 0)
+            saved = (0..<iterations).map { i in
+                IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
+                               pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: planes * l),
+                               next: FloatBuffer(count: i == iterations - 1 ? 0 : planes * l),
+                               dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
+                               pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
+            }
+            gradY = FloatBuffer(count: planes * l); gradPw = FloatBuffer(count: planes * l)
+            gradDwBN = FloatBuffer(count: wide * l); gradDwRaw = FloatBuffer(count: wide * l)
+            gradIn = FloatBuffer(count: planes * l)
+        } else {
+            saved = []
+            gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradDwRaw = gradY; gradIn = gradY
+            dwOut = FloatBuffer(count: wide * l); pwOut = FloatBuffer(count: planes * l); carry = FloatBuffer(count: planes * l)
+        }
+        return input
+    }
+
+    public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        context.training ? forwardTraining(input, context) : forwardInference(input, context)
+    }
+
+    private func forwardInference(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        let l = shape.rowLength
+        var res = input
+        for i in 0..<iterations {
+            let last = i == iterations - 1
+            let dwBNi = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps)
+            depthwiseForward(dwOut.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
+                             batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
+                             scale: dwBNi.scale, shift: dwBNi.shift, threading: ctx.threading)
+            convForward(pwOut.pointer, dwOut.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
+                        columns: nil, threading: ctx.threading)
+            let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
+            let y = last ? out.pointer : pwOut.pointer
+            channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res, relu: true,
+                          channels: planes, rowLength: l, threading: ctx.threading)
+            if !last {
+                channelShuffleForward(carry.pointer, pwOut.pointer, channels: planes, rowLength: l)
+                res = carry.pointer
+            }
+        }
+        return out.pointer
+    }
+
+    private func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        let l = shape.rowLength, wide = planes * expansion
+        blockInput = input
+        var res = input
+        for i in 0..<iterations {
+            let s = saved[i], last = i == iterations - 1
+            depthwiseForward(s.dwRaw.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
+                             batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
+                             threading: ctx.threading)
+            batchNormTrainForward(s.dwNorm.pointer, s.dwRaw.pointer,
+                                  gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
+                                  savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
+                                  runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
+                                  momentum: momentum, eps: eps, channels: wide, rowLength: l, threading: ctx.threading)
+            convForward(s.pwRaw.pointer, s.dwNorm.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
+                        columns: nil, threading: ctx.threading)
+            batchNormTrainForward(s.y.pointer, s.pwRaw.pointer,
+                                  gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
+                                  savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
+                                  runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
+                                  momentum: momentum, eps: eps, channels: planes, rowLength: l, threading: ctx.threading)
+            let y = s.y.pointer
+            for j in 0..<(planes * l) { y[j] = max(y[j] + res[j], 0) }
+            if last {
+                out.pointer.update(from: y, count: planes * l)
+            } else {
+                channelShuffleForward(s.next.pointer, y, channels: planes, rowLength: l)
+                res = s.next.pointer
+            }
+        }
+        return out.pointer
+    }
+
+    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                         _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
+        let l = shape.rowLength, wide = planes * expansion, count = planes * l
+        let gy = gradY.pointer, gin = gradIn.pointer
+        for i in stride(from: iterations - 1, through: 0, by: -1) {
+            let s = saved[i]
+            // Gradient at this iteration's (pre-shuffle) output.
+            if i == iterations - 1 { gy.update(from: gradOutput, count: count) }
+            else { channelShuffleBackward(gy, gin, channels: planes, rowLength: l) }
+            let y = s.y.pointer
+            for j in 0..<count where y[j] <= 0 { gy[j] = 0 }          // through the ReLU; gy is now also dRes
+            batchNormBackward(gradInput: gradPw.pointer, gradOutput: gy, input: s.pwRaw.pointer,
+                              savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
+                              gamma: store.pointer(pwBN[i].weight), gradGamma: store.gradient(pwBN[i].weight),
+                              gradBeta: store.gradient(pwBN[i].bias), channels: planes, rowLength: l, threading: ctx.threading)
+            convBackward(gradInput: gradDwBN.pointer, gradWeight: store.gradient(pwWeight), gradBias: nil,
+                         gradOutput: gradPw.pointer, input: s.dwNorm.pointer, weight: store.pointer(pwWeight),
+                         shape: pwShape!, columns: nil, threading: ctx.threading)
+            batchNormBackward(gradInput: gradDwRaw.pointer, gradOutput: gradDwBN.pointer, input: s.dwRaw.pointer,
+                              savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
+                              gamma: store.pointer(dwBN[i].weight), gradGamma: store.gradient(dwBN[i].weight),
+                              gradBeta: store.gradient(dwBN[i].bias), channels: wide, rowLength: l, threading: ctx.threading)
+            let res = i == 0 ? blockInput! : saved[i - 1].next.pointer
+            let needIn = i > 0 || needInputGradient
+            depthwiseBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
+                              gradOutput: gradDwRaw.pointer, input: res, weight: store.pointer(dwWeight),
+                              channels: planes, multiplier: expansion, batch: shape.batch, height: shape.height,
+                              width: shape.width, geometry: dwGeometry, threading: ctx.threading)
+            if needIn { for j in 0..<count { gin[j] += gy[j] } }       // the residual path
+        }
+        return needInputGradient ? gin : nil
+    }
+
+    /// Multiply-accumulates per image of one application of `dw` and of `pw`.
+    var macsPerIteration: (dw: Int, pw: Int) {
+        let wide = planes * expansion
+        return (wide * 9 * shape.plane, planes * (wide / Self.pointwiseGroups) * shape.plane)
+    }
+
+    /// Conv weights applied per pass: (shared values, values an unrolled network would hold).
+    var sharedConvParameters: Int { store.entry(dwWeight).count + store.entry(pwWeight).count }
+
+    public var summary: LayerSummary {
+        let m = macsPerIteration
+        let bn = iterations * 2 * (planes * expansion + planes)
+        return LayerSummary(name: name,
+                            op: "reuse x\(iterations): dw 3x3 \(planes)->\(planes * expansion) g\(planes), pw 1x1 \(planes * expansion)->\(planes) g8",
+                            outputShape: shape, parameters: sharedConvParameters + bn,
+                            macs: [.depthwise: iterations * m.dw, .pointwise: iterations * m.pw])
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// Labelled images in memory: pixels NCHW float32 scaled to [0, 1] (the
+/// authors' `ToTensor`, no mean/std normalisation), labels as class indices.
+public struct LabeledImages: Sendable {
+    public let images: [Float]
+    public let labels: [Int32]
+    public let channels: Int, height: Int, width: Int
+    public let numClasses: Int
+
+    public var count: Int { labels.count }
+    public var imageSize: Int { channels * height * width }
+
+    public init(images: [Float], labels: [Int32], channels: Int, height: Int, width: Int, numClasses: Int) {
+        precondition(images.count == labels.count * channels * height * width, "LabeledImages: sizes disagree")
+        self.images = images; self.labels = labels
+        self.channels = channels; self.height = height; self.width = width; self.numClasses = numClasses
+    }
+
+    /// The first `n` examples.
+    public func prefix(_ n: Int) -> LabeledImages {
+        let k = min(n, count)
+        return LabeledImages(images: Array(images[0..<(k * imageSize)]), labels: Array(labels[0..<k]),
+                             channels: channels, height: height, width: width, numClasses: numClasses)
+    }
+}
+
+/// The train/test split of a data set.
+public enum Split: String, Sendable { case train, test }
+
+/// The data sets the engine reads, by the names the checkpoints' metadata uses.
+public enum DatasetKind: String, CaseIterable, Sendable {
+    case fashionMNIST = "fashion-mnist"
+    case cifar10
+    case cifar100
+
+    /// Accepts the metadata spelling and common variants (`fashionmnist`, `cifar-10`).
+    public init?(name: String) {
+        switch name.lowercased().replacingOccurrences(of: "_", with: "-") {
+        case "fashion-mnist", "fashionmnist", "fmnist": self = .fashionMNIST
+        case "cifar10", "cifar-10": self = .cifar10
+        case "cifar100", "cifar-100": self = .cifar100
+        default: return nil
+        }
+    }
+
+    /// Where Debian's `dataset-fashion-mnist` installs the files; CIFAR has no default.
+    public var defaultDirectory: String? {
+        self == .fashionMNIST ? "/usr/share/datasets/fashion-mnist" : nil
+    }
+
+    public func load(directory: String, split: Split) throws -> LabeledImages {
+        switch self {
+        case .fashionMNIST: return try FashionMNIST.load(directory: directory, split: split)
+        case .cifar10, .cifar100: return try CIFAR.load(directory: directory, split: split, classes: self == .cifar10 ? 10 : 100)
+        }
+    }
+}
+
+/// Fashion-MNIST (and MNIST) in the official IDX files, `.gz` or unpacked.
+public enum FashionMNIST {
+    public static func load(directory: String, split: Split) throws -> LabeledImages {
+        let stem = split == .train ? "train" : "t10k"
+        let imagesPath = try find(directory, "\(stem)-images-idx3-ubyte")
+        let labelsPath = try find(directory, "\(stem)-labels-idx1-ubyte")
+        let imageBytes = try IDX.readAll(imagesPath)
+        let (dims, start) = try IDX.parse(imageBytes, path: imagesPath, expectRank: 3)
+        let labelBytes = try IDX.readAll(labelsPath)
+        let (ldims, lstart) = try IDX.parse(labelBytes, path: labelsPath, expectRank: 1)
+        guard ldims[0] == dims[0] else {
+            throw IOError.malformed(path: labelsPath, detail: "\(ldims[0]) labels for \(dims[0]) images")
+        }
+        let labels = labelBytes[lstart...].map { Int32($0) }
+        if let badLabel = labels.first(where: { $0 >= 10 }) {
+            throw IOError.malformed(path: labelsPath, detail: "label \(badLabel) is not a class 0-9")
+        }
+        let images = imageBytes[start...].map { Float($0) / 255 }
+        return LabeledImages(images: images, labels: labels, channels: 1, height: dims[1], width: dims[2], numClasses: 10)
+    }
+
+    static func find(_ dir: String, _ stem: String) throws -> String {
+        for name in [stem + ".gz", stem, stem.replacingOccurrences(of: "-idx", with: ".idx") + ".gz"] {
+            let p = (dir as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        throw IOError.cannotOpen(path: (dir as NSString).appendingPathComponent(stem + ".gz"),
+                                 reason: "no such file (looked for \(stem)[.gz])")
+    }
+}
+
+/// CIFAR-10 and CIFAR-100 in the official binary format: fixed-size records of
+/// label byte(s) then 3072 pixel bytes (R, G, B planes of 32x32).
+/// CIFAR-10: `data_batch_1.bin ... data_batch_5.bin`, `test_batch.bin`, 1 label byte.
+/// CIFAR-100: `train.bin`, `test.bin`, 2 label bytes (coarse, fine); the fine label is used.
+public enum CIFAR {
+    public static func files(classes: Int, split: Split) -> [String] {
+        if classes == 10 { return split == .train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"] }
+        return [split == .train ? "train.bin" : "test.bin"]
+    }
+
+    public static func load(directory: String, split: Split, classes: Int) throws -> LabeledImages {
+        let labelBytes = classes == 10 ? 1 : 2
+        let record = labelBytes + 3072
+        // Accept the archive's own sub-folder too.
+        var dir = directory
+        for sub in ["cifar-10-batches-bin", "cifar-100-binary"] {
+            let p = (directory as NSString).appendingPathComponent(sub)
+            if FileManager.default.fileExists(atPath: p) { dir = p }
+        }
+        var images: [Float] = [], labels: [Int32] = []
+        for name in files(classes: classes, split: split) {
+            let path = (dir as NSString).appendingPathComponent(name)
+            let data = try FileBytes.read(path, limit: 1 << 30)
+            guard data.count % record == 0, data.count > 0 else {
+                throw IOError.truncated(path: path, detail: "\(data.count) bytes is not a whole number of \(record)-byte records")
+            }
+            let n = data.count / record
+            images.reserveCapacity(images.count + n * 3072)
+            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                let b = raw.bindMemory(to: UInt8.self)
+                for r in 0..<n {
+                    let label = Int32(b[r * record + labelBytes - 1])
+                    guard label < classes else { throw IOError.malformed(path: path, detail: "record \(r) has label \(label) >= \(classes)") }
+                    labels.append(label)
+                    let px = r * record + labelBytes
+                    for i in 0..<3072 { images.append(Float(b[px + i]) / 255) }
+                }
+            }
+        }
+        return LabeledImages(images: images, labels: labels, channels: 3, height: 32, width: 32, numClasses: classes)
+    }
+}

@@ -1,0 +1,33 @@
+// Channel permutations and copies. In CNHW every channel is one contiguous row
+// of `rowLength` values, so these are row copies.
+
+/// The authors' 2-group shuffle with its half swap: out[2k] = in[C/2 + k], out[2k+1] = in[k].
+@inline(__always) func shuffleSource(_ outChannel: Int, channels: Int) -> Int {
+    outChannel % 2 == 0 ? channels / 2 + outChannel / 2 : outChannel / 2
+}
+
+func channelShuffleForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                           channels: Int, rowLength: Int) {
+    precondition(channels % 2 == 0, "channel shuffle needs an even channel count, got \(channels)")
+    for o in 0..<channels {
+        (out + o * rowLength).update(from: input + shuffleSource(o, channels: channels) * rowLength, count: rowLength)
+    }
+}
+
+/// The inverse permutation, used for gradients.
+func channelShuffleBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
+                            channels: Int, rowLength: Int) {
+    for o in 0..<channels {
+        (gradInput + shuffleSource(o, channels: channels) * rowLength).update(from: gradOutput + o * rowLength, count: rowLength)
+    }
+}
+
+/// `torch.cat([x, x], 1)`.
+func concatSelfForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int) {
+    out.update(from: input, count: count)
+    (out + count).update(from: input, count: count)
+}
+
+func concatSelfBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { gradInput[i] = gradOutput[i] + gradOutput[count + i] }
+}

@@ -1,0 +1,100 @@
+// Direct depthwise convolution (groups == input channels, channel multiplier
+// `mult` >= 1), CNHW layout. Output channel `o` reads input channel `o / mult`
+// with its own kh x kw filter. A GEMM per channel would be K = 9 wide: far too
+// thin for BLAS, so this is a direct loop whose inner row loop vectorises.
+
+/// out: [C*mult][N][Ho][Wo]   input: [C][N][H][W]   weight: [C*mult][kh*kw]
+/// With `scale`/`shift`, applies `y = y*scale[o] + shift[o]` (inference BatchNorm) as an epilogue.
+func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                      _ weight: UnsafePointer<Float>,
+                      channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
+                      geometry g: ConvGeometry,
+                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
+                      threading: Threading) {
+    let ho = g.outputHeight(height), wo = g.outputWidth(width)
+    let kArea = g.kernelH * g.kernelW
+    let outChannels = channels * mult
+    threading.parallelFor(outChannels * batch, minPerThread: 4) { range in
+        for job in range {
+            let o = job / batch, n = job % batch
+            let src = input + ((o / mult) * batch + n) * height * width
+            let dst = out + job * ho * wo
+            let w = weight + o * kArea
+            dst.update(repeating: 0, count: ho * wo)
+            for ky in 0..<g.kernelH {
+                let ys = g.validRange(kernelOffset: ky, inputSize: height, outputSize: ho)
+                for kx in 0..<g.kernelW {
+                    let xs = g.validRange(kernelOffset: kx, inputSize: width, outputSize: wo)
+                    let wv = w[ky * g.kernelW + kx]
+                    if g.stride == 1 {
+                        for oy in ys {
+                            let srow = src + (oy - g.padding + ky) * width - g.padding + kx
+                            let drow = dst + oy * wo
+                            for ox in xs { drow[ox] += wv * srow[ox] }
+                        }
+                    } else {
+                        for oy in ys {
+                            let srow = src + (oy * g.stride - g.padding + ky) * width - g.padding + kx
+                            let drow = dst + oy * wo
+                            for ox in xs { drow[ox] += wv * srow[ox * g.stride] }
+                        }
+                    }
+                }
+            }
+            if let scale, let shift {
+                let s = scale[o], b = shift[o]
+                for i in 0..<(ho * wo) { dst[i] = dst[i] * s + b }
+            }
+        }
+    }
+}
+
+/// Gradients of ``depthwiseForward`` (without epilogue).
+/// gradInput: [C][N][H][W], overwritten unless `accumulateInput`.
+/// gradWeight: [C*mult][kh*kw], always accumulated (beta = 1) so reused layers sum over applications.
+func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
+                       gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                       weight: UnsafePointer<Float>,
+                       channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
+                       geometry g: ConvGeometry, accumulateInput: Bool = false, threading: Threading) {
+    let ho = g.outputHeight(height), wo = g.outputWidth(width)
+    let kArea = g.kernelH * g.kernelW
+    // Parallel over input channels: channel c owns gradInput[c] and gradWeight[c*mult ..< (c+1)*mult].
+    threading.parallelFor(channels) { range in
+        for c in range {
+            for n in 0..<batch {
+                let src = input + (c * batch + n) * height * width
+                let gin = gradInput.map { $0 + (c * batch + n) * height * width }
+                if let gin, !accumulateInput { gin.update(repeating: 0, count: height * width) }
+                for m in 0..<mult {
+                    let o = c * mult + m
+                    let gout = gradOutput + (o * batch + n) * ho * wo
+                    let w = weight + o * kArea, gw = gradWeight + o * kArea
+                    for ky in 0..<g.kernelH {
+                        let ys = g.validRange(kernelOffset: ky, inputSize: height, outputSize: ho)
+                        for kx in 0..<g.kernelW {
+                            let xs = g.validRange(kernelOffset: kx, inputSize: width, outputSize: wo)
+                            let wv = w[ky * g.kernelW + kx]
+                            var acc: Float = 0
+                            for oy in ys {
+                                let off = (oy * g.stride - g.padding + ky) * width - g.padding + kx
+                                let grow = gout + oy * wo
+                                let srow = src + off
+                                if let gin {
+                                    let irow = gin + off
+                                    for ox in xs {
+                                        acc += grow[ox] * srow[ox * g.stride]
+                                        irow[ox * g.stride] += wv * grow[ox]
+                                    }
+                                } else {
+                                    for ox in xs { acc += grow[ox] * srow[ox * g.stride] }
+                                }
+                            }
+                            gw[ky * g.kernelW + kx] += acc
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

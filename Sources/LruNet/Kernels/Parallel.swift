@@ -1,0 +1,44 @@
+import Dispatch
+import COpenBLAS
+
+/// How many threads the engine's own kernels use, and OpenBLAS's setting.
+///
+/// Passed explicitly (no global mode): the model holds one and hands it to
+/// every kernel. OpenBLAS is told the same number; its threads and ours never
+/// run at the same time, because our kernels and `sgemm` calls alternate.
+public struct Threading: Sendable, Equatable {
+    public var threads: Int
+
+    /// - Parameter threads: worker count; 0 means all cores.
+    public init(threads: Int = 0) {
+        let cores = max(1, ProcessInfoCores.count)
+        self.threads = threads <= 0 ? cores : threads
+        openblas_set_num_threads(Int32(self.threads))
+    }
+
+    /// Runs `body` over `0..<count` split into contiguous chunks, one per
+    /// thread; small jobs run inline.
+    @inline(__always)
+    func parallelFor(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = min(threads, count / max(minPerThread, 1))
+        if workers <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = count * w / workers, hi = count * (w + 1) / workers
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+enum ProcessInfoCores {
+    static let count: Int = {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return 1
+        #endif
+    }()
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

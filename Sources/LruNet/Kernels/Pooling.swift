@@ -1,0 +1,83 @@
+// Max and average pooling over CNHW planes (one plane per (channel, image)).
+
+/// Max pooling with implicit -infinity padding, as PyTorch. When `argmax` is given, stores the
+/// winning input index within the plane for the backward pass (first maximum wins, like PyTorch).
+func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                    argmax: UnsafeMutablePointer<Int32>?,
+                    planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
+    let ho = g.outputHeight(height), wo = g.outputWidth(width)
+    threading.parallelFor(planes, minPerThread: 16) { range in
+        for p in range {
+            let src = input + p * height * width, dst = out + p * ho * wo
+            let idx = argmax.map { $0 + p * ho * wo }
+            for oy in 0..<ho {
+                let y0 = max(oy * g.stride - g.padding, 0), y1 = min(oy * g.stride - g.padding + g.kernelH, height)
+                for ox in 0..<wo {
+                    let x0 = max(ox * g.stride - g.padding, 0), x1 = min(ox * g.stride - g.padding + g.kernelW, width)
+                    var best = -Float.infinity, at = y0 * width + x0
+                    for y in y0..<y1 {
+                        for x in x0..<x1 where src[y * width + x] > best || src[y * width + x].isNaN {
+                            best = src[y * width + x]; at = y * width + x
+                        }
+                    }
+                    dst[oy * wo + ox] = best
+                    idx?[oy * wo + ox] = Int32(at)
+                }
+            }
+        }
+    }
+}
+
+/// Routes each output gradient to the input its maximum came from (gradInput is overwritten).
+func maxPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
+                     argmax: UnsafePointer<Int32>, planes: Int, inputPlane: Int, outputPlane: Int,
+                     threading: Threading) {
+    threading.parallelFor(planes, minPerThread: 16) { range in
+        for p in range {
+            let gi = gradInput + p * inputPlane, go = gradOutput + p * outputPlane, idx = argmax + p * outputPlane
+            gi.update(repeating: 0, count: inputPlane)
+            for i in 0..<outputPlane { gi[Int(idx[i])] += go[i] }
+        }
+    }
+}
+
+/// Average pooling, `count_include_pad=True` (PyTorch's default): divides by the window area.
+func avgPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                    planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
+    let ho = g.outputHeight(height), wo = g.outputWidth(width)
+    let inv = 1 / Float(g.kernelH * g.kernelW)
+    threading.parallelFor(planes, minPerThread: 64) { range in
+        for p in range {
+            let src = input + p * height * width, dst = out + p * ho * wo
+            for oy in 0..<ho {
+                let y0 = max(oy * g.stride - g.padding, 0), y1 = min(oy * g.stride - g.padding + g.kernelH, height)
+                for ox in 0..<wo {
+                    let x0 = max(ox * g.stride - g.padding, 0), x1 = min(ox * g.stride - g.padding + g.kernelW, width)
+                    var s: Float = 0
+                    for y in y0..<y1 { for x in x0..<x1 { s += src[y * width + x] } }
+                    dst[oy * wo + ox] = s * inv
+                }
+            }
+        }
+    }
+}
+
+func avgPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
+                     planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
+    let ho = g.outputHeight(height), wo = g.outputWidth(width)
+    let inv = 1 / Float(g.kernelH * g.kernelW)
+    threading.parallelFor(planes, minPerThread: 64) { range in
+        for p in range {
+            let gi = gradInput + p * height * width, go = gradOutput + p * ho * wo
+            gi.update(repeating: 0, count: height * width)
+            for oy in 0..<ho {
+                let y0 = max(oy * g.stride - g.padding, 0), y1 = min(oy * g.stride - g.padding + g.kernelH, height)
+                for ox in 0..<wo {
+                    let x0 = max(ox * g.stride - g.padding, 0), x1 = min(ox * g.stride - g.padding + g.kernelW, width)
+                    let v = go[oy * wo + ox] * inv
+                    for y in y0..<y1 { for x in x0..<x1 { gi[y * width + x] += v } }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// BatchNorm2d as PyTorch (eps 1e-5, momentum 0.1). Inference uses the
+/// running statistics, folded by the parameter cache into one scale and shift;
+/// training normalises with batch statistics and updates the running ones.
+public final class BatchNorm2d: Layer {
+    public let name: String
+    public let channels: Int
+    public let eps: Float = 1e-5
+    public let momentum: Float = 0.1
+    let refs: BatchNormRefs
+    unowned let store: ParameterStore
+    private var buffers = LayerBuffers()
+    private var mean = FloatBuffer(count: 0), invStd = FloatBuffer(count: 0)
+
+    public init(name: String, store: ParameterStore, channels: Int) {
+        self.name = name; self.channels = channels; self.store = store
+        refs = BatchNormRefs(prefix: name, channels: channels, store: store)
+    }
+
+    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        guard input.channels == channels else {
+            throw PlanError.channelMismatch(layer: name, expected: channels, got: input.channels)
+        }
+        buffers.resize(input: input, output: input, training: training)
+        if mean.count != channels { mean = FloatBuffer(count: channels); invStd = FloatBuffer(count: channels) }
+        return input
+    }
+
+    public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        buffers.savedInput = input
+        let l = buffers.input.rowLength
+        if context.training {
+            batchNormTrainForward(buffers.out.pointer, input,
+                                  gamma: context.cache.fetch(refs.weight), beta: context.cache.fetch(refs.bias),
+                                  savedMean: mean.pointer, savedInvStd: invStd.pointer,
+                                  runningMean: store.pointer(refs.runningMean), runningVar: store.pointer(refs.runningVar),
+                                  momentum: momentum, eps: eps, channels: channels, rowLength: l,
+                                  threading: context.threading)
+        } else {
+            let (s, b) = context.cache.foldedBatchNorm(refs, eps: eps)
+            channelAffine(buffers.out.pointer, input, scale: s, shift: b, channels: channels, rowLength: l,
+                          threading: context.threading)
+        }
+        return buffers.out.pointer
+    }
+
+    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                         _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        batchNormBackward(gradInput: buffers.gradIn.pointer, gradOutput: gradOutput, input: buffers.savedInput!,
+                          savedMean: mean.pointer, savedInvStd: invStd.pointer, gamma: store.pointer(refs.weight),
+                          gradGamma: store.gradient(refs.weight), gradBeta: store.gradient(refs.bias),
+                          channels: channels, rowLength: buffers.input.rowLength, threading: context.threading)
+        return buffers.gradIn.pointer
+    }
+
+    public var summary: LayerSummary {
+        LayerSummary(name: name, op: "batchnorm \(channels)", outputShape: buffers.output,
+                     parameters: 2 * channels, macs: [:])
+    }
+}

@@ -1,0 +1,30 @@
+/// `torch.cat([x, x], 1)`: doubles the channels by repeating them, as LruNet
+/// does between stages.
+public final class ConcatSelf: Layer {
+    public let name: String
+    private var buffers = LayerBuffers()
+
+    public init(name: String) { self.name = name }
+
+    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        var out = input
+        out.channels *= 2
+        buffers.resize(input: input, output: out, training: training)
+        return out
+    }
+
+    public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        concatSelfForward(buffers.out.pointer, input, count: buffers.input.count)
+        return buffers.out.pointer
+    }
+
+    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                         _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        concatSelfBackward(buffers.gradIn.pointer, gradOutput, count: buffers.input.count)
+        return buffers.gradIn.pointer
+    }
+
+    public var summary: LayerSummary {
+        LayerSummary(name: name, op: "concat [x, x]", outputShape: buffers.output, parameters: 0, macs: [:])
+    }
+}

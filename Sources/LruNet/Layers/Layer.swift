@@ -1,0 +1,82 @@
+/// What a pass needs besides data: training or inference, threads, the
+/// parameter cache and the random source for dropout. Passed explicitly;
+/// the engine has no global mode.
+public final class RunContext {
+    public var training: Bool
+    public var threading: Threading
+    public let cache: ParameterCache
+    public var rng: SplitMix64
+
+    init(training: Bool, threading: Threading, cache: ParameterCache, seed: UInt64 = 0) {
+        self.training = training; self.threading = threading; self.cache = cache
+        rng = SplitMix64(seed: seed)
+    }
+}
+
+/// The kinds of work counted in the MAC (multiply-accumulate) report.
+public enum OpKind: String, CaseIterable, Sendable {
+    case conv = "conv (im2col)"
+    case depthwise = "depthwise"
+    case pointwise = "1x1 conv"
+}
+
+/// One row of `lrunet info`.
+public struct LayerSummary: Sendable {
+    public let name: String
+    public let op: String
+    public let outputShape: ActivationShape
+    /// Distinct trainable parameters this layer owns.
+    public let parameters: Int
+    /// Multiply-accumulates per image, by kind.
+    public let macs: [OpKind: Int]
+    public var totalMACs: Int { macs.values.reduce(0, +) }
+}
+
+/// A layer of the graph: planned once for an input shape, then run.
+///
+/// `plan` checks the input shape, sizes the output and every scratch buffer;
+/// `forward` and `backward` then only touch planned memory. Activations are
+/// CNHW (see ``ActivationShape``). A layer keeps the input pointer it was
+/// given so `backward` can use it; in training every layer's output buffer
+/// stays intact until the backward pass.
+public protocol Layer: AnyObject {
+    /// The PyTorch module path, e.g. `features.0` or `stage2`.
+    var name: String { get }
+    func plan(input: ActivationShape, training: Bool) throws -> ActivationShape
+    func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float>
+    /// Returns the gradient with respect to the input, or nil when `needInputGradient` is false.
+    func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                  _ context: RunContext) -> UnsafeMutablePointer<Float>?
+    var summary: LayerSummary { get }
+}
+
+/// Output and input-gradient buffers that most layers keep; sized on plan.
+struct LayerBuffers {
+    var input = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
+    var output = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
+    private(set) var out = FloatBuffer(count: 0)
+    private(set) var gradIn = FloatBuffer(count: 0)
+    var savedInput: UnsafeMutablePointer<Float>?
+
+    mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool) {
+        self.input = input; self.output = output
+        if out.count != output.count { out = FloatBuffer(count: output.count) }
+        let g = training ? input.count : 0
+        if gradIn.count != g { gradIn = FloatBuffer(count: g) }
+    }
+}
+
+/// Errors raised while planning a graph for an input.
+public enum PlanError: Error, CustomStringConvertible, Equatable {
+    case channelMismatch(layer: String, expected: Int, got: Int)
+    case tooSmall(layer: String, shape: String)
+
+    public var description: String {
+        switch self {
+        case let .channelMismatch(layer, expected, got):
+            return "\(layer): expects \(expected) input channels, got \(got)"
+        case let .tooSmall(layer, shape):
+            return "\(layer): input \(shape) is too small for this layer"
+        }
+    }
+}

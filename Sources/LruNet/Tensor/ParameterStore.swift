@@ -1,0 +1,125 @@
+/// What a stored tensor is, which decides how it is initialised and whether
+/// the optimiser touches it.
+public enum ParameterRole: String, Sendable {
+    case convWeight, convBias, bnWeight, bnBias, runningMean, runningVar
+
+    /// Parameters get gradients; running statistics are buffers.
+    public var isTrainable: Bool {
+        switch self {
+        case .convWeight, .convBias, .bnWeight, .bnBias: return true
+        case .runningMean, .runningVar: return false
+        }
+    }
+    public var isConv: Bool { self == .convWeight || self == .convBias }
+}
+
+/// A handle to one tensor in a ``ParameterStore``.
+public struct ParameterRef: Hashable, Sendable {
+    public let index: Int
+}
+
+/// One named tensor in the arena: a view `(offset, count)` into one buffer.
+public struct ParameterEntry: Sendable {
+    /// PyTorch state-dict key, e.g. `stage3.pw_bn_list.7.running_var`.
+    public let name: String
+    public let shape: [Int]
+    public let role: ParameterRole
+    /// PyTorch's `fan_out` for conv weights (out channels x kernel area), for Kaiming init.
+    public let fanOut: Int
+    public let fanIn: Int
+    public internal(set) var offset: Int = 0
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// The parameter arena: every weight and running statistic of a model lives
+/// in one contiguous buffer, with gradients and optimiser state in buffers of
+/// the same layout. Trainable tensors come first, so SGD, weight decay and
+/// gradient zeroing are flat loops over `0..<trainableCount`.
+///
+/// Layers declare their tensors while the model is built, then the store is
+/// sealed and memory is allocated once.
+public final class ParameterStore {
+    public private(set) var entries: [ParameterEntry] = []
+    private var byName: [String: Int] = [:]
+    public private(set) var values = FloatBuffer(count: 0)
+    public private(set) var gradients = FloatBuffer(count: 0)
+    public private(set) var momentum = FloatBuffer(count: 0)
+    public private(set) var trainableCount = 0
+    public private(set) var isSealed = false
+
+    public init() {}
+
+    /// Declares a tensor. Names must be unique; call before ``seal()``.
+    @discardableResult
+    func declare(_ name: String, shape: [Int], role: ParameterRole, fanIn: Int = 0, fanOut: Int = 0) -> ParameterRef {
+        precondition(!isSealed, "ParameterStore: declare \(name) after seal")
+        precondition(byName[name] == nil, "ParameterStore: duplicate tensor \(name)")
+        byName[name] = entries.count
+        entries.append(ParameterEntry(name: name, shape: shape, role: role, fanOut: fanOut, fanIn: fanIn))
+        return ParameterRef(index: entries.count - 1)
+    }
+
+    /// Lays out the arena (trainable tensors first) and allocates it, set to
+    /// PyTorch's defaults for BatchNorm (weight 1, bias 0, mean 0, var 1).
+    func seal() {
+        precondition(!isSealed)
+        var offset = 0
+        for pass in [true, false] {
+            for i in entries.indices where entries[i].role.isTrainable == pass {
+                entries[i].offset = offset
+                offset += entries[i].count
+            }
+            if pass { trainableCount = offset }
+        }
+        values = FloatBuffer(count: offset)
+        gradients = FloatBuffer(count: trainableCount)
+        momentum = FloatBuffer(count: trainableCount)
+        isSealed = true
+        for e in entries where e.role == .bnWeight || e.role == .runningVar {
+            (values.pointer + e.offset).update(repeating: 1, count: e.count)
+        }
+    }
+
+    public var totalCount: Int { values.count }
+
+    public func ref(named name: String) -> ParameterRef? { byName[name].map(ParameterRef.init) }
+    public func entry(_ ref: ParameterRef) -> ParameterEntry { entries[ref.index] }
+
+    /// The live values of a tensor. Stable for the life of the store.
+    public func pointer(_ ref: ParameterRef) -> UnsafeMutablePointer<Float> {
+        values.pointer + entries[ref.index].offset
+    }
+
+    /// The gradient of a trainable tensor (same layout as the values).
+    public func gradient(_ ref: ParameterRef) -> UnsafeMutablePointer<Float> {
+        precondition(entries[ref.index].role.isTrainable, "\(entries[ref.index].name) has no gradient")
+        return gradients.pointer + entries[ref.index].offset
+    }
+
+    /// A copy of one tensor's values.
+    public func values(of name: String) -> [Float]? {
+        guard let r = ref(named: name) else { return nil }
+        return Array(UnsafeBufferPointer(start: pointer(r), count: entries[r.index].count))
+    }
+
+    /// Kaiming-normal (fan-out) conv weights, PyTorch's default uniform conv
+    /// bias, BatchNorm 1/0, as the authors' `LruNet.__init__` does.
+    public func initialise(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        for e in entries {
+            let p = values.pointer + e.offset
+            switch e.role {
+            case .convWeight:
+                let std = Float((2.0 / Double(max(e.fanOut, 1))).squareRoot())
+                for i in 0..<e.count { p[i] = std * rng.nextNormal() }
+            case .convBias:
+                let bound = Float(1.0 / Double(max(e.fanIn, 1)).squareRoot())
+                for i in 0..<e.count { p[i] = bound * (2 * rng.nextUniform() - 1) }
+            case .bnWeight, .runningVar: p.update(repeating: 1, count: e.count)
+            case .bnBias, .runningMean: p.update(repeating: 0, count: e.count)
+            }
+        }
+        gradients.zero()
+        momentum.zero()
+    }
+}
