@@ -38,7 +38,7 @@ let package = Package(
 
         .testTarget(
             name: "LruNetTests",
-            dependencies: ["LruNet", "COpenBLAS"],
+            dependencies: ["LruNet", "COpenBLAS", "CZlib"],
             path: "Tests/LruNetTests"),
     ],
     swiftLanguageModes: [.v5]

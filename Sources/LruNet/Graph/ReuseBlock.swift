@@ -30,6 +30,7 @@ public final class ReuseBlock: Layer {
     // Inference scratch, reused by every iteration.
     private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0)
     private var out = FloatBuffer(count: 0)
+    private let depthwiseScratch = Scratch()
     // Training: one record per iteration.
     private var saved: [IterationState] = []
     private var blockInput: UnsafeMutablePointer<Float>?
@@ -100,7 +101,7 @@ public final class ReuseBlock: Layer {
             let dwBNi = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps)
             depthwiseForward(dwOut.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
                              batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
-                             scale: dwBNi.scale, shift: dwBNi.shift, threading: ctx.threading)
+                             scale: dwBNi.scale, shift: dwBNi.shift, scratch: depthwiseScratch, threading: ctx.threading)
             convForward(pwOut.pointer, dwOut.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
                         columns: nil, threading: ctx.threading)
             let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
@@ -123,7 +124,7 @@ public final class ReuseBlock: Layer {
             let s = saved[i], last = i == iterations - 1
             depthwiseForward(s.dwRaw.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
                              batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
-                             threading: ctx.threading)
+                             scratch: depthwiseScratch, threading: ctx.threading)
             batchNormTrainForward(s.dwNorm.pointer, s.dwRaw.pointer,
                                   gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
                                   savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,

@@ -34,7 +34,7 @@ public final class SafeTensorsFile {
         guard data.count >= 8 else { throw IOError.truncated(path: path, detail: "\(data.count) bytes, no header length") }
         let n = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard n <= UInt64(Self.maxHeaderBytes) else {
-            throw IOError.malformed(path: path, detail: "header length \(n) exceeds \(Self.maxHeaderBytes) bytes")
+            throw IOError.malformed(path: path, detail: "not a safetensors file (header length \(n) exceeds \(Self.maxHeaderBytes) bytes)")
         }
         guard Int(n) <= data.count - 8 else {
             throw IOError.truncated(path: path, detail: "header says \(n) bytes, only \(data.count - 8) follow")
@@ -42,7 +42,7 @@ public final class SafeTensorsFile {
         dataStart = 8 + Int(n)
         let json: Any
         do { json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart)) }
-        catch { throw IOError.malformed(path: path, detail: "header is not JSON") }
+        catch { throw IOError.malformed(path: path, detail: "not a safetensors file (header is not JSON)") }
         guard let header = json as? [String: Any] else { throw IOError.malformed(path: path, detail: "header is not a JSON object") }
         var meta: [String: String] = [:]
         var infos: [String: SafeTensorInfo] = [:]

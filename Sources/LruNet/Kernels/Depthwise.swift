@@ -4,13 +4,21 @@
 // thin for BLAS, so this is a direct loop whose inner row loop vectorises.
 
 /// out: [C*mult][N][Ho][Wo]   input: [C][N][H][W]   weight: [C*mult][kh*kw]
+/// With `scratch`, the 3x3/1/1 case runs the SIMD kernel of Depthwise3x3.swift.
 /// With `scale`/`shift`, applies `y = y*scale[o] + shift[o]` (inference BatchNorm) as an epilogue.
 func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                       _ weight: UnsafePointer<Float>,
                       channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
                       geometry g: ConvGeometry,
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
-                      threading: Threading) {
+                      scratch: Scratch? = nil, threading: Threading) {
+    if let scratch, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
+        let need = threading.threads * depthwise3x3ScratchPerWorker(height: height, width: width, multiplier: mult)
+        depthwise3x3Forward(out, input, weight, channels: channels, multiplier: mult, batch: batch,
+                            height: height, width: width, scale: scale, shift: shift,
+                            scratch: scratch.reserve(need), threading: threading)
+        return
+    }
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let kArea = g.kernelH * g.kernelW
     let outChannels = channels * mult

@@ -29,6 +29,20 @@ public struct Threading: Sendable, Equatable {
     }
 }
 
+extension Threading {
+    /// Like ``parallelFor(_:minPerThread:_:)`` but also passes the worker index
+    /// (`0..<threads`), for kernels that use per-worker scratch memory.
+    @inline(__always)
+    func parallelChunks(_ count: Int, minPerThread: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+        let workers = min(threads, count / max(minPerThread, 1))
+        if workers <= 1 { body(0, 0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = count * w / workers, hi = count * (w + 1) / workers
+            if lo < hi { body(w, lo..<hi) }
+        }
+    }
+}
+
 enum ProcessInfoCores {
     static let count: Int = {
         #if canImport(Glibc)

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import LruNet
+
+/// Options every command that loads a model shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("Checkpoint: a .safetensors path or a pretrained name.", valueName: "file"))
+    var weights: String
+
+    @Option(help: "Threads for OpenBLAS and the engine's kernels (0 = all cores).")
+    var threads: Int = 0
+
+    func validate() throws {
+        guard threads >= 0 && threads <= 256 else { throw ValidationError("--threads must be between 0 and 256") }
+    }
+
+    func load() throws -> (model: LruNet, path: String, metadata: [String: String]) {
+        let path = Pretrained.resolve(weights)
+        let file = try SafeTensorsFile(path: path)
+        let model = try LruNet(config: LruNetConfig(metadata: file.metadata), threading: Threading(threads: threads))
+        try model.load(file)
+        return (model, path, file.metadata)
+    }
+}
+
+/// Runs a command body; any error becomes one line on stderr and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() }
+    catch let e as ExitCode { throw e }
+    catch {
+        FileHandle.standardError.write(Data("lrunet: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+func describe(_ config: LruNetConfig) -> String {
+    "lrunet N=\(config.layerReuse) width x\(config.widthMult), \(config.inChannels) input channel(s), \(config.numClasses) classes"
+}
+
+/// The image side a checkpoint's data set uses (28 for Fashion-MNIST, 32 for CIFAR).
+func inputSide(_ metadata: [String: String]) -> Int {
+    DatasetKind(name: metadata["dataset"] ?? "") == .fashionMNIST ? 28 : 32
+}
+
+/// A one-line progress bar with rate and ETA on stderr, drawn only on a terminal.
+struct ProgressBar {
+    let total: Int
+    let label: String
+    let unit: String
+    let start = Date()
+    let enabled = isatty(2) != 0
+    private var lastDraw = Date.distantPast
+
+    init(total: Int, label: String, unit: String = "img") {
+        self.total = total; self.label = label; self.unit = unit
+    }
+
+    mutating func update(_ done: Int, extra: String = "") {
+        guard enabled else { return }
+        let now = Date()
+        guard done >= total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let width = 28
+        let filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = String(format: "\r%@ [%@] %d/%d  %.0f %@/s  ETA %@ %@", label, bar, done, total, rate, unit,
+                          formatDuration(eta), extra)
+        FileHandle.standardError.write(Data(line.utf8))
+        if done >= total { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t / 60 % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import LruNet
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a checkpoint's layer table and its reuse cost report.",
+        discussion: "Per layer: PyTorch module name, operation, output shape, parameters and MACs per image.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Input side in pixels (default: 28 for Fashion-MNIST checkpoints, 32 otherwise).")
+    var size: Int?
+
+    func run() throws {
+        try reportingErrors {
+            let (net, path, meta) = try model.load()
+            let side = size ?? inputSide(meta)
+            print("\((path as NSString).lastPathComponent): \(describe(net.config)), input \(net.config.inChannels)x\(side)x\(side)")
+            let rows = try net.layerSummaries(height: side, width: side)
+            let nameW = max(12, rows.map(\.name.count).max() ?? 0)
+            let opW = max(10, rows.map(\.op.count).max() ?? 0)
+            func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
+            func lpad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+            print("\(pad("layer", nameW))  \(pad("op", opW))  \(pad("output", 10))  \(lpad("params", 9))  \(lpad("MACs", 11))")
+            for r in rows {
+                print("\(pad(r.name, nameW))  \(pad(r.op, opW))  \(pad(r.outputShape.perImage, 10))  \(lpad(String(r.parameters), 9))  \(lpad(String(r.totalMACs), 11))")
+            }
+            print(try net.costReport(height: side, width: side).text)
+        }
+    }
+}

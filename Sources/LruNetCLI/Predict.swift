@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import LruNet
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a checkpoint on a .npy batch of images.",
+        discussion: """
+        The input is float32 [B, C, H, W] in C order with pixels in [0, 1] (no normalisation, as the \
+        authors' ToTensor); the output is float32 [B, num_classes]. From NumPy: \
+        np.save('x.npy', x.astype(np.float32)); y = np.load('y.npy').
+        """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: ArgumentHelp("Input images, float32 [B, C, H, W] .npy.", valueName: "file"))
+    var input: String
+
+    @Option(help: ArgumentHelp("Where to write the [B, classes] outputs (.npy).", valueName: "file"))
+    var output: String
+
+    @Option(help: "Images per forward pass.")
+    var batch: Int = 256
+
+    func validate() throws {
+        guard batch >= 1 && batch <= 65536 else { throw ValidationError("--batch must be between 1 and 65536") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let (net, _, _) = try model.load()
+            let x = try Npy.read(input)
+            guard x.shape.count == 4 else {
+                throw ModelError.inputShape("\(input) has shape \(x.shape); expected rank 4 [B, C, H, W]")
+            }
+            guard x.shape[1] == net.config.inChannels else {
+                throw ModelError.inputShape("\(input) has \(x.shape[1]) channel(s); the model takes \(net.config.inChannels)")
+            }
+            let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            let k = net.config.numClasses
+            var y = Tensor(zeros: [b, k])
+            try x.data.withUnsafeBufferPointer { src in
+                try y.data.withUnsafeMutableBufferPointer { dst in
+                    var start = 0
+                    while start < b {
+                        let n = min(batch, b - start)
+                        try net.infer(src.baseAddress! + start * c * h * w, batch: n, channels: c, height: h, width: w,
+                                      into: dst.baseAddress! + start * k)
+                        start += n
+                    }
+                }
+            }
+            try Npy.write(y, to: output)
+            print("wrote \(output) [\(b), \(k)]")
+        }
+    }
+}

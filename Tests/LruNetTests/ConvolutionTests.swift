@@ -1,0 +1,78 @@
+import XCTest
+@testable import LruNet
+
+/// im2col + sgemm convolution and the direct depthwise kernels against a naive NCHW reference.
+final class ConvolutionTests: XCTestCase {
+    func testConv2dMatchesNaiveAcrossShapes() throws {
+        var rng = SplitMix64(seed: 1)
+        // (n, cin, cout, h, w, k, stride, pad, groups, bias)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Bool)] = [
+            (2, 3, 8, 9, 7, 3, 2, 1, 1, false), (3, 16, 8, 5, 5, 1, 1, 0, 8, true),
+            (1, 8, 8, 6, 6, 3, 1, 1, 8, false), (2, 4, 6, 7, 5, 3, 1, 0, 2, true),
+            (2, 6, 4, 11, 9, 5, 2, 2, 2, false), (1, 1, 64, 28, 28, 3, 2, 1, 1, false),
+            (3, 5, 5, 4, 3, 1, 2, 0, 5, true), (2, 16, 32, 3, 3, 1, 1, 0, 1, false),
+        ]
+        for (n, cin, cout, h, w, k, s, p, g, hasBias) in cases {
+            let store = ParameterStore()
+            let conv = Conv2d(name: "c", store: store, inputChannels: cin, outputChannels: cout, kernelSize: k,
+                              stride: s, padding: p, groups: g, bias: hasBias)
+            store.seal()
+            let wt = randomArray(store.entry(conv.weight).count, &rng)
+            store.pointer(conv.weight).update(from: wt, count: wt.count)
+            let bias = hasBias ? randomArray(cout, &rng) : nil
+            if let bias, let b = conv.bias { store.pointer(b).update(from: bias, count: cout) }
+            let x = randomArray(n * cin * h * w, &rng)
+            let ref = naiveConv(x, n: n, cin: cin, h: h, w: w, weight: wt, bias: bias, cout: cout, k: k, stride: s, pad: p, groups: g)
+            let shape = try conv.plan(input: ActivationShape(channels: cin, batch: n, height: h, width: w), training: false)
+            XCTAssertEqual([shape.height, shape.width], [ref.ho, ref.wo])
+            var input = toCNHW(x, n: n, c: cin, plane: h * w)
+            let ctx = RunContext(training: false, threading: Threading(threads: 2), cache: ParameterCache(store: store))
+            let out = input.withUnsafeMutableBufferPointer { conv.forward($0.baseAddress!, ctx) }
+            let got = toNCHW(Array(UnsafeBufferPointer(start: out, count: shape.count)), n: n, c: cout, plane: shape.plane)
+            assertClose(got, ref.out, "conv n\(n) \(cin)->\(cout) \(h)x\(w) k\(k) s\(s) p\(p) g\(g)")
+        }
+    }
+
+    func testDepthwiseMatchesNaiveGroupedConv() {
+        var rng = SplitMix64(seed: 2)
+        // (n, c, mult, h, w, k, stride, pad); 3/1/1 cases also run the SIMD kernel.
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (2, 3, 2, 7, 5, 3, 1, 1), (1, 4, 1, 14, 14, 3, 1, 1), (3, 2, 3, 4, 4, 3, 1, 1), (2, 5, 2, 2, 2, 3, 1, 1),
+            (2, 3, 2, 9, 8, 3, 2, 1), (1, 2, 2, 6, 7, 5, 1, 2), (2, 4, 1, 5, 5, 3, 2, 0), (1, 3, 2, 1, 1, 3, 1, 1),
+        ]
+        for (n, c, mult, h, w, k, s, p) in cases {
+            let g = ConvGeometry(kernel: k, stride: s, padding: p)
+            let ho = g.outputHeight(h), wo = g.outputWidth(w)
+            let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * mult * k * k, &rng)
+            let scale = randomArray(c * mult, &rng), shift = randomArray(c * mult, &rng)
+            let ref = naiveConv(x, n: n, cin: c, h: h, w: w, weight: wt, bias: nil, cout: c * mult, k: k, stride: s, pad: p, groups: c)
+            let refAffine = (0..<ref.out.count).map { i in ref.out[i] * scale[(i / (ho * wo)) % (c * mult)] + shift[(i / (ho * wo)) % (c * mult)] }
+            let xin = toCNHW(x, n: n, c: c, plane: h * w)
+            for simd in [false, true] {
+                var out = [Float](repeating: .nan, count: n * c * mult * ho * wo)
+                var outAffine = out
+                depthwiseForward(&out, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
+                                 scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
+                depthwiseForward(&outAffine, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
+                                 scale: scale, shift: shift, scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
+                assertClose(toNCHW(out, n: n, c: c * mult, plane: ho * wo), ref.out, "dw c\(c) m\(mult) \(h)x\(w) k\(k) s\(s) p\(p) simd \(simd)")
+                assertClose(toNCHW(outAffine, n: n, c: c * mult, plane: ho * wo), refAffine, "dw+bn simd \(simd)")
+            }
+        }
+    }
+
+    func testGemmWrapperTransposes() {
+        var rng = SplitMix64(seed: 3)
+        let m = 5, n = 7, k = 3
+        let a = randomArray(m * k, &rng), b = randomArray(k * n, &rng)
+        var ref = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { for p in 0..<k { ref[i * n + j] += a[i * k + p] * b[p * n + j] } } }
+        let aT = (0..<(k * m)).map { a[($0 % m) * k + $0 / m] }          // [k][m]
+        let bT = (0..<(n * k)).map { b[($0 % k) * n + $0 / k] }          // [n][k]
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            var c = [Float](repeating: 1, count: m * n)
+            sgemm(transA: ta, transB: tb, m: m, n: n, k: k, ta ? aT : a, tb ? bT : b, beta: 0, &c)
+            assertClose(c, ref, "transA \(ta) transB \(tb)")
+        }
+    }
+}

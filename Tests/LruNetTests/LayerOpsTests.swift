@@ -1,0 +1,78 @@
+import XCTest
+@testable import LruNet
+
+/// BatchNorm, pooling, shuffle and concat against values computed independently here.
+final class LayerOpsTests: XCTestCase {
+    func testChannelShuffleHalfSwap() {
+        // 6 channels of 2 values each: out[2k] = in[3 + k], out[2k+1] = in[k].
+        let x: [Float] = (0..<12).map(Float.init)
+        var out = [Float](repeating: 0, count: 12)
+        channelShuffleForward(&out, x, channels: 6, rowLength: 2)
+        XCTAssertEqual(out, [6, 7, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5])
+        var back = [Float](repeating: 0, count: 12)
+        channelShuffleBackward(&back, out, channels: 6, rowLength: 2)
+        XCTAssertEqual(back, x)
+    }
+
+    func testConcatSelf() {
+        var out = [Float](repeating: 0, count: 6)
+        concatSelfForward(&out, [1, 2, 3], count: 3)
+        XCTAssertEqual(out, [1, 2, 3, 1, 2, 3])
+        var g = [Float](repeating: 0, count: 3)
+        concatSelfBackward(&g, [1, 2, 3, 10, 20, 30], count: 3)
+        XCTAssertEqual(g, [11, 22, 33])
+    }
+
+    func testMaxPoolPaddedMatchesNaive() {
+        var rng = SplitMix64(seed: 4)
+        for (h, w, k, s, p) in [(7, 7, 3, 2, 1), (14, 14, 3, 2, 1), (4, 4, 3, 2, 1), (5, 6, 2, 2, 0), (3, 5, 3, 1, 1)] {
+            let planes = 3
+            let g = ConvGeometry(kernel: k, stride: s, padding: p)
+            let ho = g.outputHeight(h), wo = g.outputWidth(w)
+            let x = randomArray(planes * h * w, &rng)
+            var ref = [Float](repeating: 0, count: planes * ho * wo)
+            for pl in 0..<planes { for oy in 0..<ho { for ox in 0..<wo {
+                var m = -Float.infinity
+                for ky in 0..<k { for kx in 0..<k {
+                    let iy = oy * s - p + ky, ix = ox * s - p + kx
+                    if iy >= 0, iy < h, ix >= 0, ix < w { m = max(m, x[(pl * h + iy) * w + ix]) }
+                } }
+                ref[(pl * ho + oy) * wo + ox] = m
+            } } }
+            var out = [Float](repeating: 0, count: ref.count)
+            maxPoolForward(&out, x, argmax: nil, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
+            XCTAssertEqual(out, ref, "maxpool \(h)x\(w) k\(k) s\(s) p\(p)")
+        }
+    }
+
+    func testAvgPool() {
+        // 2x2 window, stride 1 over a 3x3 plane.
+        let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        var out = [Float](repeating: 0, count: 4)
+        avgPoolForward(&out, x, planes: 1, height: 3, width: 3, geometry: ConvGeometry(kernel: 2, stride: 1), threading: Threading(threads: 1))
+        XCTAssertEqual(out, [3, 4, 6, 7])
+    }
+
+    func testBatchNormInferenceFold() {
+        var scale = [Float](repeating: 0, count: 2), shift = scale
+        batchNormFold(scale: &scale, shift: &shift, gamma: [2, 1], beta: [1, 0], mean: [3, -1], variance: [4 - 1e-5, 1 - 1e-5], channels: 2, eps: 1e-5)
+        var out = [Float](repeating: 0, count: 4)
+        channelAffine(&out, [5, 3, -1, 0], scale: scale, shift: shift, channels: 2, rowLength: 2, threading: Threading(threads: 1))
+        // (x - mean) / sqrt(var + eps) * gamma + beta
+        assertClose(out, [3, 1, 0, 1], atol: 1e-5)
+    }
+
+    func testBatchNormTrainingStatistics() {
+        // One channel, values 1...4: mean 2.5, biased var 1.25, unbiased var 5/3.
+        let x: [Float] = [1, 2, 3, 4]
+        var out = [Float](repeating: 0, count: 4)
+        var mean: [Float] = [0], inv: [Float] = [0], rm: [Float] = [0], rv: [Float] = [1]
+        batchNormTrainForward(&out, x, gamma: [1], beta: [0], savedMean: &mean, savedInvStd: &inv, runningMean: &rm, runningVar: &rv,
+                              momentum: 0.1, eps: 1e-5, channels: 1, rowLength: 4, threading: Threading(threads: 1))
+        let sd = (1.25 + 1e-5).squareRoot()
+        assertClose(out, [-1.5, -0.5, 0.5, 1.5].map { Float($0 / sd) }, atol: 1e-6)
+        assertClose(rm, [0.25], atol: 1e-7)                     // 0.9 * 0 + 0.1 * 2.5
+        assertClose(rv, [Float(0.9 + 0.1 * 5.0 / 3.0)], atol: 1e-6)
+        XCTAssertEqual(mean, [2.5])
+    }
+}

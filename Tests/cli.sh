@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end checks of the lrunet command line: what it prints, exit codes,
+# and that every kind of bad input gives one clear line and a non-zero exit.
+set -u
+LRUNET=${LRUNET:?path to the lrunet binary}
+PRETRAINED=${PRETRAINED:-../shared/pretrained}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "ok: $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+
+# expect_error NAME FRAGMENT CMD...: non-zero exit, exactly one stderr line containing FRAGMENT, no crash.
+expect_error() {
+  local name=$1 frag=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  local lines; lines=$(wc -l <"$tmp/err")
+  if [[ $rc -ne 0 && $rc -lt 128 && $lines -eq 1 ]] && grep -q -- "$frag" "$tmp/err"; then ok "$name"
+  else bad "$name (exit $rc, $lines stderr lines): $(head -c 300 "$tmp/err")"; fi
+}
+
+# Flag errors follow swift-argument-parser: the problem on the first line, then a usage hint; exit 64.
+expect_usage_error() {
+  local name=$1 frag=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  if [[ $rc -eq 64 ]] && head -n 1 "$tmp/err" | grep -q -- "$frag"; then ok "$name"
+  else bad "$name (exit $rc): $(head -c 300 "$tmp/err")"; fi
+}
+
+"$LRUNET" --help | grep -q "eval" && ok "--help lists the commands" || bad "--help"
+"$LRUNET" eval --help | grep -q -- "--logits-out" && ok "eval --help documents its options" || bad "eval --help"
+
+w10="$PRETRAINED/fashionmnist-lru10-09346.safetensors"
+if [[ -f $w10 ]]; then
+  out=$("$LRUNET" eval --weights "$w10" --limit 500 --batch 100 --logits-out "$tmp/l.npy" 2>/dev/null)
+  grep -q "test: [0-9]*/500 correct" <<<"$out" && ok "eval --limit prints correct/total" || bad "eval output: $out"
+  grep -q "0.50 MB fetched once vs 4.25 MB unrolled" <<<"$out" && ok "eval prints the MAC report" || bad "eval MAC report"
+  [[ $(head -c 6 "$tmp/l.npy" | tail -c 5) == NUMPY ]] && ok "eval --logits-out writes .npy" || bad "logits .npy"
+  "$LRUNET" predict --weights "$w10" --input "$tmp/l.npy" --output "$tmp/y.npy" >/dev/null 2>"$tmp/err"
+  grep -q "rank 4" "$tmp/err" && ok "predict rejects a rank-2 array" || bad "predict rank: $(cat "$tmp/err")"
+  "$LRUNET" info --weights "$w10" | grep -q "182,090" && ok "info prints the parameter total" || bad "info"
+
+  # Bad inputs.
+  expect_error "missing weights file" "no such file" "$LRUNET" eval --weights "$tmp/none.safetensors"
+  head -c 1000 "$w10" >"$tmp/trunc.safetensors"
+  expect_error "truncated checkpoint" "truncated" "$LRUNET" eval --weights "$tmp/trunc.safetensors"
+  printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' >"$tmp/hostile.safetensors"
+  expect_error "hostile header length" "exceeds" "$LRUNET" info --weights "$tmp/hostile.safetensors"
+  echo "just text" >"$tmp/text.safetensors"
+  expect_error "wrong file type" "not a safetensors file" "$LRUNET" info --weights "$tmp/text.safetensors"
+  expect_error "not a .npy input" "magic" "$LRUNET" predict --weights "$w10" --input "$tmp/text.safetensors" --output "$tmp/o.npy"
+  expect_error "missing data directory" "no such file" "$LRUNET" eval --weights "$w10" --data "$tmp/nodata"
+  expect_usage_error "bad flag value" "--batch must be" "$LRUNET" eval --weights "$w10" --batch 0
+  expect_usage_error "unknown flag" "Unknown option '--frobnicate'" "$LRUNET" eval --weights "$w10" --frobnicate
+else
+  echo "skip: $w10 not found"
+fi
+echo "cli: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
