@@ -20,6 +20,7 @@ public final class LruNet {
     let context: RunContext
     private var input = FloatBuffer(count: 0)
     private var logits = FloatBuffer(count: 0)
+    private var logitGradient = FloatBuffer(count: 0)
 
     /// Threads for OpenBLAS and the engine's own kernels.
     public var threading: Threading {
@@ -138,6 +139,13 @@ public final class LruNet {
         }
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
         if logits.count != out.count { logits = FloatBuffer(count: out.count) }
+        if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
+    }
+
+    /// The planned buffer for d(loss)/d(logits), `[classes][N]`.
+    func gradientOfLogits(count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(logitGradient.count == count, "logit gradient not planned")
+        return logitGradient.pointer
     }
 
     func transposeLogits(_ cnhw: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int) {
