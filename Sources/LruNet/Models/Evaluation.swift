@@ -8,6 +8,8 @@ public struct EvaluationResult: Sendable {
     public let seconds: Double
     /// `[total, num_classes]` outputs when asked for.
     public let logits: [Float]?
+    /// Mean cross-entropy of the outputs against the labels.
+    public let loss: Double
 
     public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
     public var imagesPerSecond: Double { seconds > 0 ? Double(total) / seconds : 0 }
@@ -37,6 +39,7 @@ extension LruNet {
         if keepLogits { all.reserveCapacity(total * k) }
         var correct = 0
         var seconds = 0.0
+        var lossSum = 0.0
         try data.images.withUnsafeBufferPointer { images in
             try out.withUnsafeMutableBufferPointer { o in
                 var start = 0
@@ -50,7 +53,11 @@ extension LruNet {
                         let row = o.baseAddress! + i * k
                         var best = 0
                         for c in 1..<k where row[c] > row[best] { best = c }
-                        if best == Int(data.labels[start + i]) { correct += 1 }
+                        let label = Int(data.labels[start + i])
+                        if best == label { correct += 1 }
+                        var z = 0.0
+                        for c in 0..<k { z += exp(Double(row[c] - row[best])) }
+                        lossSum += log(z) - Double(row[label] - row[best])
                     }
                     if keepLogits { all.append(contentsOf: UnsafeBufferPointer(start: o.baseAddress!, count: n * k)) }
                     start += n
@@ -58,6 +65,7 @@ extension LruNet {
                 }
             }
         }
-        return EvaluationResult(correct: correct, total: total, seconds: seconds, logits: keepLogits ? all : nil)
+        return EvaluationResult(correct: correct, total: total, seconds: seconds, logits: keepLogits ? all : nil,
+                                loss: total > 0 ? lossSum / Double(total) : 0)
     }
 }
