@@ -176,7 +176,7 @@ public final class ReuseBlock: Layer {
             depthwiseBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
                               gradOutput: gradDwRaw.pointer, input: res, weight: store.pointer(dwWeight),
                               channels: planes, multiplier: expansion, batch: shape.batch, height: shape.height,
-                              width: shape.width, geometry: dwGeometry, threading: ctx.threading)
+                              width: shape.width, geometry: dwGeometry, scratch: depthwiseScratch, threading: ctx.threading)
             if needIn { for j in 0..<count { gin[j] += gy[j] } }       // the residual path
         }
         return needInputGradient ? gin : nil

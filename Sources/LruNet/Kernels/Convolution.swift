@@ -27,18 +27,28 @@ func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Floa
                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
                  columns col: UnsafeMutablePointer<Float>?, threading: Threading) {
     let inRow = s.batch * s.height * s.width
-    for g in 0..<s.groups {
-        let src = input + g * s.inPerGroup * inRow
-        let b: UnsafePointer<Float>
-        if s.isPointwise {
-            b = src
-        } else {
-            im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
-                   geometry: s.geometry, threading: threading)
-            b = UnsafePointer(col!)
+    if s.isPointwise && s.groups >= threading.threads {
+        // Groups are independent GEMMs: hand them out to the threads.
+        threading.parallelFor(s.groups) { groups in
+            for g in groups {
+                sgemm(m: s.outPerGroup, n: s.columns, k: s.k, weight + g * s.outPerGroup * s.k,
+                      input + g * s.inPerGroup * inRow, out + g * s.outPerGroup * s.columns)
+            }
         }
-        sgemm(m: s.outPerGroup, n: s.columns, k: s.k, weight + g * s.outPerGroup * s.k, b,
-              out + g * s.outPerGroup * s.columns)
+    } else {
+        for g in 0..<s.groups {
+            let src = input + g * s.inPerGroup * inRow
+            let b: UnsafePointer<Float>
+            if s.isPointwise {
+                b = src
+            } else {
+                im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
+                       geometry: s.geometry, threading: threading)
+                b = UnsafePointer(col!)
+            }
+            sgemmColumnsParallel(m: s.outPerGroup, n: s.columns, k: s.k, weight + g * s.outPerGroup * s.k, b,
+                                 out + g * s.outPerGroup * s.columns, threading: threading)
+        }
     }
     if let bias { addChannelBias(out, bias, channels: s.outChannels, rowLength: s.columns) }
 }
@@ -50,31 +60,52 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
                   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, shape s: ConvShape,
                   columns col: UnsafeMutablePointer<Float>?, threading: Threading) {
     let inRow = s.batch * s.height * s.width
-    for g in 0..<s.groups {
-        let src = input + g * s.inPerGroup * inRow
-        let gout = gradOutput + g * s.outPerGroup * s.columns
-        let w = weight + g * s.outPerGroup * s.k
-        // dW_g += dOut_g x col_g^T
-        let b: UnsafePointer<Float>
-        if s.isPointwise {
-            b = src
-        } else {
-            im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
-                   geometry: s.geometry, threading: threading)
-            b = UnsafePointer(col!)
+    if s.isPointwise && s.groups >= threading.threads {
+        threading.parallelFor(s.groups) { groups in
+            for g in groups {
+                let gout = gradOutput + g * s.outPerGroup * s.columns
+                let w = weight + g * s.outPerGroup * s.k
+                // dW_g += dOut_g x in_g^T ;  dIn_g = W_g^T x dOut_g
+                sgemm(transB: true, m: s.outPerGroup, n: s.k, k: s.columns, gout, input + g * s.inPerGroup * inRow,
+                      beta: 1, gradWeight + g * s.outPerGroup * s.k)
+                if let gradInput {
+                    sgemm(transA: true, m: s.k, n: s.columns, k: s.outPerGroup, w, gout, gradInput + g * s.inPerGroup * inRow)
+                }
+            }
         }
-        sgemm(transB: true, m: s.outPerGroup, n: s.k, k: s.columns, gout, b, beta: 1,
-              gradWeight + g * s.outPerGroup * s.k)
-        guard let gradInput else { continue }
-        // dcol_g = W_g^T x dOut_g, then scatter back (1x1: straight into the input gradient).
-        let gin = gradInput + g * s.inPerGroup * inRow
-        if s.isPointwise {
-            sgemm(transA: true, m: s.k, n: s.columns, k: s.outPerGroup, w, gout, gin)
-        } else {
-            sgemm(transA: true, m: s.k, n: s.columns, k: s.outPerGroup, w, gout, col!)
-            gin.update(repeating: 0, count: s.inPerGroup * inRow)
-            col2im(gin, col!, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
-                   geometry: s.geometry, threading: threading)
+    } else {
+        for g in 0..<s.groups {
+            let src = input + g * s.inPerGroup * inRow
+            let gout = gradOutput + g * s.outPerGroup * s.columns
+            let w = weight + g * s.outPerGroup * s.k
+            let b: UnsafePointer<Float>
+            if s.isPointwise {
+                b = src
+            } else {
+                im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
+                       geometry: s.geometry, threading: threading)
+                b = UnsafePointer(col!)
+            }
+            // dW_g += dOut_g x col_g^T: a reduction over columns, so split the rows of dW instead.
+            let rowBlocks = min(threading.threads, s.outPerGroup)
+            threading.parallelFor(rowBlocks) { blocks in
+                for blk in blocks {
+                    let lo = s.outPerGroup * blk / rowBlocks, hi = s.outPerGroup * (blk + 1) / rowBlocks
+                    sgemm(transB: true, m: hi - lo, n: s.k, k: s.columns, gout + lo * s.columns, b, beta: 1,
+                          gradWeight + (g * s.outPerGroup + lo) * s.k)
+                }
+            }
+            guard let gradInput else { continue }
+            // dcol_g = W_g^T x dOut_g, then scatter back (1x1: straight into the input gradient).
+            let gin = gradInput + g * s.inPerGroup * inRow
+            if s.isPointwise {
+                sgemmColumnsParallel(transA: true, m: s.k, n: s.columns, k: s.outPerGroup, w, gout, gin, threading: threading)
+            } else {
+                sgemmColumnsParallel(transA: true, m: s.k, n: s.columns, k: s.outPerGroup, w, gout, col!, threading: threading)
+                gin.update(repeating: 0, count: s.inPerGroup * inRow)
+                col2im(gin, col!, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
+                       geometry: s.geometry, threading: threading)
+            }
         }
     }
     if let gradBias { accumulateRowSums(gradBias, gradOutput, channels: s.outChannels, rowLength: s.columns) }

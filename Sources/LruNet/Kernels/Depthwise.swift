@@ -57,14 +57,23 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
     }
 }
 
-/// Gradients of ``depthwiseForward`` (without epilogue).
+/// Gradients of ``depthwiseForward`` (without epilogue). With `scratch`, the 3x3/1/1 case
+/// runs the SIMD kernel of Depthwise3x3.swift.
 /// gradInput: [C][N][H][W], overwritten unless `accumulateInput`.
 /// gradWeight: [C*mult][kh*kw], always accumulated (beta = 1) so reused layers sum over applications.
 func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                        gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                        weight: UnsafePointer<Float>,
                        channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
-                       geometry g: ConvGeometry, accumulateInput: Bool = false, threading: Threading) {
+                       geometry g: ConvGeometry, accumulateInput: Bool = false, scratch: Scratch? = nil,
+                       threading: Threading) {
+    if let scratch, !accumulateInput, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
+        let need = threading.threads * depthwise3x3BackwardScratchPerWorker(height: height, width: width)
+        depthwise3x3Backward(gradInput: gradInput, gradWeight: gradWeight, gradOutput: gradOutput, input: input,
+                             weight: weight, channels: channels, multiplier: mult, batch: batch, height: height,
+                             width: width, scratch: scratch.reserve(need), threading: threading)
+        return
+    }
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let kArea = g.kernelH * g.kernelW
     // Parallel over input channels: channel c owns gradInput[c] and gradWeight[c*mult ..< (c+1)*mult].

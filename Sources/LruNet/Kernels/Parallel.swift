@@ -1,11 +1,13 @@
 import Dispatch
 import COpenBLAS
 
-/// How many threads the engine's own kernels use, and OpenBLAS's setting.
+/// How many threads the engine uses.
 ///
 /// Passed explicitly (no global mode): the model holds one and hands it to
-/// every kernel. OpenBLAS is told the same number; its threads and ours never
-/// run at the same time, because our kernels and `sgemm` calls alternate.
+/// every kernel. OpenBLAS itself runs single-threaded: its idle threads spin
+/// and yield, which on two cores starved our own workers (a fifth of the
+/// training time went to `sched_yield`). Instead the engine splits each GEMM
+/// across its threads, by group or by column block, and calls a one-thread sgemm.
 public struct Threading: Sendable, Equatable {
     public var threads: Int
 
@@ -13,7 +15,7 @@ public struct Threading: Sendable, Equatable {
     public init(threads: Int = 0) {
         let cores = max(1, ProcessInfoCores.count)
         self.threads = threads <= 0 ? cores : threads
-        openblas_set_num_threads(Int32(self.threads))
+        openblas_set_num_threads(1)
     }
 
     /// Runs `body` over `0..<count` split into contiguous chunks, one per
