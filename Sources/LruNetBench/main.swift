@@ -1,1 +1,167 @@
-print("todo")
+import Foundation
+import LruNet
+
+// lrunet-bench: the numbers behind `make bench`. Every speed is also given as a
+// ratio to something measured in the same run (sgemm calibration, N = 1,
+// one thread), because this machine is shared and absolute times drift.
+//
+//   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
+
+var args = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? {
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+let quick = args.contains("--quick")
+let runs = quick ? 3 : 5
+let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+struct ModelSpec { let name: String; let config: LruNetConfig; let side: Int }
+let specs = [
+    ModelSpec(name: "fashionmnist-lru1", config: LruNetConfig(numClasses: 10, layerReuse: 1, inChannels: 1), side: 28),
+    ModelSpec(name: "fashionmnist-lru10", config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), side: 28),
+    ModelSpec(name: "cifar10-lru14", config: LruNetConfig(numClasses: 10, layerReuse: 14, inChannels: 3), side: 32),
+]
+
+var report: [String: Any] = ["machine": machineDescription(), "cores": cores, "runs": runs]
+func machineDescription() -> String {
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+    return "\(cpu), \(cores) cores"
+}
+func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
+func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
+
+print("LruNet-Swift benchmark on \(machineDescription()); median of \(runs) runs after warm-up, [min-max] in brackets")
+
+// 1. sgemm calibration.
+let calN = 1024
+let cal1 = sgemmCalibration(n: calN, threads: 1, runs: runs)
+let calAll = sgemmCalibration(n: calN, threads: cores, runs: runs)
+print("\nsgemm calibration (\(calN)^3, OpenBLAS 1 thread per block): 1 thread \(fmt(cal1.median)) GFLOP/s, \(cores) threads \(fmt(calAll.median)) GFLOP/s")
+report["sgemm_gflops_1t"] = cal1.median
+report["sgemm_gflops_all"] = calAll.median
+
+// 2. Kernels on the stage shapes of Fashion-MNIST LruNet, batch 64.
+print("\n== kernels (batch 64, \(cores) threads): GMAC/s and time relative to sgemm calibration")
+var kernelReports: [[String: Any]] = []
+for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] {
+    for k in KernelBench.stageKernels(planes: planes, side: side, batch: 64, threading: Threading(threads: cores)) {
+        let t = k.secondsPerCall(runs: runs, repeats: 5)
+        let gmacs = Double(k.macs) / t / 1e9
+        print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 0) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(fmt(2 * gmacs / calAll.median * 100))% of sgemm")
+        kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
+    }
+}
+report["kernels"] = kernelReports
+
+// 3. Per model: inference at batch 1/64/256, training at batch 128, time split, scaling.
+func randomImages(_ n: Int, _ c: Int, _ side: Int) -> [Float] {
+    var rng = SplitMix64(seed: 42)
+    return (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
+}
+
+func inferenceSeconds(_ model: LruNet, batch: Int, side: Int, repeats: Int) throws -> Stat {
+    let x = randomImages(batch, model.config.inChannels, side)
+    var y = [Float](repeating: 0, count: batch * model.config.numClasses)
+    return try measure(runs: runs) {
+        for _ in 0..<repeats {
+            try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
+                try model.infer(xb.baseAddress!, batch: batch, channels: model.config.inChannels, height: side, width: side, into: yb.baseAddress!)
+            } }
+        }
+        blackHole(y[0])
+    }
+}
+
+func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int) throws -> Stat {
+    let x = randomImages(batch, model.config.inChannels, side)
+    let labels = (0..<batch).map { Int32($0 % model.config.numClasses) }
+    return try measure(runs: runs) {
+        for s in 0..<steps {
+            let r = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
+                try model.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: batch, channels: model.config.inChannels,
+                                    height: side, width: side, optimizer: SGD(), learningRate: 0.01, seed: UInt64(s))
+            } }
+            blackHole(r.loss)
+        }
+    }
+}
+
+var modelReports: [[String: Any]] = []
+for spec in specs {
+    let model = try LruNet(config: spec.config, threading: Threading(threads: cores))
+    model.parameters.initialise(seed: 1)
+    let cost = try model.costReport(height: spec.side, width: spec.side)
+    let flopPerImage = 2 * Double(cost.totalMACs)
+    var r: [String: Any] = ["model": spec.name, "macs_per_image": cost.totalMACs]
+    print("\n== \(spec.name): \(fmt(Double(cost.totalMACs) / 1e6, 2)) M MACs/image, \(cost.parameters) params")
+    print("\(pad("workload", 26)) \(pad("images/s", 24)) \(pad("ms/batch", 10)) GFLOP/s  of sgemm")
+    for batch in [1, 64, 256] {
+        let repeats = batch == 1 ? 32 : 1
+        let t = try inferenceSeconds(model, batch: batch, side: spec.side, repeats: repeats)
+        let ips = Double(batch * repeats) / t.median
+        let gf = ips * flopPerImage / 1e9
+        print("\(pad("inference batch \(batch)", 26)) \(pad(fmt(ips, 0) + " [" + fmt(Double(batch * repeats) / t.max, 0) + "-" + fmt(Double(batch * repeats) / t.min, 0) + "]", 24)) \(pad(fmt(1000 * t.median / Double(repeats), 2), 10)) \(pad(fmt(gf), 8)) \(fmt(100 * gf / calAll.median))%")
+        r["infer_b\(batch)_img_s"] = ips
+        if batch == 1 { r["latency_b1_ms"] = 1000 * t.median / Double(repeats) }
+    }
+    let steps = spec.config.layerReuse > 4 ? 2 : 4
+    let tt = try trainSeconds(model, batch: 128, side: spec.side, steps: steps)
+    let tips = Double(128 * steps) / tt.median
+    let tgf = tips * 3 * flopPerImage / 1e9          // backward ~ 2x forward
+    print("\(pad("training batch 128", 26)) \(pad(fmt(tips, 0) + " [" + fmt(Double(128 * steps) / tt.max, 0) + "-" + fmt(Double(128 * steps) / tt.min, 0) + "]", 24)) \(pad(fmt(1000 * tt.median / Double(steps), 1), 10)) \(pad(fmt(tgf), 8)) \(fmt(100 * tgf / calAll.median))%")
+    r["train_b128_img_s"] = tips
+
+    // Time split per op kind.
+    for (label, work) in [("inference b256", { _ = try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1) }),
+                          ("training b128", { _ = try trainSeconds(model, batch: 128, side: spec.side, steps: 1) })] as [(String, () throws -> Void)] {
+        let profile = OpProfile()
+        model.profile = profile
+        try work()
+        model.profile = nil
+        let total = profile.total
+        let parts = OpTimer.allCases.map { "\($0.rawValue) \(fmt(100 * (profile.seconds[$0] ?? 0) / total, 0))%" }
+        print("  time split, \(label): " + parts.joined(separator: ", "))
+        r["split_\(label.replacingOccurrences(of: " ", with: "_"))"] = Dictionary(uniqueKeysWithValues: OpTimer.allCases.map { ($0.rawValue, (profile.seconds[$0] ?? 0) / total) })
+    }
+
+    // Scaling: 1 thread vs all cores.
+    if cores > 1 {
+        model.threading = Threading(threads: 1)
+        let i1 = Double(256) / (try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1)).median
+        let t1 = Double(128 * steps) / (try trainSeconds(model, batch: 128, side: spec.side, steps: steps)).median
+        model.threading = Threading(threads: cores)
+        let iAll = r["infer_b256_img_s"] as! Double
+        print("  scaling \(cores) threads vs 1: inference b256 \(fmt(iAll / i1, 2))x (\(fmt(i1, 0)) img/s on 1), training b128 \(fmt(tips / t1, 2))x (\(fmt(t1, 0)) img/s on 1)")
+        r["scaling_infer"] = iAll / i1
+        r["scaling_train"] = tips / t1
+    }
+    modelReports.append(r)
+}
+report["models"] = modelReports
+
+// 4. The reuse sweep: what N costs and what the parameter cache saves.
+print("\n== reuse sweep, Fashion-MNIST LruNet, batch 64 inference")
+print("\(pad("N", 4)) \(pad("params", 10)) \(pad("unrolled", 11)) \(pad("conv MB fetched", 16)) \(pad("unrolled MB", 12)) \(pad("MMACs", 8)) \(pad("ms/image", 9)) vs N=1")
+var sweep: [[String: Any]] = []
+var base: Double = 0
+for n in (quick ? [1, 2, 4, 10, 14] : Array(1...14)) {
+    let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: n, inChannels: 1), threading: Threading(threads: cores))
+    model.parameters.initialise(seed: 1)
+    let cost = try model.costReport(height: 28, width: 28)
+    let t = try inferenceSeconds(model, batch: 64, side: 28, repeats: 1)
+    let ms = 1000 * t.median / 64
+    if n == 1 { base = ms }
+    print("\(pad("\(n)", 4)) \(pad("\(cost.parameters)", 10)) \(pad("\(cost.unrolledParameters)", 11)) \(pad(fmt(Double(cost.convBytesFetched) / 1e6, 2), 16)) \(pad(fmt(Double(cost.convBytesUnrolled) / 1e6, 2), 12)) \(pad(fmt(Double(cost.totalMACs) / 1e6, 2), 8)) \(pad(fmt(ms, 3), 9)) \(fmt(ms / base, 2))x")
+    sweep.append(["n": n, "params": cost.parameters, "unrolled_params": cost.unrolledParameters,
+                  "conv_bytes_fetched": cost.convBytesFetched, "conv_bytes_unrolled": cost.convBytesUnrolled,
+                  "macs": cost.totalMACs, "ms_per_image": ms, "time_vs_n1": ms / base])
+}
+report["reuse_sweep"] = sweep
+
+if let path = option("--json") {
+    let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: path))
+    print("\nwrote \(path)")
+}

@@ -28,7 +28,7 @@ public final class ReuseBlock: Layer {
     private var pwShape: ConvShape?
     private var training = false
     // Inference scratch, reused by every iteration.
-    private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0)
+    private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0), spare = FloatBuffer(count: 0)
     private var out = FloatBuffer(count: 0)
     private let depthwiseScratch = Scratch()
     // Training: one record per iteration.
@@ -70,7 +70,7 @@ public final class ReuseBlock: Layer {
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
         out = FloatBuffer(count: planes * l)
         if training {
-            dwOut = FloatBuffer(count: 0); pwOut = FloatBuffer(count: 0); carry = FloatBuffer(count: 0)
+            dwOut = FloatBuffer(count: 0); pwOut = FloatBuffer(count: 0); carry = FloatBuffer(count: 0); spare = carry
             saved = (0..<iterations).map { i in
                 IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
                                pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: planes * l),
@@ -84,7 +84,8 @@ public final class ReuseBlock: Layer {
         } else {
             saved = []
             gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradDwRaw = gradY; gradIn = gradY
-            dwOut = FloatBuffer(count: wide * l); pwOut = FloatBuffer(count: planes * l); carry = FloatBuffer(count: planes * l)
+            dwOut = FloatBuffer(count: wide * l); pwOut = FloatBuffer(count: planes * l)
+            carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
         }
         return input
     }
@@ -99,18 +100,20 @@ public final class ReuseBlock: Layer {
         for i in 0..<iterations {
             let last = i == iterations - 1
             let dwBNi = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps)
-            depthwiseForward(dwOut.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
+            ctx.timed(.depthwise) { depthwiseForward(dwOut.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
                              batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
-                             scale: dwBNi.scale, shift: dwBNi.shift, scratch: depthwiseScratch, threading: ctx.threading)
-            convForward(pwOut.pointer, dwOut.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
-                        columns: nil, threading: ctx.threading)
+                             scale: dwBNi.scale, shift: dwBNi.shift, scratch: depthwiseScratch, threading: ctx.threading) }
+            ctx.timed(.pointwise) { convForward(pwOut.pointer, dwOut.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
+                        columns: nil, threading: ctx.threading) }
             let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
-            let y = last ? out.pointer : pwOut.pointer
-            channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res, relu: true,
-                          channels: planes, rowLength: l, threading: ctx.threading)
+            // BN + residual + ReLU in one pass, written straight to its shuffled place (no shuffle pass).
+            let y = last ? out.pointer : carry.pointer
+            ctx.timed(.batchNorm) { channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res,
+                                                  relu: true, shuffleOutput: !last, channels: planes, rowLength: l,
+                                                  threading: ctx.threading) }
             if !last {
-                channelShuffleForward(carry.pointer, pwOut.pointer, channels: planes, rowLength: l)
-                res = carry.pointer
+                swap(&carry, &spare)          // the next iteration reads `res` while this one's output is written elsewhere
+                res = spare.pointer
             }
         }
         return out.pointer
@@ -122,27 +125,27 @@ public final class ReuseBlock: Layer {
         var res = input
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
-            depthwiseForward(s.dwRaw.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
+            ctx.timed(.depthwise) { depthwiseForward(s.dwRaw.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
                              batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
-                             scratch: depthwiseScratch, threading: ctx.threading)
-            batchNormTrainForward(s.dwNorm.pointer, s.dwRaw.pointer,
+                             scratch: depthwiseScratch, threading: ctx.threading) }
+            ctx.timed(.batchNorm) { batchNormTrainForward(s.dwNorm.pointer, s.dwRaw.pointer,
                                   gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
                                   savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
                                   runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
-                                  momentum: momentum, eps: eps, channels: wide, rowLength: l, threading: ctx.threading)
-            convForward(s.pwRaw.pointer, s.dwNorm.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
-                        columns: nil, threading: ctx.threading)
-            batchNormTrainForward(s.y.pointer, s.pwRaw.pointer,
+                                  momentum: momentum, eps: eps, channels: wide, rowLength: l, threading: ctx.threading) }
+            ctx.timed(.pointwise) { convForward(s.pwRaw.pointer, s.dwNorm.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
+                        columns: nil, threading: ctx.threading) }
+            ctx.timed(.batchNorm) { batchNormTrainForward(s.y.pointer, s.pwRaw.pointer,
                                   gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
                                   savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
                                   runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
-                                  momentum: momentum, eps: eps, channels: planes, rowLength: l, threading: ctx.threading)
+                                  momentum: momentum, eps: eps, channels: planes, rowLength: l, threading: ctx.threading) }
             let y = s.y.pointer
-            for j in 0..<(planes * l) { y[j] = max(y[j] + res[j], 0) }
+            ctx.timed(.batchNorm) { rowAddReLU(y, y, res, planes * l) }
             if last {
                 out.pointer.update(from: y, count: planes * l)
             } else {
-                channelShuffleForward(s.next.pointer, y, channels: planes, rowLength: l)
+                ctx.timed(.poolShuffleConcat) { channelShuffleForward(s.next.pointer, y, channels: planes, rowLength: l) }
                 res = s.next.pointer
             }
         }
@@ -157,27 +160,27 @@ public final class ReuseBlock: Layer {
             let s = saved[i]
             // Gradient at this iteration's (pre-shuffle) output.
             if i == iterations - 1 { gy.update(from: gradOutput, count: count) }
-            else { channelShuffleBackward(gy, gin, channels: planes, rowLength: l) }
+            else { ctx.timed(.poolShuffleConcat) { channelShuffleBackward(gy, gin, channels: planes, rowLength: l) } }
             let y = s.y.pointer
-            for j in 0..<count where y[j] <= 0 { gy[j] = 0 }          // through the ReLU; gy is now also dRes
-            batchNormBackward(gradInput: gradPw.pointer, gradOutput: gy, input: s.pwRaw.pointer,
+            ctx.timed(.batchNorm) { rowReLUMask(gy, output: y, count) }   // through the ReLU; gy is now also dRes
+            ctx.timed(.batchNorm) { batchNormBackward(gradInput: gradPw.pointer, gradOutput: gy, input: s.pwRaw.pointer,
                               savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
                               gamma: store.pointer(pwBN[i].weight), gradGamma: store.gradient(pwBN[i].weight),
-                              gradBeta: store.gradient(pwBN[i].bias), channels: planes, rowLength: l, threading: ctx.threading)
-            convBackward(gradInput: gradDwBN.pointer, gradWeight: store.gradient(pwWeight), gradBias: nil,
+                              gradBeta: store.gradient(pwBN[i].bias), channels: planes, rowLength: l, threading: ctx.threading) }
+            ctx.timed(.pointwise) { convBackward(gradInput: gradDwBN.pointer, gradWeight: store.gradient(pwWeight), gradBias: nil,
                          gradOutput: gradPw.pointer, input: s.dwNorm.pointer, weight: store.pointer(pwWeight),
-                         shape: pwShape!, columns: nil, threading: ctx.threading)
-            batchNormBackward(gradInput: gradDwRaw.pointer, gradOutput: gradDwBN.pointer, input: s.dwRaw.pointer,
+                         shape: pwShape!, columns: nil, threading: ctx.threading) }
+            ctx.timed(.batchNorm) { batchNormBackward(gradInput: gradDwRaw.pointer, gradOutput: gradDwBN.pointer, input: s.dwRaw.pointer,
                               savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
                               gamma: store.pointer(dwBN[i].weight), gradGamma: store.gradient(dwBN[i].weight),
-                              gradBeta: store.gradient(dwBN[i].bias), channels: wide, rowLength: l, threading: ctx.threading)
+                              gradBeta: store.gradient(dwBN[i].bias), channels: wide, rowLength: l, threading: ctx.threading) }
             let res = i == 0 ? blockInput! : saved[i - 1].next.pointer
             let needIn = i > 0 || needInputGradient
-            depthwiseBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
+            ctx.timed(.depthwise) { depthwiseBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
                               gradOutput: gradDwRaw.pointer, input: res, weight: store.pointer(dwWeight),
                               channels: planes, multiplier: expansion, batch: shape.batch, height: shape.height,
-                              width: shape.width, geometry: dwGeometry, scratch: depthwiseScratch, threading: ctx.threading)
-            if needIn { for j in 0..<count { gin[j] += gy[j] } }       // the residual path
+                              width: shape.width, geometry: dwGeometry, scratch: depthwiseScratch, threading: ctx.threading) }
+            if needIn { ctx.timed(.batchNorm) { rowAdd(gin, gy, count) } }   // the residual path
         }
         return needInputGradient ? gin : nil
     }

@@ -19,14 +19,31 @@ public final class Sequential {
 
     func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         var x = input
-        for layer in layers { x = layer.forward(x, context) }
+        for layer in layers {
+            if let kind = Self.timer(for: layer) { x = context.timed(kind) { layer.forward(x, context) } }
+            else { x = layer.forward(x, context) }
+        }
         return x
+    }
+
+    /// The profile bucket of a layer; nil for composite layers that time their own parts.
+    static func timer(for layer: Layer) -> OpTimer? {
+        switch layer {
+        case is ReuseBlock: return nil
+        case let c as Conv2d: return c.geometry.kernelH * c.geometry.kernelW == 1 ? .pointwise : .im2colConv
+        case is BatchNorm2d: return .batchNorm
+        case is Pool2d, is ConcatSelf: return .poolShuffleConcat
+        default: return .other
+        }
     }
 
     func backward(_ gradOutput: UnsafeMutablePointer<Float>, _ context: RunContext) {
         var g = gradOutput
         for (i, layer) in layers.enumerated().reversed() {
-            guard let next = layer.backward(g, needInputGradient: i > 0, context) else { return }
+            let kind = Self.timer(for: layer)
+            let result = kind.map { k in context.timed(k) { layer.backward(g, needInputGradient: i > 0, context) } }
+                ?? layer.backward(g, needInputGradient: i > 0, context)
+            guard let next = result else { return }
             g = next
         }
     }

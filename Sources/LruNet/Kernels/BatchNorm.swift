@@ -13,26 +13,17 @@ func batchNormFold(scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePoint
 }
 
 /// out = x * scale[c] + shift[c], optionally `+ residual`, optionally ReLU: the fused per-channel epilogue.
+/// With `shuffleOutput`, channel c is written to its place after the 2-group shuffle, so the
+/// reuse block needs no separate shuffle pass.
 func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-                   residual: UnsafePointer<Float>? = nil, relu: Bool = false,
+                   residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
                    channels: Int, rowLength: Int, threading: Threading) {
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1))) { range in
         for c in range {
-            let s = scale[c], b = shift[c]
-            let xr = x + c * rowLength, orow = out + c * rowLength
-            switch (residual, relu) {
-            case (let r?, true):
-                let rr = r + c * rowLength
-                for i in 0..<rowLength { orow[i] = max(xr[i] * s + b + rr[i], 0) }
-            case (let r?, false):
-                let rr = r + c * rowLength
-                for i in 0..<rowLength { orow[i] = xr[i] * s + b + rr[i] }
-            case (nil, true):
-                for i in 0..<rowLength { orow[i] = max(xr[i] * s + b, 0) }
-            case (nil, false):
-                for i in 0..<rowLength { orow[i] = xr[i] * s + b }
-            }
+            let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
+            rowAffine(out + dst * rowLength, x + c * rowLength, rowLength, scale: scale[c], shift: shift[c],
+                      residual: residual.map { $0 + c * rowLength }, relu: relu)
         }
     }
 }
@@ -47,19 +38,16 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
                            momentum: Float, eps: Float, channels: Int, rowLength n: Int, threading: Threading) {
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1))) { range in
         for c in range {
-            let xr = x + c * n, orow = out + c * n
-            // Two passes in float with a Double total: stable for the row lengths we see.
-            var sum: Double = 0
-            for i in 0..<n { sum += Double(xr[i]) }
-            let mean = Float(sum / Double(n))
-            var sq: Double = 0
-            for i in 0..<n { let d = xr[i] - mean; sq += Double(d * d) }
-            let variance = Float(sq / Double(n))
+            let xr = x + c * n
+            // Two passes (mean, then centred squares) in 16 float lanes: accurate for these row lengths.
+            let mean = rowSum(xr, n) / Float(n)
+            let sq = rowCenteredSquares(xr, n, mean: mean)
+            let variance = sq / Float(n)
             let invStd = 1 / (variance + eps).squareRoot()
             savedMean[c] = mean; savedInvStd[c] = invStd
-            let s = gamma[c] * invStd, b = beta[c] - mean * s
-            for i in 0..<n { orow[i] = xr[i] * s + b }
-            let unbiased = n > 1 ? Float(sq / Double(n - 1)) : variance
+            let s = gamma[c] * invStd
+            rowAffine(out + c * n, xr, n, scale: s, shift: beta[c] - mean * s, residual: nil, relu: false)
+            let unbiased = n > 1 ? sq / Float(n - 1) : variance
             runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
             runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
         }
@@ -77,17 +65,17 @@ func batchNormBackward(gradInput: UnsafeMutablePointer<Float>, gradOutput: Unsaf
         for c in range {
             let xr = x + c * n, dy = gradOutput + c * n, dx = gradInput + c * n
             let mean = savedMean[c], inv = savedInvStd[c]
-            var sumDy: Float = 0, sumDyX: Float = 0
-            for i in 0..<n {
-                sumDy += dy[i]
-                sumDyX += dy[i] * (xr[i] - mean)
-            }
-            sumDyX *= inv
-            gradGamma[c] += sumDyX
+            let (sumDy, centred) = rowSumAndCenteredDot(dy, xr, n, mean: mean)
+            let sumDyXhat = centred * inv
+            gradGamma[c] += sumDyXhat
             gradBeta[c] += sumDy
+            // dx = k*L*dy - k*sumDy - k*(x - mean)*inv*sumDyXhat, k = gamma*inv/L
             let k = gamma[c] * inv / Float(n)
-            let a = Float(n), meanDy = sumDy, xs = sumDyX * inv
-            for i in 0..<n { dx[i] = k * (a * dy[i] - meanDy - (xr[i] - mean) * xs) }
+            let a = SIMD8(repeating: k * Float(n)), b = SIMD8(repeating: -k * sumDy), q = SIMD8(repeating: -k * inv * sumDyXhat)
+            let m = SIMD8(repeating: mean)
+            var i = 0
+            while i + 8 <= n { store8(a * load8(dy + i) + b + q * (load8(xr + i) - m), dx + i); i += 8 }
+            while i < n { dx[i] = a[0] * dy[i] + b[0] + q[0] * (xr[i] - mean); i += 1 }
         }
     }
 }

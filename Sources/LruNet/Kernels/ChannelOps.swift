@@ -6,6 +6,11 @@
     outChannel % 2 == 0 ? channels / 2 + outChannel / 2 : outChannel / 2
 }
 
+/// Where input channel c lands after the shuffle (the inverse of ``shuffleSource(_:channels:)``).
+@inline(__always) func shuffleDestination(_ inChannel: Int, channels: Int) -> Int {
+    inChannel < channels / 2 ? 2 * inChannel + 1 : 2 * (inChannel - channels / 2)
+}
+
 func channelShuffleForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                            channels: Int, rowLength: Int) {
     precondition(channels % 2 == 0, "channel shuffle needs an even channel count, got \(channels)")

@@ -13,7 +13,7 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
                       scratch: Scratch? = nil, threading: Threading) {
     if let scratch, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
-        let need = threading.threads * depthwise3x3ScratchPerWorker(height: height, width: width, multiplier: mult)
+        let need = depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threading.threads)
         depthwise3x3Forward(out, input, weight, channels: channels, multiplier: mult, batch: batch,
                             height: height, width: width, scale: scale, shift: shift,
                             scratch: scratch.reserve(need), threading: threading)
@@ -68,7 +68,7 @@ func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: Unsa
                        geometry g: ConvGeometry, accumulateInput: Bool = false, scratch: Scratch? = nil,
                        threading: Threading) {
     if let scratch, !accumulateInput, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
-        let need = threading.threads * depthwise3x3BackwardScratchPerWorker(height: height, width: width)
+        let need = depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threading.threads)
         depthwise3x3Backward(gradInput: gradInput, gradWeight: gradWeight, gradOutput: gradOutput, input: input,
                              weight: weight, channels: channels, multiplier: mult, batch: batch, height: height,
                              width: width, scratch: scratch.reserve(need), threading: threading)

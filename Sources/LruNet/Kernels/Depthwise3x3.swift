@@ -1,141 +1,179 @@
 // The reuse block's depthwise conv: 3x3, stride 1, padding 1, channel
-// multiplier `mult`. Planes here are small (14x14 down to 2x2), so a row loop
-// is too short to vectorise. Instead each input plane is copied once into a
-// zero-bordered plane with row stride S = W + 2; then output position
-// j = y*S + x reads padded[j + ky*S + kx] for every tap, and the whole plane is
-// one flat sweep of 8-wide SIMD vectors (the two junk columns per row are dropped).
+// multiplier `mult`, in CNHW (channel c's images are contiguous).
+//
+// Planes here are small (14x14 down to 2x2): loops over one row or one plane
+// are too short to vectorise, and copying rows into a bordered plane costs a
+// call per row. Instead a chunk of images of one channel is copied, one whole
+// image at a time, into a "tall plane": images stacked with one zero row
+// before each and after the last, rows at stride W. Output j = row*W + x of the
+// chunk reads tall[j + ky*W + kx - 1]; the zero rows give the top and bottom
+// padding, and two lane masks (x != 0, x != W-1), the same for every channel,
+// blank the taps that would wrap to a neighbouring row. The chunk is then one
+// flat sweep of 8-wide SIMD vectors; the separator rows' outputs are dropped.
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
-/// Scratch floats one worker needs for planes of `height x width`.
-func depthwise3x3ScratchPerWorker(height: Int, width: Int, multiplier: Int) -> Int {
-    let s = width + 2
-    let flat = (height * s + 7) & ~7
-    return (flat + 2 * s + 8) + multiplier * flat
+/// The layout of a chunk of images as one tall plane, and the scratch it needs.
+struct TallPlane {
+    let height: Int, width: Int
+    /// Images per chunk: about 4,000 values, so a chunk stays in L1/L2.
+    let images: Int
+    /// Rows one image takes, its separator included.
+    var rowsPerImage: Int { height + 1 }
+    /// Flat outputs computed for `n` images (separator rows included), rounded up to whole vectors.
+    func flat(_ n: Int) -> Int { (n * rowsPerImage * width + 7) & ~7 }
+    /// Floats of one tall buffer: one leading guard vector, the rows, slack for the last taps.
+    var bufferCount: Int { 8 + flat(images) + 3 * width + 16 }
+    /// Where row 0 of the tall plane starts in its buffer.
+    static let origin = 8
+
+    init(height: Int, width: Int, batch: Int) {
+        self.height = height; self.width = width
+        images = max(1, min(batch, 4096 / ((height + 1) * width)))
+    }
+
+    /// Copies images `n0 ..< n0+n` of a channel row into the tall plane; separators stay zero.
+    @inline(__always)
+    func fill(_ tall: UnsafeMutablePointer<Float>, from row: UnsafePointer<Float>, n0: Int, n: Int) {
+        let hw = height * width
+        for i in 0..<n { (tall + (i * rowsPerImage + 1) * width).update(from: row + (n0 + i) * hw, count: hw) }
+    }
+
+    /// Lane masks over the chunk: left[j] = (x != 0), right[j] = (x != W-1), x = j mod W.
+    func writeMasks(left: UnsafeMutablePointer<Float>, right: UnsafeMutablePointer<Float>) {
+        for j in 0..<flat(images) {
+            let x = j % width
+            left[j] = x != 0 ? 1 : 0
+            right[j] = x != width - 1 ? 1 : 0
+        }
+    }
+}
+
+/// acc[j] (+)= left[j]*sum_r a_r*p[j + off_r - 1] + sum_r b_r*p[j + off_r] + right[j]*sum_r c_r*p[j + off_r + 1],
+/// with rows off_r = r*W for r = 0, 1, 2. `k` holds (a0, b0, c0, a1, b1, c1, a2, b2, c2).
+@inline(__always)
+private func sweep3x3(_ acc: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, width w: Int, flat: Int,
+                      left: UnsafePointer<Float>, right: UnsafePointer<Float>,
+                      _ k: UnsafePointer<Float>, reversed: Bool, accumulate: Bool) {
+    @inline(__always) func tap(_ t: Int) -> SIMD8<Float> { SIMD8(repeating: k[reversed ? 8 - t : t]) }
+    let a0 = tap(0), b0 = tap(1), c0 = tap(2), a1 = tap(3), b1 = tap(4), c1 = tap(5), a2 = tap(6), b2 = tap(7), c2 = tap(8)
+    var j = 0
+    while j < flat {
+        let r0 = p + j, r1 = r0 + w, r2 = r1 + w
+        var l = a0 * load8(r0 - 1), m = b0 * load8(r0), r = c0 * load8(r0 + 1)
+        l += a1 * load8(r1 - 1); m += b1 * load8(r1); r += c1 * load8(r1 + 1)
+        l += a2 * load8(r2 - 1); m += b2 * load8(r2); r += c2 * load8(r2 + 1)
+        var v = m + load8(left + j) * l + load8(right + j) * r
+        if accumulate { v += load8(acc + j) }
+        store8(v, acc + j)
+        j += 8
+    }
+}
+
+/// Scratch floats the 3x3 kernels need: two masks plus three tall buffers per worker.
+func depthwise3x3ScratchCount(height: Int, width: Int, batch: Int, threads: Int) -> Int {
+    let t = TallPlane(height: height, width: width, batch: batch)
+    return 2 * t.bufferCount + threads * 3 * t.bufferCount
 }
 
 /// Same contract as ``depthwiseForward`` for the 3x3/1/1 case.
-/// `scratch` holds `threading.threads * depthwise3x3ScratchPerWorker(...)` floats.
 func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                          _ weight: UnsafePointer<Float>, channels: Int, multiplier mult: Int,
                          batch: Int, height h: Int, width w: Int,
                          scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
                          scratch: UnsafeMutablePointer<Float>, threading: Threading) {
-    let s = w + 2
-    let flat = (h * s + 7) & ~7
-    let padCount = flat + 2 * s + 8
-    let perWorker = padCount + mult * flat
-    threading.parallelChunks(channels * batch, minPerThread: 2) { worker, range in
-        let pad = scratch + worker * perWorker
-        let acc = pad + padCount
-        pad.update(repeating: 0, count: padCount)         // borders stay zero; interiors are overwritten
-        for job in range {
-            let c = job / batch, n = job % batch
-            let src = input + job * h * w
-            for y in 0..<h { (pad + (y + 1) * s + 1).update(from: src + y * w, count: w) }
-            for m in 0..<mult {
-                let o = c * mult + m
-                let k = weight + o * 9
-                let w0 = SIMD8(repeating: k[0]), w1 = SIMD8(repeating: k[1]), w2 = SIMD8(repeating: k[2])
-                let w3 = SIMD8(repeating: k[3]), w4 = SIMD8(repeating: k[4]), w5 = SIMD8(repeating: k[5])
-                let w6 = SIMD8(repeating: k[6]), w7 = SIMD8(repeating: k[7]), w8 = SIMD8(repeating: k[8])
-                let a = acc + m * flat
-                var j = 0
-                while j < flat {
-                    let r0 = UnsafePointer(pad + j), r1 = r0 + s, r2 = r1 + s
-                    var v = w0 * load8(r0)
-                    v += w1 * load8(r0 + 1); v += w2 * load8(r0 + 2)
-                    v += w3 * load8(r1); v += w4 * load8(r1 + 1); v += w5 * load8(r1 + 2)
-                    v += w6 * load8(r2); v += w7 * load8(r2 + 1); v += w8 * load8(r2 + 2)
-                    store8(v, a + j)
-                    j += 8
+    let tall = TallPlane(height: h, width: w, batch: batch)
+    let hw = h * w, size = tall.bufferCount
+    let left = scratch, right = scratch + size
+    tall.writeMasks(left: left, right: right)
+    threading.parallelChunks(channels, minPerThread: 1) { worker, range in
+        let buffer = scratch + (2 + 3 * worker) * size
+        let pad = buffer + TallPlane.origin, acc = buffer + size
+        buffer.update(repeating: 0, count: size)      // separators and guards stay zero
+        for c in range {
+            var n0 = 0
+            while n0 < batch {
+                let n = min(tall.images, batch - n0)
+                tall.fill(pad, from: input + c * batch * hw, n0: n0, n: n)
+                for m in 0..<mult {
+                    let o = c * mult + m
+                    sweep3x3(acc, pad, width: w, flat: tall.flat(n), left: left, right: right, weight + o * 9,
+                             reversed: false, accumulate: false)
+                    let sc = SIMD8(repeating: scale?[o] ?? 1), sh = SIMD8(repeating: shift?[o] ?? 0)
+                    let dst = out + (o * batch + n0) * hw
+                    for i in 0..<n {
+                        let a = acc + i * tall.rowsPerImage * w, d = dst + i * hw
+                        var x = 0
+                        while x + 8 <= hw { store8(load8(a + x) * sc + sh, d + x); x += 8 }
+                        while x < hw { d[x] = a[x] * sc[0] + sh[0]; x += 1 }
+                    }
                 }
-                let dst = out + (o * batch + n) * h * w
-                let sc = scale?[o] ?? 1, sh = shift?[o] ?? 0
-                for y in 0..<h {
-                    let row = a + y * s, drow = dst + y * w
-                    for x in 0..<w { drow[x] = row[x] * sc + sh }
-                }
+                n0 += n
             }
         }
     }
 }
 
-/// Scratch floats one worker needs for ``depthwise3x3Backward``.
-func depthwise3x3BackwardScratchPerWorker(height: Int, width: Int) -> Int {
-    let s = width + 2
-    let flat = (height * s + 7) & ~7
-    return 3 * (flat + 2 * s + 8)
-}
-
 /// Gradients of the 3x3/1/1 depthwise conv, same contract as ``depthwiseBackward``.
 ///
-/// With the output gradient copied into a zero-bordered plane P (stride S):
-///   dIn[j]     = sum_ab w[2-a][2-b] * P[j + a*S + b]        (the forward sweep with a flipped kernel)
-///   dW[ky][kx] = sum_j  P[j + S + 1] * Pin[j + ky*S + kx]    (nine flat dot products; P's border
-///                zeroes the junk columns), Pin the zero-bordered input plane.
+/// With the output gradient in a tall plane G (same layout as the input's, P):
+///   dIn  = the forward sweep over G with the kernel reversed (taps mirrored, masks swapped by the reversal)
+///   dW[ky][kx] = sum_j G[j + W] * P[j + ky*W + kx - 1] * mask_kx[j]   (nine flat dot products; G's
+///                separator rows blank the junk outputs).
 func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                           gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                           scratch: UnsafeMutablePointer<Float>, threading: Threading) {
-    let s = w + 2
-    let flat = (h * s + 7) & ~7
-    let padCount = flat + 2 * s + 8
-    let perWorker = 3 * padCount
+    let tall = TallPlane(height: h, width: w, batch: batch)
+    let hw = h * w, size = tall.bufferCount
+    let left = scratch, right = scratch + size
+    tall.writeMasks(left: left, right: right)
     threading.parallelChunks(channels, minPerThread: 1) { worker, range in
-        let pin = scratch + worker * perWorker, pout = pin + padCount, acc = pout + padCount
-        pin.update(repeating: 0, count: 2 * padCount)      // borders stay zero; interiors are overwritten
+        let buffer = scratch + (2 + 3 * worker) * size
+        let pin = buffer + TallPlane.origin, pout = buffer + size + TallPlane.origin, acc = buffer + 2 * size
+        buffer.update(repeating: 0, count: 2 * size)
         for c in range {
-            for n in 0..<batch {
-                let src = input + (c * batch + n) * h * w
-                for y in 0..<h { (pin + (y + 1) * s + 1).update(from: src + y * w, count: w) }
-                if gradInput != nil { acc.update(repeating: 0, count: flat) }
+            var n0 = 0
+            while n0 < batch {
+                let n = min(tall.images, batch - n0)
+                let flat = tall.flat(n)
+                tall.fill(pin, from: input + c * batch * hw, n0: n0, n: n)
                 for m in 0..<mult {
                     let o = c * mult + m
-                    let g = gradOutput + (o * batch + n) * h * w
-                    for y in 0..<h { (pout + (y + 1) * s + 1).update(from: g + y * w, count: w) }
-                    // Weight gradient: nine dot products over the flat plane.
-                    let d = UnsafePointer(pout + s + 1)
-                    var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0
+                    tall.fill(pout, from: gradOutput + o * batch * hw, n0: n0, n: n)
+                    // Weight gradient: nine dot products over the chunk.
+                    let g = UnsafePointer(pout + w), p = UnsafePointer(pin)
+                    var s0 = SIMD8<Float>(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, s8 = s0
                     var j = 0
                     while j < flat {
-                        let gv = load8(d + j)
-                        let r0 = UnsafePointer(pin + j), r1 = r0 + s, r2 = r1 + s
-                        a0 += gv * load8(r0); a1 += gv * load8(r0 + 1); a2 += gv * load8(r0 + 2)
-                        a3 += gv * load8(r1); a4 += gv * load8(r1 + 1); a5 += gv * load8(r1 + 2)
-                        a6 += gv * load8(r2); a7 += gv * load8(r2 + 1); a8 += gv * load8(r2 + 2)
+                        let gm = load8(g + j), gl = gm * load8(left + j), gr = gm * load8(right + j)
+                        let r0 = p + j, r1 = r0 + w, r2 = r1 + w
+                        s0 += gl * load8(r0 - 1); s1 += gm * load8(r0); s2 += gr * load8(r0 + 1)
+                        s3 += gl * load8(r1 - 1); s4 += gm * load8(r1); s5 += gr * load8(r1 + 1)
+                        s6 += gl * load8(r2 - 1); s7 += gm * load8(r2); s8 += gr * load8(r2 + 1)
                         j += 8
                     }
-                    let gwo = gradWeight + o * 9
-                    gwo[0] += a0.sum(); gwo[1] += a1.sum(); gwo[2] += a2.sum()
-                    gwo[3] += a3.sum(); gwo[4] += a4.sum(); gwo[5] += a5.sum()
-                    gwo[6] += a6.sum(); gwo[7] += a7.sum(); gwo[8] += a8.sum()
-                    guard gradInput != nil else { continue }
-                    // Input gradient: correlate the bordered output gradient with the flipped kernel.
-                    let k = weight + o * 9
-                    let w0 = SIMD8(repeating: k[8]), w1 = SIMD8(repeating: k[7]), w2 = SIMD8(repeating: k[6])
-                    let w3 = SIMD8(repeating: k[5]), w4 = SIMD8(repeating: k[4]), w5 = SIMD8(repeating: k[3])
-                    let w6 = SIMD8(repeating: k[2]), w7 = SIMD8(repeating: k[1]), w8 = SIMD8(repeating: k[0])
-                    j = 0
-                    while j < flat {
-                        let r0 = UnsafePointer(pout + j), r1 = r0 + s, r2 = r1 + s
-                        var v = load8(acc + j)
-                        v += w0 * load8(r0); v += w1 * load8(r0 + 1); v += w2 * load8(r0 + 2)
-                        v += w3 * load8(r1); v += w4 * load8(r1 + 1); v += w5 * load8(r1 + 2)
-                        v += w6 * load8(r2); v += w7 * load8(r2 + 1); v += w8 * load8(r2 + 2)
-                        store8(v, acc + j)
-                        j += 8
+                    let gw = gradWeight + o * 9
+                    gw[0] += s0.sum(); gw[1] += s1.sum(); gw[2] += s2.sum()
+                    gw[3] += s3.sum(); gw[4] += s4.sum(); gw[5] += s5.sum()
+                    gw[6] += s6.sum(); gw[7] += s7.sum(); gw[8] += s8.sum()
+                    // Input gradient: dIn[j] = sum w[ky][kx] * G[j + (2-ky)*W + (1-kx)]; reversing the taps
+                    // gives (row r = 2-ky) w[2-r][2] at -1 (masked left), w[2-r][1] at 0, w[2-r][0] at +1 (masked right).
+                    if gradInput != nil {
+                        sweep3x3(acc, pout, width: w, flat: flat, left: left, right: right, weight + o * 9,
+                                 reversed: true, accumulate: m > 0)
                     }
                 }
                 if let gradInput {
-                    let dst = gradInput + (c * batch + n) * h * w
-                    for y in 0..<h { (dst + y * w).update(from: acc + y * s, count: w) }
+                    let dst = gradInput + (c * batch + n0) * hw
+                    for i in 0..<n { (dst + i * hw).update(from: acc + i * tall.rowsPerImage * w, count: hw) }
                 }
+                n0 += n
             }
         }
     }

@@ -6,6 +6,8 @@ public final class RunContext {
     public var threading: Threading
     public let cache: ParameterCache
     public var rng: SplitMix64
+    /// When set, every op's time is added to it (see ``OpProfile``).
+    public var profile: OpProfile?
 
     init(training: Bool, threading: Threading, cache: ParameterCache, seed: UInt64 = 0) {
         self.training = training; self.threading = threading; self.cache = cache

@@ -22,6 +22,12 @@ public final class LruNet {
     private var logits = FloatBuffer(count: 0)
     private var logitGradient = FloatBuffer(count: 0)
 
+    /// Set to an ``OpProfile`` to collect the time spent per kind of op.
+    public var profile: OpProfile? {
+        get { context.profile }
+        set { context.profile = newValue }
+    }
+
     /// Threads for OpenBLAS and the engine's own kernels.
     public var threading: Threading {
         get { context.threading }
@@ -125,7 +131,7 @@ public final class LruNet {
         }
         let shape = ActivationShape(channels: channels, batch: batch, height: height, width: width)
         try plan(shape, training: context.training)
-        nchwToCnhw(x, input.pointer, n: batch, c: channels, plane: height * width)
+        context.timed(.other) { nchwToCnhw(x, input.pointer, n: batch, c: channels, plane: height * width) }
         cache.beginPass()
         return graph.forward(input.pointer, context)
     }

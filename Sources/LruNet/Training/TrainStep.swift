@@ -25,11 +25,12 @@ extension LruNet {
         defer { context.training = false }
         let logits = try forward(images, batch: batch, channels: channels, height: height, width: width)
         let grad = gradientOfLogits(count: config.numClasses * batch)
-        let (loss, correct) = softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad,
-                                                  classes: config.numClasses, batch: batch)
-        parameters.gradients.zero()
+        let (loss, correct) = context.timed(.other) {
+            softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad, classes: config.numClasses, batch: batch)
+        }
+        context.timed(.other) { parameters.gradients.zero() }
         graph.backward(grad, context)
-        optimizer.step(parameters, learningRate: learningRate)
+        context.timed(.other) { optimizer.step(parameters, learningRate: learningRate) }
         return StepResult(loss: loss, correct: correct)
     }
 

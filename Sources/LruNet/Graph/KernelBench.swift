@@ -1,0 +1,55 @@
+import Dispatch
+
+/// Single kernels on LruNet's stage shapes, for the benchmark and the CI
+/// performance check. Each `run` returns seconds per call (median of `runs`)
+/// and the multiply-accumulates per call, so callers can report GMAC/s or
+/// compare the time with a same-run sgemm calibration.
+public struct KernelBench {
+    public let name: String
+    public let macs: Int
+    let body: () -> Void
+
+    public func secondsPerCall(runs: Int, repeats: Int) -> Double {
+        body()
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<repeats { body() }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 / Double(repeats))
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    /// Depthwise 3x3 (multiplier 2) forward with the BN epilogue, pointwise grouped GEMM, and the
+    /// fused BN + residual + ReLU epilogue, for a block of `planes` channels on `side x side` images.
+    public static func stageKernels(planes: Int, side: Int, batch: Int, threading: Threading) -> [KernelBench] {
+        var rng = SplitMix64(seed: 3)
+        let l = batch * side * side
+        let x = FloatBuffer(count: planes * l), wide = FloatBuffer(count: 2 * planes * l), y = FloatBuffer(count: planes * l)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform() }
+        let dw = FloatBuffer(count: 2 * planes * 9), pw = FloatBuffer(count: planes * planes * 2 / 8)
+        for i in 0..<dw.count { dw.pointer[i] = rng.nextUniform() - 0.5 }
+        for i in 0..<pw.count { pw.pointer[i] = rng.nextUniform() - 0.5 }
+        let scale = FloatBuffer(count: 2 * planes), shift = FloatBuffer(count: 2 * planes)
+        for i in 0..<scale.count { scale.pointer[i] = 1 + 0.1 * rng.nextUniform() }
+        let scratch = Scratch()
+        let g = ConvGeometry(kernel: 3, stride: 1, padding: 1)
+        let pwShape = ConvShape(inChannels: 2 * planes, outChannels: planes, groups: 8, geometry: ConvGeometry(kernel: 1),
+                                batch: batch, height: side, width: side)
+        let tag = "\(planes)ch \(side)x\(side) b\(batch)"
+        return [
+            KernelBench(name: "depthwise 3x3 x2 \(tag)", macs: 2 * planes * 9 * l) {
+                depthwiseForward(wide.pointer, x.pointer, dw.pointer, channels: planes, multiplier: 2, batch: batch,
+                                 height: side, width: side, geometry: g, scale: scale.pointer, shift: shift.pointer,
+                                 scratch: scratch, threading: threading)
+            },
+            KernelBench(name: "1x1 GEMM g8 \(tag)", macs: planes * (2 * planes / 8) * l) {
+                convForward(y.pointer, wide.pointer, weight: pw.pointer, bias: nil, shape: pwShape, columns: nil, threading: threading)
+            },
+            KernelBench(name: "BN+res+ReLU \(tag)", macs: planes * l) {
+                channelAffine(y.pointer, y.pointer, scale: scale.pointer, shift: shift.pointer, residual: x.pointer, relu: true,
+                              channels: planes, rowLength: l, threading: threading)
+            },
+        ]
+    }
+}

@@ -1,0 +1,84 @@
+// Explicit 8-wide loops for row reductions and elementwise epilogues. LLVM
+// will not vectorise a float sum without reassociation, nor Swift's `max`
+// (it keeps NaN ordering), so these are written out. Two accumulators hide
+// the add latency.
+
+@inline(__always) func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var a = SIMD8<Float>(), b = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n { a += load8(x + i); b += load8(x + i + 8); i += 16 }
+    var s = (a + b).sum()
+    while i < n { s += x[i]; i += 1 }
+    return s
+}
+
+/// Sum of (x - mean)^2.
+@inline(__always) func rowCenteredSquares(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+    let m = SIMD8(repeating: mean)
+    var a = SIMD8<Float>(), b = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+        let d0 = load8(x + i) - m, d1 = load8(x + i + 8) - m
+        a += d0 * d0; b += d1 * d1; i += 16
+    }
+    var s = (a + b).sum()
+    while i < n { let d = x[i] - mean; s += d * d; i += 1 }
+    return s
+}
+
+/// (sum of y, sum of y * (x - mean)).
+@inline(__always) func rowSumAndCenteredDot(_ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> (Float, Float) {
+    let m = SIMD8(repeating: mean)
+    var s = SIMD8<Float>(), d = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        let yv = load8(y + i)
+        s += yv; d += yv * (load8(x + i) - m); i += 8
+    }
+    var ss = s.sum(), dd = d.sum()
+    while i < n { ss += y[i]; dd += y[i] * (x[i] - mean); i += 1 }
+    return (ss, dd)
+}
+
+/// out = x*s + b (+ r) (then ReLU), over one row.
+@inline(__always) func rowAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, scale: Float, shift: Float,
+                                 residual r: UnsafePointer<Float>?, relu: Bool) {
+    let s = SIMD8(repeating: scale), b = SIMD8(repeating: shift), zero = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        var v = load8(x + i) * s + b
+        if let r { v += load8(r + i) }
+        if relu { v = pointwiseMax(v, zero) }
+        store8(v, out + i)
+        i += 8
+    }
+    while i < n {
+        var v = x[i] * scale + shift
+        if let r { v += r[i] }
+        out[i] = relu ? (v > 0 ? v : 0) : v
+        i += 1
+    }
+}
+
+/// out = max(x + r, 0).
+@inline(__always) func rowAddReLU(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ n: Int) {
+    let zero = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n { store8(pointwiseMax(load8(x + i) + load8(r + i), zero), out + i); i += 8 }
+    while i < n { let v = x[i] + r[i]; out[i] = v > 0 ? v : 0; i += 1 }
+}
+
+/// g = (y > 0) ? g : 0.
+@inline(__always) func rowReLUMask(_ g: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, _ n: Int) {
+    let zero = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n { store8(load8(g + i).replacing(with: 0, where: load8(y + i) .<= zero), g + i); i += 8 }
+    while i < n { if y[i] <= 0 { g[i] = 0 }; i += 1 }
+}
+
+/// a += b.
+@inline(__always) func rowAdd(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n { store8(load8(a + i) + load8(b + i), a + i); i += 8 }
+    while i < n { a[i] += b[i]; i += 1 }
+}

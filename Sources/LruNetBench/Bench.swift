@@ -1,0 +1,46 @@
+import COpenBLAS
+import Foundation
+import LruNet
+
+/// Keeps the optimiser from discarding work whose result is never used.
+@inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+/// Median and spread (min, max) of repeated timings.
+struct Stat: Codable {
+    var median: Double, min: Double, max: Double
+    init(_ xs: [Double]) {
+        let s = xs.sorted()
+        median = s[s.count / 2]; min = s.first!; max = s.last!
+    }
+}
+
+/// Times `body` `runs` times after `warmup` untimed runs.
+func measure(runs: Int, warmup: Int = 1, _ body: () throws -> Void) rethrows -> Stat {
+    for _ in 0..<warmup { try body() }
+    var xs: [Double] = []
+    for _ in 0..<runs { let t = now(); try body(); xs.append(now() - t) }
+    return Stat(xs)
+}
+
+/// GFLOP/s of one-thread `cblas_sgemm` on square n x n matrices, split by
+/// column blocks across `threads` the way the engine splits its GEMMs.
+func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
+    openblas_set_num_threads(1)
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    let t = measure(runs: runs) {
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            let (A, B, C) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: threads) { w in
+                let lo = n * w / threads, hi = n * (w + 1) / threads
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(hi - lo), Int32(n), 1,
+                            A, Int32(n), B + lo, Int32(n), 0, C + lo, Int32(n))
+            }
+        } } }
+        blackHole(c[0])
+    }
+    let flop = 2 * Double(n) * Double(n) * Double(n)
+    return Stat([flop / t.median / 1e9, flop / t.max / 1e9, flop / t.min / 1e9])
+}
