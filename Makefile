@@ -1,13 +1,17 @@
 # LruNet-Swift. Everything builds in release: debug builds of numeric code are
 # far too slow to evaluate a data set. -enable-testing lets the test target
 # reach internal kernels while sharing one build with the CLI and the bench.
-SWIFT       ?= swift
-BUILD_FLAGS := -c release -Xswiftc -enable-testing
-BIN         := $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)
-PRETRAINED  ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
+# On CPUs with AVX2 and FMA the kernels are compiled for them (Package.swift
+# stays portable, so packages depending on LruNet build anywhere).
+SWIFT        ?= swift
+ARCH_FLAGS   := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo "-Xswiftc -target-cpu -Xswiftc haswell")
+BUILD_FLAGS  := -c release -Xswiftc -enable-testing $(ARCH_FLAGS)
+BIN          := $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)
+PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
+BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build deps demo test test-unit test-cli bench bench-baseline bench-check bench-compare sweep clean
+.PHONY: all build deps demo test test-unit test-cli test-perf bench bench-baseline train sweep clean
 
 all: build
 
@@ -26,13 +30,33 @@ demo: deps build
 	@echo
 	$(BIN)/lrunet eval --weights $(PRETRAINED)/fashionmnist-lru1-09117.safetensors
 
-test: build test-unit test-cli
+# Unit, parity and gradient tests; the command-line script (incl. a training smoke
+# run and resume check); the performance regression check against the baseline.
+test: build test-unit test-cli test-perf
 
 test-unit:
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
 test-cli:
 	LRUNET=$(BIN)/lrunet PRETRAINED=$(PRETRAINED) bash Tests/cli.sh
+
+test-perf:
+	$(BIN)/lrunet-bench --check $(BASELINE)
+
+# The full benchmark: table on stdout, figures in Benchmarks/latest.json.
+bench: build
+	$(BIN)/lrunet-bench --json Benchmarks/latest.json
+
+bench-baseline: build
+	$(BIN)/lrunet-bench --write-baseline $(BASELINE)
+
+# Issue 3's run: from scratch to >= 91% on Fashion-MNIST within 15 minutes.
+train: build
+	$(BIN)/lrunet train --dataset fashion-mnist --reuse 2 --epochs 8 --rotation 0 --out runs/fashion-lru2
+
+# The paper's reuse experiment: N in {1, 2, 4, 6, 10} under one short schedule.
+sweep: build
+	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 3 --out runs/sweep
 
 clean:
 	rm -rf .build

@@ -54,5 +54,31 @@ if [[ -f $w10 ]]; then
 else
   echo "skip: $w10 not found"
 fi
+
+# Training: a short run on a subset must lower the loss; the checkpoint it writes must
+# evaluate to exactly the accuracy it printed; a run killed mid-epoch and resumed must end
+# with byte-identical weights to an uninterrupted one (same seed, same threads).
+train=("$LRUNET" train --reuse 2 --epochs 3 --batch 64 --limit 4096 --test-limit 1000 --threads 2 --seed 7)
+"${train[@]}" --out "$tmp/a" >"$tmp/a.log" 2>&1 || bad "train exited non-zero: $(tail -3 "$tmp/a.log")"
+first=$(awk -F, 'NR==2 {print $3}' "$tmp/a/log.csv"); last=$(awk -F, 'NR==4 {print $3}' "$tmp/a/log.csv")
+awk -v f="$first" -v l="$last" 'BEGIN { exit !(l < 0.8 * f) }' && ok "training loss falls ($first -> $last)" || bad "loss did not fall: $first -> $last"
+[[ -s $tmp/a/curves.svg ]] && grep -q "<polyline" "$tmp/a/curves.svg" && ok "train writes the SVG curves" || bad "curves.svg"
+printed=$(grep -o "test accuracy [0-9.]*% ([0-9]*/1000)" "$tmp/a.log" | tail -1 | grep -o "[0-9]*/1000")
+evaluated=$("$LRUNET" eval --weights "$tmp/a/model.safetensors" --limit 1000 2>/dev/null | grep -o "[0-9]*/1000 correct" | grep -o "[0-9]*/1000")
+[[ -n $printed && $printed == "$evaluated" ]] && ok "eval of the train checkpoint matches train ($printed)" || bad "train printed '$printed', eval gives '$evaluated'"
+
+"${train[@]}" --out "$tmp/b" >"$tmp/b.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [[ $(wc -l <"$tmp/b/log.csv" 2>/dev/null || echo 0) -ge 2 ]] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+done_epochs=$(($(wc -l <"$tmp/b/log.csv") - 1))
+ls "$tmp/b" | grep -q "tmp-" && bad "a temporary checkpoint file was left visible as a checkpoint" || true
+"${train[@]}" --out "$tmp/b" --resume >"$tmp/b2.log" 2>&1 || bad "resume failed: $(tail -2 "$tmp/b2.log")"
+if [[ $done_epochs -ge 3 ]]; then bad "the run finished before it could be interrupted"
+elif cmp -s "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"; then ok "killed after epoch $done_epochs of 3, resumed: weights identical to the uninterrupted run"
+else bad "resumed weights differ from the uninterrupted run"; fi
+expect_error "resume with other options" "options differ" "${train[@]}" --lr 0.05 --out "$tmp/b" --resume
+expect_usage_error "bad --reuse" "--reuse must be" "$LRUNET" train --reuse 0
+expect_error "train on a missing data dir" "no such file" "$LRUNET" train --data "$tmp/nodata" --out "$tmp/c"
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

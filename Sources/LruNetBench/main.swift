@@ -13,8 +13,18 @@ func option(_ name: String) -> String? {
     return args[i + 1]
 }
 let quick = args.contains("--quick")
-let runs = quick ? 3 : 5
 let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+// The CI regression check and its baseline are separate, short modes.
+if let path = option("--check") {
+    let ok = try PerfCheck.check(PerfCheck.measure(threads: cores), baselinePath: path)
+    exit(ok ? 0 : 1)
+}
+if let path = option("--write-baseline") {
+    try PerfCheck.writeBaseline(PerfCheck.measure(threads: cores), to: path)
+    exit(0)
+}
+let runs = quick ? 3 : 5
 
 struct ModelSpec { let name: String; let config: LruNetConfig; let side: Int }
 let specs = [

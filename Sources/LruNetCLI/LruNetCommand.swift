@@ -16,5 +16,5 @@ struct LruNetCommand: ParsableCommand {
           lrunet info --weights fashionmnist-lru1-09117
           lrunet train --dataset fashion-mnist --reuse 4 --epochs 6 --out runs/lru4
         """,
-        subcommands: [Eval.self, Predict.self, Info.self, Train.self])
+        subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self])
 }

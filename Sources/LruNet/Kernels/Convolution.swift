@@ -22,6 +22,17 @@ struct ConvShape: Equatable {
     var columnBufferCount: Int { isPointwise ? 0 : k * columns }
 }
 
+/// The GEMM's B matrix for group g: the input rows themselves for a 1x1 conv, else im2col of them.
+@inline(__always)
+private func gemmColumns(group g: Int, input: UnsafePointer<Float>, shape s: ConvShape,
+                         columns col: UnsafeMutablePointer<Float>?, threading: Threading) -> UnsafePointer<Float> {
+    let src = input + g * s.inPerGroup * s.batch * s.height * s.width
+    if s.isPointwise { return src }
+    im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
+           geometry: s.geometry, threading: threading)
+    return UnsafePointer(col!)
+}
+
 /// out: [Cout][N][Ho][Wo]; input: [Cin][N][H][W]; weight: [Cout][Cin/G][kh][kw] (PyTorch's layout).
 func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
@@ -37,15 +48,7 @@ func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Floa
         }
     } else {
         for g in 0..<s.groups {
-            let src = input + g * s.inPerGroup * inRow
-            let b: UnsafePointer<Float>
-            if s.isPointwise {
-                b = src
-            } else {
-                im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
-                       geometry: s.geometry, threading: threading)
-                b = UnsafePointer(col!)
-            }
+            let b = gemmColumns(group: g, input: input, shape: s, columns: col, threading: threading)
             sgemmColumnsParallel(m: s.outPerGroup, n: s.columns, k: s.k, weight + g * s.outPerGroup * s.k, b,
                                  out + g * s.outPerGroup * s.columns, threading: threading)
         }
@@ -75,17 +78,9 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
         }
     } else {
         for g in 0..<s.groups {
-            let src = input + g * s.inPerGroup * inRow
             let gout = gradOutput + g * s.outPerGroup * s.columns
             let w = weight + g * s.outPerGroup * s.k
-            let b: UnsafePointer<Float>
-            if s.isPointwise {
-                b = src
-            } else {
-                im2col(col!, src, channels: s.inPerGroup, batch: s.batch, height: s.height, width: s.width,
-                       geometry: s.geometry, threading: threading)
-                b = UnsafePointer(col!)
-            }
+            let b = gemmColumns(group: g, input: input, shape: s, columns: col, threading: threading)
             // dW_g += dOut_g x col_g^T: a reduction over columns, so split the rows of dW instead.
             let rowBlocks = min(threading.threads, s.outPerGroup)
             threading.parallelFor(rowBlocks) { blocks in

@@ -35,7 +35,7 @@ extension LruNet {
         let total = min(limit ?? data.count, data.count)
         let k = config.numClasses
         var out = [Float](repeating: 0, count: batchSize * k)
-        var all: [Float] = keepLogits ? [] : []
+        var all: [Float] = []
         if keepLogits { all.reserveCapacity(total * k) }
         var correct = 0
         var seconds = 0.0

@@ -19,7 +19,6 @@ public final class LruNet {
     public let cache: ParameterCache
     let context: RunContext
     private var input = FloatBuffer(count: 0)
-    private var logits = FloatBuffer(count: 0)
     private var logitGradient = FloatBuffer(count: 0)
 
     /// Set to an ``OpProfile`` to collect the time spent per kind of op.
@@ -144,7 +143,6 @@ public final class LruNet {
             throw ModelError.inputShape("a \(shape.height)x\(shape.width) input leaves a \(out.height)x\(out.width) map before the classifier view; LruNet takes 28x28 to 32x32-sized images")
         }
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
-        if logits.count != out.count { logits = FloatBuffer(count: out.count) }
         if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
     }
 

@@ -17,6 +17,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Evaluate on the first `testLimit` test images only.
     public var testLimit: Int?
     public var augment = true
+    /// Largest random rotation in degrees (the authors: 10; 0 turns rotation off).
+    public var rotationDegrees: Float = 10
     /// Crop side for training (nil: the input size; 32: the authors' choice for Fashion-MNIST).
     public var cropSize: Int?
     public var evalBatch = 256
@@ -27,7 +29,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         schedule == "step" ? .authors : .cosine(warmupEpochs: warmupEpochs)
     }
     public var optimizer: SGD { SGD(momentum: momentum, weightDecay: weightDecay, nesterov: nesterov) }
-    public var augmentation: Augmentation { augment ? Augmentation(cropSize: cropSize) : .none }
+    public var augmentation: Augmentation {
+        augment ? Augmentation(cropSize: cropSize, rotationDegrees: rotationDegrees) : .none
+    }
 }
 
 /// Why a run stopped early.

@@ -1,0 +1,81 @@
+import Foundation
+import LruNet
+
+/// The CI performance regression check.
+///
+/// Measures a few key kernels and the whole Fashion-MNIST lru10 forward pass,
+/// each as a ratio of its throughput to an sgemm calibration measured in the
+/// same run, right before it. A slower or busier machine slows both sides, so the
+/// ratio holds; a slower kernel lowers it. Fails when any ratio is more than
+/// `tolerance` below the committed baseline. Times are the best of several runs,
+/// which is what interference on a shared machine disturbs least.
+enum PerfCheck {
+    static let tolerance = 0.30
+
+    struct Metric { let name: String; let ratio: Double; let detail: String }
+
+    static func measure(threads: Int) throws -> [Metric] {
+        let threading = Threading(threads: threads)
+        func calibration() -> Double {
+            // Best of several: GFLOP/s of sgemm on 512^3 split over the threads.
+            (0..<3).map { _ in sgemmCalibration(n: 512, threads: threads, runs: 3).max }.max()!
+        }
+        var metrics: [Metric] = []
+        let kernels = KernelBench.stageKernels(planes: 64, side: 14, batch: 64, threading: threading)
+            + KernelBench.stageKernels(planes: 512, side: 4, batch: 64, threading: threading)
+        for k in kernels {
+            let cal = calibration()
+            let best = (0..<5).map { _ in k.secondsPerCall(runs: 1, repeats: 5) }.min()!
+            let gflops = 2 * Double(k.macs) / best / 1e9
+            metrics.append(Metric(name: k.name, ratio: gflops / cal,
+                                  detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", gflops, cal)))
+        }
+        // The whole lru10 forward, batch 64.
+        let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), threading: threading)
+        model.parameters.initialise(seed: 1)
+        var rng = SplitMix64(seed: 9)
+        let x = (0..<(64 * 28 * 28)).map { _ in rng.nextUniform() }
+        var y = [Float](repeating: 0, count: 64 * 10)
+        func forward() throws {
+            try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
+                try model.infer(xb.baseAddress!, batch: 64, channels: 1, height: 28, width: 28, into: yb.baseAddress!)
+            } }
+        }
+        try forward()
+        let cal = calibration()
+        var best = Double.infinity
+        for _ in 0..<5 { let t = now(); try forward(); best = min(best, now() - t) }
+        let gflops = 64 * 2 * 22.91e6 / best / 1e9
+        metrics.append(Metric(name: "lru10 forward b64", ratio: gflops / cal,
+                              detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f", 64 / best, gflops, cal)))
+        return metrics
+    }
+
+    static func writeBaseline(_ metrics: [Metric], to path: String) throws {
+        let dict = Dictionary(uniqueKeysWithValues: metrics.map { ($0.name, $0.ratio) })
+        let data = try JSONSerialization.data(withJSONObject: ["ratios_to_sgemm": dict, "machine": machineDescription()],
+                                              options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path))
+        print("wrote baseline \(path)")
+    }
+
+    /// Prints every figure against the baseline; returns false if any dropped by more than the tolerance.
+    static func check(_ metrics: [Metric], baselinePath: String) throws -> Bool {
+        guard let data = FileManager.default.contents(atPath: baselinePath),
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let base = json["ratios_to_sgemm"] as? [String: Double] else {
+            throw NSError(domain: "lrunet-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(baselinePath): no readable baseline"])
+        }
+        var ok = true
+        print("performance check against \(baselinePath) (fail below \(Int(100 * (1 - tolerance)))% of baseline)")
+        for m in metrics {
+            guard let b = base[m.name] else { print("  NEW   \(m.name): ratio \(String(format: "%.3f", m.ratio)) (\(m.detail))"); continue }
+            let rel = m.ratio / b
+            let pass = rel >= 1 - tolerance
+            ok = ok && pass
+            print("  \(pass ? "ok  " : "FAIL") \(m.name): ratio \(String(format: "%.3f", m.ratio)), baseline \(String(format: "%.3f", b)), \(String(format: "%.0f", 100 * rel))% (\(m.detail))")
+        }
+        print(ok ? "performance check: passed" : "performance check: FAILED (a kernel is more than 30% slower relative to sgemm)")
+        return ok
+    }
+}
