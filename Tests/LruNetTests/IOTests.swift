@@ -6,7 +6,7 @@ import CZlib
 final class IOTests: XCTestCase {
     func write(_ bytes: [UInt8], _ name: String) -> String {
         let p = temporaryPath(name)
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
         return p
     }
 
@@ -104,7 +104,7 @@ final class IOTests: XCTestCase {
         let gz = gzopen(dir + "/t10k-images-idx3-ubyte.gz", "wb")!
         _ = images.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
         gzclose(gz)
-        FileManager.default.createFile(atPath: dir + "/t10k-labels-idx1-ubyte", contents: Data(labels))
+        _ = FileManager.default.createFile(atPath: dir + "/t10k-labels-idx1-ubyte", contents: Data(labels))
         let set = try FashionMNIST.load(directory: dir, split: .test)
         XCTAssertEqual(set.count, 3)
         XCTAssertEqual(set.labels, [7, 0, 9])
@@ -112,8 +112,8 @@ final class IOTests: XCTestCase {
         assertClose(set.images, pixels.map { Float($0) / 255 }, atol: 0)
         // A header that claims more images than the file holds.
         var lying = images; lying[7] = 200
-        FileManager.default.createFile(atPath: dir + "/t10k-images-idx3-ubyte.gz", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/t10k-images-idx3-ubyte", contents: Data(lying))
+        _ = FileManager.default.createFile(atPath: dir + "/t10k-images-idx3-ubyte.gz", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/t10k-images-idx3-ubyte", contents: Data(lying))
         try FileManager.default.removeItem(atPath: dir + "/t10k-images-idx3-ubyte.gz")
         XCTAssertThrowsError(try FashionMNIST.load(directory: dir, split: .test)) { XCTAssertTrue("\($0)".contains("truncated")) }
         XCTAssertThrowsError(try FashionMNIST.load(directory: dir, split: .train)) { XCTAssertTrue("\($0)".contains("no such file")) }
@@ -131,13 +131,13 @@ final class IOTests: XCTestCase {
                 bytes += (0..<3072).map { UInt8(($0 + r) % 256) }
             }
             let name = CIFAR.files(classes: classes, split: .test)[0]
-            FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes))
             let set = try CIFAR.load(directory: dir, split: .test, classes: classes)
             XCTAssertEqual(set.labels, [1, 5, 9])
             XCTAssertEqual(set.count, 3)
             XCTAssertEqual(set.images[3072 + 1], Float(2) / 255)   // record 1, red plane, pixel 1
             XCTAssertEqual(set.images[2 * 3072 + 1024], Float((1024 + 2) % 256) / 255)   // record 2, green plane start
-            FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes.dropLast(5)))
+            _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes.dropLast(5)))
             XCTAssertThrowsError(try CIFAR.load(directory: dir, split: .test, classes: classes)) { XCTAssertTrue("\($0)".contains("records")) }
         }
     }
