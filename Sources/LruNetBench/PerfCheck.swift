@@ -14,21 +14,25 @@ enum PerfCheck {
 
     struct Metric { let name: String; let ratio: Double; let detail: String }
 
-    static func measure(threads: Int) throws -> [Metric] {
+    /// One measurement that can be repeated: a kernel or the whole forward, with its own calibration.
+    struct Probe { let name: String; let measure: () throws -> Metric }
+
+    static func probes(threads: Int) throws -> [Probe] {
         let threading = Threading(threads: threads)
         func calibration() -> Double {
             // Best of several: GFLOP/s of sgemm on 512^3 split over the threads.
             (0..<3).map { _ in sgemmCalibration(n: 512, threads: threads, runs: 3).max }.max()!
         }
-        var metrics: [Metric] = []
+        var probes: [Probe] = []
         let kernels = KernelBench.stageKernels(planes: 64, side: 14, batch: 64, threading: threading)
             + KernelBench.stageKernels(planes: 512, side: 4, batch: 64, threading: threading)
         for k in kernels {
-            let cal = calibration()
-            let best = (0..<5).map { _ in k.secondsPerCall(runs: 1, repeats: 5) }.min()!
-            let gflops = 2 * Double(k.macs) / best / 1e9
-            metrics.append(Metric(name: k.name, ratio: gflops / cal,
-                                  detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", gflops, cal)))
+            probes.append(Probe(name: k.name) {
+                let cal = calibration()
+                let best = (0..<5).map { _ in k.secondsPerCall(runs: 1, repeats: 5) }.min()!
+                let gflops = 2 * Double(k.macs) / best / 1e9
+                return Metric(name: k.name, ratio: gflops / cal, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", gflops, cal))
+            })
         }
         // The whole lru10 forward, batch 64.
         let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), threading: threading)
@@ -41,14 +45,24 @@ enum PerfCheck {
                 try model.infer(xb.baseAddress!, batch: 64, channels: 1, height: 28, width: 28, into: yb.baseAddress!)
             } }
         }
-        try forward()
-        let cal = calibration()
-        var best = Double.infinity
-        for _ in 0..<5 { let t = now(); try forward(); best = min(best, now() - t) }
-        let gflops = 64 * 2 * 22.91e6 / best / 1e9
-        metrics.append(Metric(name: "lru10 forward b64", ratio: gflops / cal,
-                              detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f", 64 / best, gflops, cal)))
-        return metrics
+        probes.append(Probe(name: "lru10 forward b64") {
+            try forward()
+            let cal = calibration()
+            var best = Double.infinity
+            for _ in 0..<5 { let t = now(); try forward(); best = min(best, now() - t) }
+            let gflops = 64 * 2 * 22.91e6 / best / 1e9
+            return Metric(name: "lru10 forward b64", ratio: gflops / cal,
+                          detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f", 64 / best, gflops, cal))
+        })
+        return probes
+    }
+
+    /// The baseline: the median of three measurements of each probe.
+    static func measureBaseline(threads: Int) throws -> [Metric] {
+        try probes(threads: threads).map { p in
+            let runs = try (0..<3).map { _ in try p.measure() }.sorted { $0.ratio < $1.ratio }
+            return runs[1]
+        }
     }
 
     static func writeBaseline(_ metrics: [Metric], to path: String) throws {
@@ -59,8 +73,11 @@ enum PerfCheck {
         print("wrote baseline \(path)")
     }
 
-    /// Prints every figure against the baseline; returns false if any dropped by more than the tolerance.
-    static func check(_ metrics: [Metric], baselinePath: String) throws -> Bool {
+    /// Measures every probe and prints it against the baseline; returns false if any dropped by more
+    /// than the tolerance. A probe that fails is measured again, up to `attempts` times in all: on a
+    /// shared machine a memory-bound kernel can lose a run to a neighbour, but a real regression
+    /// fails every attempt.
+    static func check(threads: Int, baselinePath: String, attempts: Int = 3) throws -> Bool {
         guard let data = FileManager.default.contents(atPath: baselinePath),
               let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               let base = json["ratios_to_sgemm"] as? [String: Double] else {
@@ -68,12 +85,17 @@ enum PerfCheck {
         }
         var ok = true
         print("performance check against \(baselinePath) (fail below \(Int(100 * (1 - tolerance)))% of baseline)")
-        for m in metrics {
-            guard let b = base[m.name] else { print("  NEW   \(m.name): ratio \(String(format: "%.3f", m.ratio)) (\(m.detail))"); continue }
-            let rel = m.ratio / b
-            let pass = rel >= 1 - tolerance
-            ok = ok && pass
-            print("  \(pass ? "ok  " : "FAIL") \(m.name): ratio \(String(format: "%.3f", m.ratio)), baseline \(String(format: "%.3f", b)), \(String(format: "%.0f", 100 * rel))% (\(m.detail))")
+        for probe in try probes(threads: threads) {
+            for attempt in 1...attempts {
+                let m = try probe.measure()
+                guard let b = base[m.name] else { print("  NEW   \(m.name): ratio \(String(format: "%.3f", m.ratio)) (\(m.detail))"); break }
+                let rel = m.ratio / b
+                let pass = rel >= 1 - tolerance
+                let last = pass || attempt == attempts
+                let tag = pass ? "ok  " : (last ? "FAIL" : "slow")
+                print("  \(tag) \(m.name): ratio \(String(format: "%.3f", m.ratio)), baseline \(String(format: "%.3f", b)), \(String(format: "%.0f", 100 * rel))% (\(m.detail))\(pass || last ? "" : ", measuring again")")
+                if last { ok = ok && pass; break }
+            }
         }
         print(ok ? "performance check: passed" : "performance check: FAILED (a kernel is more than 30% slower relative to sgemm)")
         return ok
