@@ -78,6 +78,7 @@ if [[ $done_epochs -ge 3 ]]; then bad "the run finished before it could be inter
 elif cmp -s "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"; then ok "killed after epoch $done_epochs of 3, resumed: weights identical to the uninterrupted run"
 else bad "resumed weights differ from the uninterrupted run"; fi
 expect_error "resume with other options" "options differ" "${train[@]}" --lr 0.05 --out "$tmp/b" --resume
+expect_error "a diverging run stops with a message" "loss became" "$LRUNET" train --reuse 1 --epochs 1 --limit 512 --test-limit 100 --lr 1e30 --out "$tmp/d"
 expect_usage_error "bad --reuse" "--reuse must be" "$LRUNET" train --reuse 0
 expect_error "train on a missing data dir" "no such file" "$LRUNET" train --data "$tmp/nodata" --out "$tmp/c"
 echo "cli: $pass passed, $fail failed"

@@ -70,8 +70,9 @@ public final class ParameterCache {
             buffer = FloatBuffer(count: 2 * c)   // allocated once, on the first pass ever
             folded[bn.weight.index] = buffer
         }
-        let fresh = [bn.weight, bn.bias, bn.runningMean, bn.runningVar].map(count).contains(true)
-        if fresh {
+        // Count all four (no short-circuit); fold if this pass has not fetched them yet.
+        let w = count(bn.weight), b = count(bn.bias), m = count(bn.runningMean), v = count(bn.runningVar)
+        if w || b || m || v {
             batchNormFold(scale: buffer.pointer, shift: buffer.pointer + c,
                           gamma: store.pointer(bn.weight), beta: store.pointer(bn.bias),
                           mean: store.pointer(bn.runningMean), variance: store.pointer(bn.runningVar),

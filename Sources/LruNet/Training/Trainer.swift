@@ -42,7 +42,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .diverged(e, s, l):
-            return "loss became \(l) at epoch \(e + 1), step \(s + 1); stopped, the last good checkpoint is kept (try a lower --lr)"
+            return "loss became \(l.isNaN ? "NaN" : "\(l)") at epoch \(e + 1), step \(s + 1); stopped, the last good checkpoint is kept (try a lower --lr)"
         case .resumeMismatch(let why): return "cannot resume: \(why)"
         }
     }
