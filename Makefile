@@ -52,11 +52,11 @@ bench-baseline: build
 
 # Issue 3's run: from scratch to >= 91% on Fashion-MNIST within 15 minutes.
 train: build
-	$(BIN)/lrunet train --dataset fashion-mnist --reuse 2 --epochs 8 --rotation 0 --out runs/fashion-lru2
+	$(BIN)/lrunet train --dataset fashion-mnist --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
 
 # The paper's reuse experiment: N in {1, 2, 4, 6, 10} under one short schedule.
 sweep: build
-	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 3 --out runs/sweep
+	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 2 --limit 20000 --no-augment --out runs/sweep
 
 clean:
 	rm -rf .build

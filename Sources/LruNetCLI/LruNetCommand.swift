@@ -14,7 +14,7 @@ struct LruNetCommand: ParsableCommand {
           lrunet eval --weights fashionmnist-lru10-09346
           lrunet predict --weights cifar10-lru14-08934 --input x.npy --output y.npy
           lrunet info --weights fashionmnist-lru1-09117
-          lrunet train --dataset fashion-mnist --reuse 4 --epochs 6 --out runs/lru4
+          lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
         """,
         subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self])
 }

@@ -17,8 +17,8 @@ struct Train: ParsableCommand {
         --resume continues it and ends with the same weights as an uninterrupted run (same seed, \
         same --threads). A NaN or infinite loss stops the run with the last good checkpoint kept.
 
-        Example (91.6% on Fashion-MNIST in about 14 minutes on 2 cores, see README):
-          lrunet train --reuse 2 --epochs 8 --rotation 0 --out runs/fashion-lru2
+        Example (91.52% on Fashion-MNIST in 12 min 51 s on 2 cores, see README):
+          lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
         """)
 
     @OptionGroup var flags: TrainingFlags
