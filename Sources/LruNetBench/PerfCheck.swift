@@ -5,10 +5,12 @@ import LruNet
 ///
 /// Measures a few key kernels and the whole Fashion-MNIST lru10 forward pass,
 /// each as a ratio of its throughput to an sgemm calibration measured in the
-/// same run, right before it. A slower or busier machine slows both sides, so the
+/// same run. Calibration and kernel alternate in 7 pairs a few milliseconds apart
+/// and the median pair ratio counts: this VM's speed changes in phases of seconds
+/// (sgemm was seen at 80 and at 130 GFLOP/s minutes apart), and both halves of a
+/// pair see the same phase. A slower or busier machine slows both sides, so the
 /// ratio holds; a slower kernel lowers it. Fails when any ratio is more than
-/// `tolerance` below the committed baseline. Times are the best of several runs,
-/// which is what interference on a shared machine disturbs least.
+/// `tolerance` below the committed baseline.
 enum PerfCheck {
     static let tolerance = 0.30
 
@@ -19,19 +21,28 @@ enum PerfCheck {
 
     static func probes(threads: Int) throws -> [Probe] {
         let threading = Threading(threads: threads)
-        func calibration() -> Double {
-            // Best of several: GFLOP/s of sgemm on 512^3 split over the threads.
-            (0..<3).map { _ in sgemmCalibration(n: 512, threads: threads, runs: 3).max }.max()!
+        /// GFLOP/s of one sgemm on 512^3 split over the threads (one warm-up, one timed call).
+        func calibration() -> Double { sgemmCalibration(n: 512, threads: threads, runs: 1).median }
+        /// Median over 7 (calibration, kernel) pairs of kernel GFLOP/s / calibration GFLOP/s.
+        func pairedRatio(_ gflops: () throws -> Double) rethrows -> (ratio: Double, gflops: Double, calibration: Double) {
+            var pairs: [(Double, Double, Double)] = []
+            for _ in 0..<7 {
+                let cal = calibration()
+                let g = try gflops()
+                pairs.append((g / cal, g, cal))
+            }
+            pairs.sort { $0.0 < $1.0 }
+            return pairs[3]
         }
         var probes: [Probe] = []
-        let kernels = KernelBench.stageKernels(planes: 64, side: 14, batch: 64, threading: threading)
+        // Stage 1 at batch 16 keeps its working set near L2 size: at batch 64 it lives in the shared L3,
+        // where neighbours on this VM made its timing swing 3x.
+        let kernels = KernelBench.stageKernels(planes: 64, side: 14, batch: 16, threading: threading)
             + KernelBench.stageKernels(planes: 512, side: 4, batch: 64, threading: threading)
         for k in kernels {
             probes.append(Probe(name: k.name) {
-                let cal = calibration()
-                let best = (0..<5).map { _ in k.secondsPerCall(runs: 1, repeats: 5) }.min()!
-                let gflops = 2 * Double(k.macs) / best / 1e9
-                return Metric(name: k.name, ratio: gflops / cal, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", gflops, cal))
+                let r = pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 5) / 1e9 }
+                return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", r.gflops, r.calibration))
             })
         }
         // The whole lru10 forward, batch 64.
@@ -47,12 +58,12 @@ enum PerfCheck {
         }
         probes.append(Probe(name: "lru10 forward b64") {
             try forward()
-            let cal = calibration()
-            var best = Double.infinity
-            for _ in 0..<5 { let t = now(); try forward(); best = min(best, now() - t) }
-            let gflops = 64 * 2 * 22.91e6 / best / 1e9
-            return Metric(name: "lru10 forward b64", ratio: gflops / cal,
-                          detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f", 64 / best, gflops, cal))
+            let r = try pairedRatio {
+                let t = now(); try forward()
+                return 64 * 2 * 22.91e6 / (now() - t) / 1e9
+            }
+            return Metric(name: "lru10 forward b64", ratio: r.ratio,
+                          detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f", r.gflops / (2 * 22.91e-3), r.gflops, r.calibration))
         })
         return probes
     }

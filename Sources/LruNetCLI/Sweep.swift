@@ -11,7 +11,7 @@ struct Sweep: ParsableCommand {
         unrolled network, training images/s and test accuracy, and writes sweep.csv and sweep.svg \
         (accuracy and cost against N) to --out. Each model's run is in --out/lruN.
 
-        Example: lrunet sweep --reuse 1,2,4,6,10 --epochs 3 --out runs/sweep
+        Example (the README table): lrunet sweep --reuse 1,2,4,6,10 --epochs 2 --limit 20000 --no-augment --out runs/sweep
         """)
 
     @OptionGroup var flags: TrainingFlags
