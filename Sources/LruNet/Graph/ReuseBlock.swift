@@ -63,13 +63,13 @@ public final class ReuseBlock: Layer {
         guard input.channels == planes else {
             throw PlanError.channelMismatch(layer: name, expected: planes, got: input.channels)
         }
-        if input == shape && training == self.training && out.count == input.count { return input }
+        if input == shape && training == self.training && (training ? saved.count : out.count) > 0 { return input }
         shape = input; self.training = training
         let wide = planes * expansion, l = input.rowLength
         pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
-        out = FloatBuffer(count: planes * l)
         if training {
+            out = FloatBuffer(count: 0)      // the last iteration's own buffer is the block's output
             dwOut = FloatBuffer(count: 0); pwOut = FloatBuffer(count: 0); carry = FloatBuffer(count: 0); spare = carry
             saved = (0..<iterations).map { i in
                 IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
@@ -84,6 +84,7 @@ public final class ReuseBlock: Layer {
         } else {
             saved = []
             gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradDwRaw = gradY; gradIn = gradY
+            out = FloatBuffer(count: planes * l)
             dwOut = FloatBuffer(count: wide * l); pwOut = FloatBuffer(count: planes * l)
             carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
         }
@@ -142,14 +143,12 @@ public final class ReuseBlock: Layer {
                                   momentum: momentum, eps: eps, channels: planes, rowLength: l, threading: ctx.threading) }
             let y = s.y.pointer
             ctx.timed(.batchNorm) { rowAddReLU(y, y, res, planes * l) }
-            if last {
-                out.pointer.update(from: y, count: planes * l)
-            } else {
+            if !last {
                 ctx.timed(.poolShuffleConcat) { channelShuffleForward(s.next.pointer, y, channels: planes, rowLength: l) }
                 res = s.next.pointer
             }
         }
-        return out.pointer
+        return saved[iterations - 1].y.pointer
     }
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,

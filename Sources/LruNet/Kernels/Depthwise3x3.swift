@@ -44,13 +44,21 @@ struct TallPlane {
         for i in 0..<n { (tall + (i * rowsPerImage + 1) * width).update(from: row + (n0 + i) * hw, count: hw) }
     }
 
-    /// Lane masks over the chunk: left[j] = (x != 0), right[j] = (x != W-1), x = j mod W.
-    func writeMasks(left: UnsafeMutablePointer<Float>, right: UnsafeMutablePointer<Float>) {
+    /// Scratch layout: the two lane masks, then three buffers per worker. Writes the masks
+    /// (left[j] = (x != 0), right[j] = (x != W-1), x = j mod W) and returns them.
+    func prepareMasks(in scratch: UnsafeMutablePointer<Float>) -> (left: UnsafePointer<Float>, right: UnsafePointer<Float>) {
+        let left = scratch, right = scratch + bufferCount
         for j in 0..<flat(images) {
             let x = j % width
             left[j] = x != 0 ? 1 : 0
             right[j] = x != width - 1 ? 1 : 0
         }
+        return (UnsafePointer(left), UnsafePointer(right))
+    }
+
+    /// A worker's three buffers in the scratch.
+    func workerBuffers(in scratch: UnsafeMutablePointer<Float>, worker: Int) -> UnsafeMutablePointer<Float> {
+        scratch + (2 + 3 * worker) * bufferCount
     }
 }
 
@@ -89,10 +97,9 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
                          scratch: UnsafeMutablePointer<Float>, threading: Threading) {
     let tall = TallPlane(height: h, width: w, batch: batch)
     let hw = h * w, size = tall.bufferCount
-    let left = scratch, right = scratch + size
-    tall.writeMasks(left: left, right: right)
+    let (left, right) = tall.prepareMasks(in: scratch)
     threading.parallelChunks(channels, minPerThread: 1) { worker, range in
-        let buffer = scratch + (2 + 3 * worker) * size
+        let buffer = tall.workerBuffers(in: scratch, worker: worker)
         let pad = buffer + TallPlane.origin, acc = buffer + size
         buffer.update(repeating: 0, count: size)      // separators and guards stay zero
         for c in range {
@@ -131,10 +138,9 @@ func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: U
                           scratch: UnsafeMutablePointer<Float>, threading: Threading) {
     let tall = TallPlane(height: h, width: w, batch: batch)
     let hw = h * w, size = tall.bufferCount
-    let left = scratch, right = scratch + size
-    tall.writeMasks(left: left, right: right)
+    let (left, right) = tall.prepareMasks(in: scratch)
     threading.parallelChunks(channels, minPerThread: 1) { worker, range in
-        let buffer = scratch + (2 + 3 * worker) * size
+        let buffer = tall.workerBuffers(in: scratch, worker: worker)
         let pin = buffer + TallPlane.origin, pout = buffer + size + TallPlane.origin, acc = buffer + 2 * size
         buffer.update(repeating: 0, count: 2 * size)
         for c in range {

@@ -13,9 +13,7 @@ public final class Dropout: Layer {
     }
 
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
-        buffers.resize(input: input, output: training ? input : ActivationShape(channels: 0, batch: 0, height: 0, width: 0),
-                       training: training)
-        buffers.output = input
+        buffers.resize(input: input, output: input, training: training, ownsOutput: training)  // identity in inference
         if mask.count != (training ? input.count : 0) { mask = FloatBuffer(count: training ? input.count : 0) }
         return input
     }

@@ -60,9 +60,11 @@ struct LayerBuffers {
     private(set) var gradIn = FloatBuffer(count: 0)
     var savedInput: UnsafeMutablePointer<Float>?
 
-    mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool) {
+    /// `ownsOutput: false` for layers that pass their input through (Dropout in inference).
+    mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool, ownsOutput: Bool = true) {
         self.input = input; self.output = output
-        if out.count != output.count { out = FloatBuffer(count: output.count) }
+        let o = ownsOutput ? output.count : 0
+        if out.count != o { out = FloatBuffer(count: o) }
         let g = training ? input.count : 0
         if gradIn.count != g { gradIn = FloatBuffer(count: g) }
     }
