@@ -6,6 +6,7 @@ import LruNet
 // one thread), because this machine is shared and absolute times drift.
 //
 //   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
+//   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
 
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
@@ -27,11 +28,14 @@ if let path = option("--write-baseline") {
 let runs = quick ? 3 : 5
 
 struct ModelSpec { let name: String; let config: LruNetConfig; let side: Int }
-let specs = [
+let allSpecs = [
     ModelSpec(name: "fashionmnist-lru1", config: LruNetConfig(numClasses: 10, layerReuse: 1, inChannels: 1), side: 28),
     ModelSpec(name: "fashionmnist-lru10", config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), side: 28),
     ModelSpec(name: "cifar10-lru14", config: LruNetConfig(numClasses: 10, layerReuse: 14, inChannels: 3), side: 32),
 ]
+let onlyModel = option("--model")
+let specs = allSpecs.filter { onlyModel == nil || $0.name == onlyModel }
+if specs.isEmpty { print("lrunet-bench: unknown model \(onlyModel!); known: \(allSpecs.map(\.name).joined(separator: ", "))"); exit(2) }
 
 var report: [String: Any] = ["machine": machineDescription(), "cores": cores, "runs": runs]
 func machineDescription() -> String {
@@ -52,6 +56,7 @@ print("\nsgemm calibration (\(calN)^3, OpenBLAS 1 thread per block): 1 thread \(
 report["sgemm_gflops_1t"] = cal1.median
 report["sgemm_gflops_all"] = calAll.median
 
+if onlyModel == nil {
 // 2. Kernels on the stage shapes of Fashion-MNIST LruNet, batch 64.
 print("\n== kernels (batch 64, \(cores) threads): GMAC/s and time relative to sgemm calibration")
 var kernelReports: [[String: Any]] = []
@@ -64,6 +69,7 @@ for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] {
     }
 }
 report["kernels"] = kernelReports
+}
 
 // 3. Per model: inference at batch 1/64/256, training at batch 128, time split, scaling.
 func randomImages(_ n: Int, _ c: Int, _ side: Int) -> [Float] {
@@ -152,6 +158,7 @@ for spec in specs {
 report["models"] = modelReports
 
 // 4. The reuse sweep: what N costs and what the parameter cache saves.
+if onlyModel != nil { exit(0) }
 print("\n== reuse sweep, Fashion-MNIST LruNet, batch 64 inference")
 print("\(pad("N", 4)) \(pad("params", 10)) \(pad("unrolled", 11)) \(pad("conv MB fetched", 16)) \(pad("unrolled MB", 12)) \(pad("MMACs", 8)) \(pad("ms/image", 9)) vs N=1")
 var sweep: [[String: Any]] = []

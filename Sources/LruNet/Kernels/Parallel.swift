@@ -1,4 +1,3 @@
-import Dispatch
 import COpenBLAS
 
 /// How many threads the engine uses.
@@ -24,10 +23,7 @@ public struct Threading: Sendable, Equatable {
     func parallelFor(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
         let workers = min(threads, count / max(minPerThread, 1))
         if workers <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = count * w / workers, hi = count * (w + 1) / workers
-            if lo < hi { body(lo..<hi) }
-        }
+        parallelChunks(count, minPerThread: minPerThread) { _, range in body(range) }
     }
 }
 
@@ -38,9 +34,12 @@ extension Threading {
     func parallelChunks(_ count: Int, minPerThread: Int = 1, _ body: (Int, Range<Int>) -> Void) {
         let workers = min(threads, count / max(minPerThread, 1))
         if workers <= 1 { body(0, 0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = count * w / workers, hi = count * (w + 1) / workers
-            if lo < hi { body(w, lo..<hi) }
+        WorkerPool.shared.run(width: workers) { w, width in
+            // With a busy pool (width 1) the caller takes every chunk itself.
+            for part in stride(from: w, to: workers, by: width) {
+                let lo = count * part / workers, hi = count * (part + 1) / workers
+                if lo < hi { body(part, lo..<hi) }
+            }
         }
     }
 }
