@@ -7,6 +7,8 @@ public enum OpTimer: String, CaseIterable, Sendable {
     case im2colConv = "im2col conv"
     case batchNorm = "BN + epilogues"
     case poolShuffleConcat = "pool/shuffle/concat"
+    /// A reuse block run tile by tile in inference: depthwise, 1x1 and epilogues fused.
+    case reuseBlock = "fused reuse blocks"
     case other = "other"
 }
 

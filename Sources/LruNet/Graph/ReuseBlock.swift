@@ -31,6 +31,15 @@ public final class ReuseBlock: Layer {
     private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0), spare = FloatBuffer(count: 0)
     private var out = FloatBuffer(count: 0)
     private let depthwiseScratch = Scratch()
+    // Tiled inference (see ReuseTile.swift): one workspace slice per participant, the lane masks,
+    // each iteration's weights gathered once per pass, and the barrier for batches too small to split.
+    private var tile: ReuseTile?
+    private var tileScratch = FloatBuffer(count: 0), tileMasks = FloatBuffer(count: 0)
+    private let iterationWeights: UnsafeMutablePointer<IterationWeights>
+    private let barrier = SpinBarrier()
+    /// Run inference tile by tile (the default). Off: layer by layer over the whole batch, the
+    /// reference the tiled kernels are tested against and the path that times each op kind.
+    var tiled = true
     // Training: one record per iteration.
     private var saved: [IterationState] = []
     private var blockInput: UnsafeMutablePointer<Float>?
@@ -57,7 +66,10 @@ public final class ReuseBlock: Layer {
                                  role: .convWeight, fanIn: wide / Self.pointwiseGroups, fanOut: planes)
         dwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).dw_bn_list.\($0)", channels: wide, store: store) }
         pwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).pw_bn_list.\($0)", channels: planes, store: store) }
+        iterationWeights = .allocate(capacity: iterations)
     }
+
+    deinit { iterationWeights.deallocate() }
 
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         guard input.channels == planes else {
@@ -87,12 +99,87 @@ public final class ReuseBlock: Layer {
             out = FloatBuffer(count: planes * l)
             dwOut = FloatBuffer(count: wide * l); pwOut = FloatBuffer(count: planes * l)
             carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
+            planTiles()
         }
         return input
     }
 
     public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        context.training ? forwardTraining(input, context) : forwardInference(input, context)
+        if context.training { return forwardTraining(input, context) }
+        if tiled, tile != nil { return context.timed(.reuseBlock) { forwardTiled(input, context) } }
+        return forwardInference(input, context)
+    }
+
+    /// Sizes the tile workspace for every participant the worker pool can run.
+    private func planTiles() {
+        guard planes % (4 * ReuseTile.groups) == 0 else { tile = nil; return }   // the 1x1 kernel takes rows 4 at a time
+        let participants = WorkerPool.shared.workers + 1
+        let t = ReuseTile(planes: planes, height: shape.height, width: shape.width, batch: shape.batch,
+                          parallelTiles: participants)
+        tile = t
+        tileScratch = FloatBuffer(count: participants * t.participantCount)
+        tileMasks = FloatBuffer(count: 2 * t.tall.bufferCount)
+        _ = t.tall.prepareMasks(in: tileMasks.pointer)
+    }
+
+    private func forwardTiled(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        let t = tile!, batch = shape.batch, hw = shape.plane
+        for i in 0..<iterations {       // the same requests as the layer-by-layer path: the cache counts them
+            let d = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps), p = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
+            iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight),
+                                                   dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
+        }
+        let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
+        let tiles = (batch + t.images - 1) / t.images
+        let base = tileScratch.pointer, out = self.out.pointer, weights = iterationWeights
+        let n = iterations, planes = self.planes, barrier = self.barrier
+
+        // Copies a tile in from the block input / out to the block output: one row slice per channel.
+        func gather(_ dst: UnsafeMutablePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
+            for c in channels { (dst + c * t.ld).update(from: input + (c * batch + n0) * hw, count: count * hw) }
+        }
+        func scatter(_ src: UnsafePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
+            for c in channels { (out + (c * batch + n0) * hw).update(from: src + c * t.ld, count: count * hw) }
+        }
+        // All n iterations on one tile; `groups` are this participant's share of each iteration.
+        func run(_ s: TileScratch, shared: TileScratch, count: Int, groups: StrideTo<Int>, sync: () -> Void) -> UnsafePointer<Float> {
+            var res = shared.a, next = shared.b
+            for i in 0..<n {
+                for g in groups {
+                    reuseTileGroup(next, res, group: g, images: count, tile: t, weights: weights[i],
+                                   shuffle: i < n - 1, scratch: s, masks: masks)
+                }
+                sync()
+                swap(&res, &next)
+            }
+            return UnsafePointer(res)
+        }
+
+        let width = min(ctx.threading.threads, WorkerPool.shared.workers + 1)
+        if tiles >= width {
+            // Enough tiles: each participant takes whole tiles, no synchronisation inside.
+            WorkerPool.shared.run(width: min(width, tiles)) { p, w in
+                let s = TileScratch(base, tile: t, participant: p)
+                for tileIndex in stride(from: p, to: tiles, by: w) {
+                    let n0 = tileIndex * t.images, count = min(t.images, batch - n0)
+                    gather(s.a, n0: n0, count: count, channels: 0..<planes)
+                    let y = run(s, shared: s, count: count, groups: stride(from: 0, to: ReuseTile.groups, by: 1), sync: {})
+                    scatter(y, n0: n0, count: count, channels: 0..<planes)
+                }
+            }
+        } else {
+            // One tile smaller than the thread count (batch 1): split each iteration's groups, barrier between.
+            WorkerPool.shared.run(width: width) { p, w in
+                let s = TileScratch(base, tile: t, participant: p), shared = TileScratch(base, tile: t, participant: 0)
+                let mine = planes * p / w ..< planes * (p + 1) / w
+                gather(shared.a, n0: 0, count: batch, channels: mine)
+                barrier.wait(width: w)
+                let y = run(s, shared: shared, count: batch, groups: stride(from: p, to: ReuseTile.groups, by: w),
+                            sync: { barrier.wait(width: w) })
+                scatter(y, n0: 0, count: batch, channels: mine)
+            }
+        }
+        return out
     }
 
     private func forwardInference(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {

@@ -1,0 +1,178 @@
+// The reuse block's inference, one tile of images at a time.
+//
+// Run layer by layer over a whole batch, every op of every iteration streams
+// the stage's activations (3-12 MB at stage 1) through L3. A tile of a few
+// images instead stays in L2 for all N iterations. Within an iteration the
+// work splits by pointwise group: group g's 1x1 conv reads only the depthwise
+// outputs of input channels g*C/8 ..< (g+1)*C/8, so per group the depthwise
+// rows (with their BN) are computed into a small L1 buffer and consumed at
+// once by a register-blocked 1x1 kernel whose epilogue applies BN, adds the
+// residual, takes the ReLU and writes the row to its place after the channel
+// shuffle. The shared weights are read from their one copy by every group of
+// every iteration of every tile.
+//
+// Tile buffers are CNHW with `images` images per row, rows at stride `ld`
+// (whole 8-float vectors). Columns past the images' values are padding: they
+// hold finite junk that no real column ever reads.
+
+/// The layout of a reuse block's tile workspace.
+struct ReuseTile {
+    let planes: Int, height: Int, width: Int
+    /// Images per tile.
+    let images: Int
+    let tall: TallPlane
+
+    static let groups = 8
+    /// Target bytes of a tile's two activation buffers: well inside a 512 KB L2.
+    static let cacheBudget = 256 * 1024
+
+    /// - Parameter parallelTiles: how many tiles should exist at least (one per thread), if the batch allows.
+    init(planes: Int, height: Int, width: Int, batch: Int, parallelTiles: Int) {
+        self.planes = planes; self.height = height; self.width = width
+        let perImage = 2 * planes * height * width * MemoryLayout<Float>.size
+        var n = max(1, Self.cacheBudget / perImage)
+        if batch >= parallelTiles { n = min(n, (batch + parallelTiles - 1) / parallelTiles) }
+        n = min(n, batch)
+        tall = TallPlane(height: height, width: width, batch: n)
+        images = tall.images
+    }
+
+    var plane: Int { height * width }
+    var groupIn: Int { planes / Self.groups }
+    /// Row stride of tile buffers.
+    var ld: Int { (images * plane + 7) & ~7 }
+    /// One activation buffer; the slack takes the depthwise's last partial vector.
+    var activationCount: Int { planes * ld + 16 }
+    /// One group's depthwise rows (2 per input channel).
+    var depthwiseCount: Int { 2 * groupIn * ld + 16 }
+    /// Floats a participant needs: two activation buffers, depthwise rows, a tall plane.
+    var participantCount: Int { 2 * activationCount + depthwiseCount + tall.bufferCount }
+}
+
+/// One participant's slices of the tile workspace.
+struct TileScratch {
+    let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+    let dw: UnsafeMutablePointer<Float>, tall: UnsafeMutablePointer<Float>
+
+    init(_ base: UnsafeMutablePointer<Float>, tile t: ReuseTile, participant p: Int) {
+        a = base + p * t.participantCount
+        b = a + t.activationCount
+        dw = b + t.activationCount
+        tall = dw + t.depthwiseCount
+    }
+}
+
+/// The per-iteration parameters of one application of the block.
+struct IterationWeights {
+    let dw: UnsafePointer<Float>, pw: UnsafePointer<Float>
+    let dwScale: UnsafePointer<Float>, dwShift: UnsafePointer<Float>
+    let pwScale: UnsafePointer<Float>, pwShift: UnsafePointer<Float>
+}
+
+/// One iteration of the block for pointwise group `g` of a tile of `n` images:
+/// `next[dest(c)] = relu(pwBN(pw(dwBN(dw(res))))[c] + res[c])` for the group's channels c,
+/// with `dest` the channel shuffle when `shuffle`, else the identity.
+func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>, group g: Int, images n: Int,
+                    tile t: ReuseTile, weights k: IterationWeights, shuffle: Bool,
+                    scratch s: TileScratch, masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>)) {
+    let cin = t.groupIn, c0 = g * cin, ld = t.ld
+    let pad = s.tall + TallPlane.origin
+    // Depthwise (multiplier 2) with its BN, for the group's input channels.
+    for ci in 0..<cin {
+        let c = c0 + ci
+        t.tall.fill(pad, from: res + c * ld, n0: 0, n: n)
+        for m in 0..<2 {
+            let o = 2 * c + m
+            depthwiseImages(s.dw + (2 * ci + m) * ld, UnsafePointer(pad), tall: t.tall, images: n, masks: masks,
+                            k.dw + 9 * o, scale: k.dwScale[o], shift: k.dwShift[o])
+        }
+    }
+    // 1x1 over the 2*cin depthwise rows, with BN + residual + ReLU (+ shuffle) on the way out.
+    pointwiseEpilogue(next, res, UnsafePointer(s.dw), weight: k.pw + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
+                      columns: (n * t.plane + 7) & ~7, ld: ld, scale: k.pwScale, shift: k.pwShift,
+                      shuffle: shuffle, channels: t.planes)
+}
+
+/// Depthwise 3x3 of one channel over `n` images in a tall plane, `* scale + shift`, into a
+/// compact row (image i at `i * H * W`). Each image's last vector runs past it into the next
+/// image's start (rewritten when that image is done) or into the row's padding.
+@inline(__always)
+private func depthwiseImages(_ dst: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, tall: TallPlane, images n: Int,
+                             masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>),
+                             _ k: UnsafePointer<Float>, scale: Float, shift: Float) {
+    let w = tall.width, hw = tall.height * w, step = tall.rowsPerImage * w
+    let a0 = SIMD8(repeating: k[0]), b0 = SIMD8(repeating: k[1]), c0 = SIMD8(repeating: k[2])
+    let a1 = SIMD8(repeating: k[3]), b1 = SIMD8(repeating: k[4]), c1 = SIMD8(repeating: k[5])
+    let a2 = SIMD8(repeating: k[6]), b2 = SIMD8(repeating: k[7]), c2 = SIMD8(repeating: k[8])
+    let sc = SIMD8(repeating: scale), sh = SIMD8(repeating: shift)
+    for i in 0..<n {
+        let d = dst + i * hw
+        var q = 0
+        while q < hw {
+            let j = i * step + q
+            let r0 = p + j, r1 = r0 + w, r2 = r1 + w
+            var l = a0 * load8(r0 - 1), m = b0 * load8(r0), r = c0 * load8(r0 + 1)
+            l = l.addingProduct(a1, load8(r1 - 1)); m = m.addingProduct(b1, load8(r1)); r = r.addingProduct(c1, load8(r1 + 1))
+            l = l.addingProduct(a2, load8(r2 - 1)); m = m.addingProduct(b2, load8(r2)); r = r.addingProduct(c2, load8(r2 + 1))
+            let v = m.addingProduct(load8(masks.left + j), l).addingProduct(load8(masks.right + j), r)
+            store8(sh.addingProduct(v, sc), d + q)
+            q += 8
+        }
+    }
+}
+
+/// For output rows `rows` (channels of one group): `acc = W x B` over `k` input rows of `b`, then
+/// `out[dest(c)] = relu(acc * scale[c] + shift[c] + res[c])`, over `columns` (a multiple of 8).
+/// Blocks of 4 rows x 24 columns keep 12 accumulators in registers; each k step loads
+/// 3 vectors of B and 4 weights for 12 FMAs.
+@inline(__always)
+private func pointwiseEpilogue(_ out: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                               weight: UnsafePointer<Float>, rows: Range<Int>, k: Int, columns: Int, ld: Int,
+                               scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, shuffle: Bool, channels: Int) {
+    let zero = SIMD8<Float>()
+    @inline(__always) func finish(_ acc: SIMD8<Float>, _ c: Int, _ col: Int) {
+        let dest = shuffle ? shuffleDestination(c, channels: channels) : c
+        let v = load8(res + c * ld + col).addingProduct(acc, SIMD8(repeating: scale[c])) + SIMD8(repeating: shift[c])
+        store8(pointwiseMax(v, zero), out + dest * ld + col)
+    }
+    var r = rows.lowerBound
+    while r < rows.upperBound {
+        let w0 = weight + (r - rows.lowerBound) * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
+        var col = 0
+        while col + 24 <= columns {
+            var x00 = zero, x01 = zero, x02 = zero, x10 = zero, x11 = zero, x12 = zero
+            var x20 = zero, x21 = zero, x22 = zero, x30 = zero, x31 = zero, x32 = zero
+            var bp = b + col
+            for kk in 0..<k {
+                let v0 = load8(bp), v1 = load8(bp + 8), v2 = load8(bp + 16)
+                var s = SIMD8(repeating: w0[kk])
+                x00 = x00.addingProduct(s, v0); x01 = x01.addingProduct(s, v1); x02 = x02.addingProduct(s, v2)
+                s = SIMD8(repeating: w1[kk])
+                x10 = x10.addingProduct(s, v0); x11 = x11.addingProduct(s, v1); x12 = x12.addingProduct(s, v2)
+                s = SIMD8(repeating: w2[kk])
+                x20 = x20.addingProduct(s, v0); x21 = x21.addingProduct(s, v1); x22 = x22.addingProduct(s, v2)
+                s = SIMD8(repeating: w3[kk])
+                x30 = x30.addingProduct(s, v0); x31 = x31.addingProduct(s, v1); x32 = x32.addingProduct(s, v2)
+                bp += ld
+            }
+            finish(x00, r, col); finish(x01, r, col + 8); finish(x02, r, col + 16)
+            finish(x10, r + 1, col); finish(x11, r + 1, col + 8); finish(x12, r + 1, col + 16)
+            finish(x20, r + 2, col); finish(x21, r + 2, col + 8); finish(x22, r + 2, col + 16)
+            finish(x30, r + 3, col); finish(x31, r + 3, col + 8); finish(x32, r + 3, col + 16)
+            col += 24
+        }
+        while col < columns {
+            var x0 = zero, x1 = zero, x2 = zero, x3 = zero
+            var bp = b + col
+            for kk in 0..<k {
+                let v = load8(bp)
+                x0 = x0.addingProduct(SIMD8(repeating: w0[kk]), v); x1 = x1.addingProduct(SIMD8(repeating: w1[kk]), v)
+                x2 = x2.addingProduct(SIMD8(repeating: w2[kk]), v); x3 = x3.addingProduct(SIMD8(repeating: w3[kk]), v)
+                bp += ld
+            }
+            finish(x0, r, col); finish(x1, r + 1, col); finish(x2, r + 2, col); finish(x3, r + 3, col)
+            col += 8
+        }
+        r += 4
+    }
+}

@@ -1,0 +1,72 @@
+import XCTest
+@testable import LruNet
+
+/// The reused block in inference against a naive NCHW statement of the paper's
+/// block, for both the tiled kernels and the layer-by-layer path: odd planes,
+/// batches that leave a partial tile, batch 1 (groups split across threads),
+/// 1 and 2 threads.
+final class ReuseBlockInferenceTests: XCTestCase {
+    /// y = relu(pwBN(pw(dwBN(dw(x)))) + x), shuffled between iterations, with naive convs.
+    func naiveBlock(_ x: [Float], n: Int, planes: Int, h: Int, w: Int, iterations: Int, store: ParameterStore,
+                    block: ReuseBlock) -> [Float] {
+        func values(_ ref: ParameterRef) -> [Float] { Array(UnsafeBufferPointer(start: store.pointer(ref), count: store.entry(ref).count)) }
+        func bn(_ y: [Float], _ refs: BatchNormRefs) -> [Float] {
+            let g = values(refs.weight), b = values(refs.bias), m = values(refs.runningMean), v = values(refs.runningVar)
+            let c = refs.channels, plane = h * w
+            return y.indices.map { i in
+                let ch = (i / plane) % c
+                return (y[i] - m[ch]) / (v[ch] + 1e-5).squareRoot() * g[ch] + b[ch]
+            }
+        }
+        var res = x
+        for i in 0..<iterations {
+            let dw = naiveConv(res, n: n, cin: planes, h: h, w: w, weight: values(block.dwWeight), bias: nil,
+                               cout: 2 * planes, k: 3, stride: 1, pad: 1, groups: planes).out
+            let pw = naiveConv(bn(dw, block.dwBN[i]), n: n, cin: 2 * planes, h: h, w: w, weight: values(block.pwWeight),
+                               bias: nil, cout: planes, k: 1, stride: 1, pad: 0, groups: 8).out
+            var y = zip(bn(pw, block.pwBN[i]), res).map { max($0 + $1, 0) }
+            if i < iterations - 1 {
+                let plane = h * w, src = y
+                for b in 0..<n { for c in 0..<planes {
+                    let from = shuffleSource(c, channels: planes)
+                    for p in 0..<plane { y[(b * planes + c) * plane + p] = src[(b * planes + from) * plane + p] }
+                } }
+            }
+            res = y
+        }
+        return res
+    }
+
+    func testTiledAndLayerByLayerMatchNaiveBlock() throws {
+        var rng = SplitMix64(seed: 21)
+        let cases: [(planes: Int, h: Int, w: Int, n: Int, iterations: Int)] = [
+            (32, 5, 7, 1, 3), (32, 5, 7, 3, 2), (64, 14, 14, 1, 2), (64, 14, 14, 5, 1),
+            (32, 4, 4, 9, 3), (64, 7, 7, 6, 2), (32, 1, 1, 4, 2), (32, 3, 2, 11, 3),
+        ]
+        for t in cases {
+            let store = ParameterStore()
+            let block = ReuseBlock(name: "stage1", store: store, planes: t.planes, iterations: t.iterations)
+            store.seal()
+            for e in store.entries.indices {
+                let ref = ParameterRef(index: e), count = store.entry(ref).count
+                var v = randomArray(count, &rng, scale: store.entry(ref).role == .convWeight ? 0.5 : 0.3)
+                if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
+                if store.entry(ref).role == .bnWeight { v = v.map { $0 + 1 } }
+                store.pointer(ref).update(from: v, count: count)
+            }
+            let x = randomArray(t.n * t.planes * t.h * t.w, &rng)
+            let reference = naiveBlock(x, n: t.n, planes: t.planes, h: t.h, w: t.w, iterations: t.iterations, store: store, block: block)
+            let shape = try block.plan(input: ActivationShape(channels: t.planes, batch: t.n, height: t.h, width: t.w), training: false)
+            for (tiled, threads) in [(true, 1), (true, 2), (false, 2)] {
+                block.tiled = tiled
+                var input = toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w)
+                let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
+                let out = input.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
+                let got = toNCHW(Array(UnsafeBufferPointer(start: out, count: shape.count)), n: t.n, c: t.planes, plane: shape.plane)
+                assertClose(got, reference, atol: 1e-3, rtol: 1e-3,
+                            "planes \(t.planes) \(t.h)x\(t.w) batch \(t.n) N=\(t.iterations) tiled \(tiled) threads \(threads)")
+                XCTAssertEqual(input, toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w), "the block must not write its input")
+            }
+        }
+    }
+}
