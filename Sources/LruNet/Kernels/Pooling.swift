@@ -6,6 +6,26 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
                     argmax: UnsafeMutablePointer<Int32>?,
                     planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
+    if argmax == nil && g.kernelH == 3 && g.kernelW == 3 && g.stride == 2 && g.padding == 1 {
+        // Lanes whose x = 2ox+1 is padding; built once, since building a mask goes lane by lane.
+        let pastRight = SIMD8<Float>(1, 3, 5, 7, 9, 11, 13, 15) .>= SIMD8(repeating: Float(width))
+        threading.parallelFor(planes, minPerThread: 16) { range in
+            if width <= 16 {
+                for p in range {
+                    maxPool3x3s2Narrow(out + p * ho * wo, input + p * height * width, height: height, width: width,
+                                       ho: ho, wo: wo, pastRight: pastRight)
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: width + 2) { row in
+                for p in range {
+                    maxPool3x3s2(out + p * ho * wo, input + p * height * width, height: height, width: width,
+                                 ho: ho, wo: wo, row: row.baseAddress!)
+                }
+            }
+        }
+        return
+    }
     threading.parallelFor(planes, minPerThread: 16) { range in
         for p in range {
             let src = input + p * height * width, dst = out + p * ho * wo
@@ -25,6 +45,52 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
                 }
             }
         }
+    }
+}
+
+/// The larger of two values, NaN if either is (PyTorch's max pooling propagates NaN).
+/// `b > a` and `b.isNaN` never both hold, so `!=` is their "or" without a branch.
+@inline(__always) private func maxNaN(_ a: Float, _ b: Float) -> Float { (b > a) != b.isNaN ? b : a }
+
+/// LruNet's pooling (3x3, stride 2, padding 1) on one plane, without argmax, in two passes
+/// per output row that LLVM vectorises: the vertical maximum of the (up to) three input rows
+/// into `t[1...w]`, then `out[ox] = max(t[2ox], t[2ox+1], t[2ox+2])`. The edges are clamped
+/// (`t[0] = t[1]`, `t[w+1] = t[w]`) instead of padded: repeating an edge value leaves a maximum
+/// unchanged, and the loops stay free of branches and bounds. `t` holds `w + 2` floats.
+@inline(__always)
+private func maxPool3x3s2(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, height h: Int, width w: Int,
+                          ho: Int, wo: Int, row t: UnsafeMutablePointer<Float>) {
+    for oy in 0..<ho {
+        let y = 2 * oy, r1 = src + y * w
+        let r0 = y > 0 ? r1 - w : r1, r2 = y + 1 < h ? r1 + w : r1
+        for x in 0..<w { t[1 + x] = maxNaN(maxNaN(r0[x], r1[x]), r2[x]) }
+        t[0] = t[1]; t[w + 1] = t[w]
+        let d = dst + oy * wo
+        for ox in 0..<wo { d[ox] = maxNaN(maxNaN(t[2 * ox], t[2 * ox + 1]), t[2 * ox + 2]) }
+    }
+}
+
+/// The same for planes at most 16 wide (all of LruNet's), in explicit SIMD (LLVM leaves loops
+/// of 7 or 14 scalar): one output row per step, the vertical maximum of its three input rows
+/// as two vectors, then their even lanes (x = 2ox), odd lanes (2ox+1) and odd lanes moved up
+/// one (2ox-1). Reads 16 floats from each row start (the input buffer's slack covers the
+/// last row); writes a whole vector only where it stays inside the plane, since the next
+/// plane may be another thread's.
+@inline(__always)
+private func maxPool3x3s2Narrow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, height h: Int, width w: Int,
+                                ho: Int, wo: Int, pastRight: SIMDMask<SIMD8<Int32>>) {
+    @inline(__always) func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: (b .> a) .| (b .!= b)) }
+    for oy in 0..<ho {
+        let y = 2 * oy, r1 = src + y * w
+        let r0 = y > 0 ? r1 - w : r1, r2 = y + 1 < h ? r1 + w : r1
+        let lo = vmax(vmax(load8(r0), load8(r1)), load8(r2))
+        let hi = vmax(vmax(load8(r0 + 8), load8(r1 + 8)), load8(r2 + 8))
+        let even = SIMD8(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6])
+        let odd = SIMD8(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7])
+        let before = SIMD8(lo[0], lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5])    // x = 2ox-1, lane 0 clamped
+        let m = vmax(vmax(before, even), odd.replacing(with: even, where: pastRight))
+        let d = dst + oy * wo
+        if oy * wo + 8 <= ho * wo { store8(m, d) } else { for x in 0..<wo { d[x] = m[x] } }
     }
 }
 

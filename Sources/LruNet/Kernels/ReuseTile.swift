@@ -72,6 +72,8 @@ struct IterationWeights {
 /// One iteration of the block for pointwise group `g` of a tile of `n` images:
 /// `next[dest(c)] = relu(pwBN(pw(dwBN(dw(res))))[c] + res[c])` for the group's channels c,
 /// with `dest` the channel shuffle when `shuffle`, else the identity.
+/// Never inlined: inside a large caller the optimiser stops inlining the unaligned SIMD loads.
+@inline(never)
 func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>, group g: Int, images n: Int,
                     tile t: ReuseTile, weights k: IterationWeights, shuffle: Bool,
                     scratch s: TileScratch, masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>)) {
@@ -124,7 +126,7 @@ private func depthwiseImages(_ dst: UnsafeMutablePointer<Float>, _ p: UnsafePoin
 /// For output rows `rows` (channels of one group): `acc = W x B` over `k` input rows of `b`, then
 /// `out[dest(c)] = relu(acc * scale[c] + shift[c] + res[c])`, over `columns` (a multiple of 8).
 /// Blocks of 4 rows x 24 columns keep 12 accumulators in registers; each k step loads
-/// 3 vectors of B and 4 weights for 12 FMAs.
+/// 3 vectors of B and 4 weights for 12 FMAs. The last 8 or 16 columns take a narrower block.
 @inline(__always)
 private func pointwiseEpilogue(_ out: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                                weight: UnsafePointer<Float>, rows: Range<Int>, k: Int, columns: Int, ld: Int,
@@ -133,46 +135,45 @@ private func pointwiseEpilogue(_ out: UnsafeMutablePointer<Float>, _ res: Unsafe
     @inline(__always) func finish(_ acc: SIMD8<Float>, _ c: Int, _ col: Int) {
         let dest = shuffle ? shuffleDestination(c, channels: channels) : c
         let v = load8(res + c * ld + col).addingProduct(acc, SIMD8(repeating: scale[c])) + SIMD8(repeating: shift[c])
-        store8(pointwiseMax(v, zero), out + dest * ld + col)
+        store8(relu8(v), out + dest * ld + col)
     }
     var r = rows.lowerBound
     while r < rows.upperBound {
         let w0 = weight + (r - rows.lowerBound) * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
-        var col = 0
-        while col + 24 <= columns {
+        // 4 rows x `nv` vectors from column `col`; inlined with a constant `nv`, the unused
+        // accumulators and loads fold away.
+        @inline(__always) func block(_ col: Int, _ nv: Int) {
             var x00 = zero, x01 = zero, x02 = zero, x10 = zero, x11 = zero, x12 = zero
             var x20 = zero, x21 = zero, x22 = zero, x30 = zero, x31 = zero, x32 = zero
             var bp = b + col
             for kk in 0..<k {
-                let v0 = load8(bp), v1 = load8(bp + 8), v2 = load8(bp + 16)
+                let v0 = load8(bp), v1 = nv > 1 ? load8(bp + 8) : zero, v2 = nv > 2 ? load8(bp + 16) : zero
                 var s = SIMD8(repeating: w0[kk])
-                x00 = x00.addingProduct(s, v0); x01 = x01.addingProduct(s, v1); x02 = x02.addingProduct(s, v2)
+                x00 = x00.addingProduct(s, v0)
+                if nv > 1 { x01 = x01.addingProduct(s, v1) }
+                if nv > 2 { x02 = x02.addingProduct(s, v2) }
                 s = SIMD8(repeating: w1[kk])
-                x10 = x10.addingProduct(s, v0); x11 = x11.addingProduct(s, v1); x12 = x12.addingProduct(s, v2)
+                x10 = x10.addingProduct(s, v0)
+                if nv > 1 { x11 = x11.addingProduct(s, v1) }
+                if nv > 2 { x12 = x12.addingProduct(s, v2) }
                 s = SIMD8(repeating: w2[kk])
-                x20 = x20.addingProduct(s, v0); x21 = x21.addingProduct(s, v1); x22 = x22.addingProduct(s, v2)
+                x20 = x20.addingProduct(s, v0)
+                if nv > 1 { x21 = x21.addingProduct(s, v1) }
+                if nv > 2 { x22 = x22.addingProduct(s, v2) }
                 s = SIMD8(repeating: w3[kk])
-                x30 = x30.addingProduct(s, v0); x31 = x31.addingProduct(s, v1); x32 = x32.addingProduct(s, v2)
+                x30 = x30.addingProduct(s, v0)
+                if nv > 1 { x31 = x31.addingProduct(s, v1) }
+                if nv > 2 { x32 = x32.addingProduct(s, v2) }
                 bp += ld
             }
-            finish(x00, r, col); finish(x01, r, col + 8); finish(x02, r, col + 16)
-            finish(x10, r + 1, col); finish(x11, r + 1, col + 8); finish(x12, r + 1, col + 16)
-            finish(x20, r + 2, col); finish(x21, r + 2, col + 8); finish(x22, r + 2, col + 16)
-            finish(x30, r + 3, col); finish(x31, r + 3, col + 8); finish(x32, r + 3, col + 16)
-            col += 24
+            finish(x00, r, col); finish(x10, r + 1, col); finish(x20, r + 2, col); finish(x30, r + 3, col)
+            if nv > 1 { finish(x01, r, col + 8); finish(x11, r + 1, col + 8); finish(x21, r + 2, col + 8); finish(x31, r + 3, col + 8) }
+            if nv > 2 { finish(x02, r, col + 16); finish(x12, r + 1, col + 16); finish(x22, r + 2, col + 16); finish(x32, r + 3, col + 16) }
         }
-        while col < columns {
-            var x0 = zero, x1 = zero, x2 = zero, x3 = zero
-            var bp = b + col
-            for kk in 0..<k {
-                let v = load8(bp)
-                x0 = x0.addingProduct(SIMD8(repeating: w0[kk]), v); x1 = x1.addingProduct(SIMD8(repeating: w1[kk]), v)
-                x2 = x2.addingProduct(SIMD8(repeating: w2[kk]), v); x3 = x3.addingProduct(SIMD8(repeating: w3[kk]), v)
-                bp += ld
-            }
-            finish(x0, r, col); finish(x1, r + 1, col); finish(x2, r + 2, col); finish(x3, r + 3, col)
-            col += 8
-        }
+        var col = 0
+        while col + 24 <= columns { block(col, 3); col += 24 }
+        if columns - col >= 16 { block(col, 2); col += 16 }
+        if col < columns { block(col, 1) }
         r += 4
     }
 }

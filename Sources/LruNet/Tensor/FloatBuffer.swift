@@ -2,17 +2,20 @@
 ///
 /// Layers allocate these once while planning and only read and write them
 /// afterwards, so a steady-state forward or backward pass never touches the heap.
+/// ``slack`` floats after the end are allocated too, so a kernel may load a
+/// whole vector that starts at any valid index.
 public final class FloatBuffer {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    static let slack = 16
 
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative size \(count)")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        let capacity = count + Self.slack
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: capacity)
+        pointer.initialize(repeating: 0, count: capacity)
     }
 
     deinit { pointer.deallocate() }
