@@ -26,6 +26,11 @@ let package = Package(
             dependencies: ["COpenBLAS", "CZlib"],
             path: "Sources/LruNet"),
 
+        // Allocation counting for the benchmark and the tests (interposes malloc; not in the library).
+        .target(
+            name: "CAllocCounter",
+            path: "Sources/CAllocCounter"),
+
         // The command line and the benchmark.
         .executableTarget(
             name: "LruNetCLI",
@@ -33,12 +38,12 @@ let package = Package(
             path: "Sources/LruNetCLI"),
         .executableTarget(
             name: "LruNetBench",
-            dependencies: ["LruNet", "COpenBLAS"],
+            dependencies: ["LruNet", "COpenBLAS", "CAllocCounter"],
             path: "Sources/LruNetBench"),
 
         .testTarget(
             name: "LruNetTests",
-            dependencies: ["LruNet", "COpenBLAS", "CZlib"],
+            dependencies: ["LruNet", "COpenBLAS", "CZlib", "CAllocCounter"],
             path: "Tests/LruNetTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -98,28 +98,36 @@ func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Fl
 /// Depthwise 3x3 of one channel over `n` images in a tall plane, `* scale + shift`, into a
 /// compact row (image i at `i * H * W`). Each image's last vector runs past it into the next
 /// image's start (rewritten when that image is done) or into the row's padding.
+///
+/// The BN scale multiplies the nine taps once they are in registers and the shift seeds the
+/// centre column's sum: the shared weights in memory stay as they are, and each output costs
+/// nine FMAs plus two for the edge masks, in short dependency chains. Two vectors per step
+/// give the core independent chains to overlap.
 @inline(__always)
 private func depthwiseImages(_ dst: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, tall: TallPlane, images n: Int,
                              masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>),
                              _ k: UnsafePointer<Float>, scale: Float, shift: Float) {
     let w = tall.width, hw = tall.height * w, step = tall.rowsPerImage * w
-    let a0 = SIMD8(repeating: k[0]), b0 = SIMD8(repeating: k[1]), c0 = SIMD8(repeating: k[2])
-    let a1 = SIMD8(repeating: k[3]), b1 = SIMD8(repeating: k[4]), c1 = SIMD8(repeating: k[5])
-    let a2 = SIMD8(repeating: k[6]), b2 = SIMD8(repeating: k[7]), c2 = SIMD8(repeating: k[8])
-    let sc = SIMD8(repeating: scale), sh = SIMD8(repeating: shift)
+    let a0 = SIMD8(repeating: scale * k[0]), b0 = SIMD8(repeating: scale * k[1]), c0 = SIMD8(repeating: scale * k[2])
+    let a1 = SIMD8(repeating: scale * k[3]), b1 = SIMD8(repeating: scale * k[4]), c1 = SIMD8(repeating: scale * k[5])
+    let a2 = SIMD8(repeating: scale * k[6]), b2 = SIMD8(repeating: scale * k[7]), c2 = SIMD8(repeating: scale * k[8])
+    let sh = SIMD8(repeating: shift)
+    @inline(__always) func output(_ j: Int) -> SIMD8<Float> {
+        let r0 = p + j, r1 = r0 + w, r2 = r1 + w
+        var l = a0 * load8(r0 - 1), m = sh.addingProduct(b0, load8(r0)), r = c0 * load8(r0 + 1)
+        l = l.addingProduct(a1, load8(r1 - 1)); m = m.addingProduct(b1, load8(r1)); r = r.addingProduct(c1, load8(r1 + 1))
+        l = l.addingProduct(a2, load8(r2 - 1)); m = m.addingProduct(b2, load8(r2)); r = r.addingProduct(c2, load8(r2 + 1))
+        return m.addingProduct(load8(masks.left + j), l).addingProduct(load8(masks.right + j), r)
+    }
     for i in 0..<n {
-        let d = dst + i * hw
+        let d = dst + i * hw, j0 = i * step
         var q = 0
-        while q < hw {
-            let j = i * step + q
-            let r0 = p + j, r1 = r0 + w, r2 = r1 + w
-            var l = a0 * load8(r0 - 1), m = b0 * load8(r0), r = c0 * load8(r0 + 1)
-            l = l.addingProduct(a1, load8(r1 - 1)); m = m.addingProduct(b1, load8(r1)); r = r.addingProduct(c1, load8(r1 + 1))
-            l = l.addingProduct(a2, load8(r2 - 1)); m = m.addingProduct(b2, load8(r2)); r = r.addingProduct(c2, load8(r2 + 1))
-            let v = m.addingProduct(load8(masks.left + j), l).addingProduct(load8(masks.right + j), r)
-            store8(sh.addingProduct(v, sc), d + q)
-            q += 8
+        while q + 8 < hw {
+            let v0 = output(j0 + q), v1 = output(j0 + q + 8)
+            store8(v0, d + q); store8(v1, d + q + 8)
+            q += 16
         }
+        if q < hw { store8(output(j0 + q), d + q) }
     }
 }
 
@@ -132,48 +140,48 @@ private func pointwiseEpilogue(_ out: UnsafeMutablePointer<Float>, _ res: Unsafe
                                weight: UnsafePointer<Float>, rows: Range<Int>, k: Int, columns: Int, ld: Int,
                                scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, shuffle: Bool, channels: Int) {
     let zero = SIMD8<Float>()
+    // Nested functions here take everything as parameters: one that captured the loop's `var`s
+    // would box them on the heap on every call.
     @inline(__always) func finish(_ acc: SIMD8<Float>, _ c: Int, _ col: Int) {
         let dest = shuffle ? shuffleDestination(c, channels: channels) : c
         let v = load8(res + c * ld + col).addingProduct(acc, SIMD8(repeating: scale[c])) + SIMD8(repeating: shift[c])
         store8(relu8(v), out + dest * ld + col)
     }
-    var r = rows.lowerBound
-    while r < rows.upperBound {
+    // 4 rows from `r` x `nv` vectors from column `col`; inlined with a constant `nv`, the unused
+    // accumulators and loads fold away.
+    @inline(__always) func block(_ r: Int, _ col: Int, _ nv: Int) {
         let w0 = weight + (r - rows.lowerBound) * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
-        // 4 rows x `nv` vectors from column `col`; inlined with a constant `nv`, the unused
-        // accumulators and loads fold away.
-        @inline(__always) func block(_ col: Int, _ nv: Int) {
-            var x00 = zero, x01 = zero, x02 = zero, x10 = zero, x11 = zero, x12 = zero
-            var x20 = zero, x21 = zero, x22 = zero, x30 = zero, x31 = zero, x32 = zero
-            var bp = b + col
-            for kk in 0..<k {
-                let v0 = load8(bp), v1 = nv > 1 ? load8(bp + 8) : zero, v2 = nv > 2 ? load8(bp + 16) : zero
-                var s = SIMD8(repeating: w0[kk])
-                x00 = x00.addingProduct(s, v0)
-                if nv > 1 { x01 = x01.addingProduct(s, v1) }
-                if nv > 2 { x02 = x02.addingProduct(s, v2) }
-                s = SIMD8(repeating: w1[kk])
-                x10 = x10.addingProduct(s, v0)
-                if nv > 1 { x11 = x11.addingProduct(s, v1) }
-                if nv > 2 { x12 = x12.addingProduct(s, v2) }
-                s = SIMD8(repeating: w2[kk])
-                x20 = x20.addingProduct(s, v0)
-                if nv > 1 { x21 = x21.addingProduct(s, v1) }
-                if nv > 2 { x22 = x22.addingProduct(s, v2) }
-                s = SIMD8(repeating: w3[kk])
-                x30 = x30.addingProduct(s, v0)
-                if nv > 1 { x31 = x31.addingProduct(s, v1) }
-                if nv > 2 { x32 = x32.addingProduct(s, v2) }
-                bp += ld
-            }
-            finish(x00, r, col); finish(x10, r + 1, col); finish(x20, r + 2, col); finish(x30, r + 3, col)
-            if nv > 1 { finish(x01, r, col + 8); finish(x11, r + 1, col + 8); finish(x21, r + 2, col + 8); finish(x31, r + 3, col + 8) }
-            if nv > 2 { finish(x02, r, col + 16); finish(x12, r + 1, col + 16); finish(x22, r + 2, col + 16); finish(x32, r + 3, col + 16) }
+        var x00 = zero, x01 = zero, x02 = zero, x10 = zero, x11 = zero, x12 = zero
+        var x20 = zero, x21 = zero, x22 = zero, x30 = zero, x31 = zero, x32 = zero
+        var bp = b + col
+        for kk in 0..<k {
+            let v0 = load8(bp), v1 = nv > 1 ? load8(bp + 8) : zero, v2 = nv > 2 ? load8(bp + 16) : zero
+            var s = SIMD8(repeating: w0[kk])
+            x00 = x00.addingProduct(s, v0)
+            if nv > 1 { x01 = x01.addingProduct(s, v1) }
+            if nv > 2 { x02 = x02.addingProduct(s, v2) }
+            s = SIMD8(repeating: w1[kk])
+            x10 = x10.addingProduct(s, v0)
+            if nv > 1 { x11 = x11.addingProduct(s, v1) }
+            if nv > 2 { x12 = x12.addingProduct(s, v2) }
+            s = SIMD8(repeating: w2[kk])
+            x20 = x20.addingProduct(s, v0)
+            if nv > 1 { x21 = x21.addingProduct(s, v1) }
+            if nv > 2 { x22 = x22.addingProduct(s, v2) }
+            s = SIMD8(repeating: w3[kk])
+            x30 = x30.addingProduct(s, v0)
+            if nv > 1 { x31 = x31.addingProduct(s, v1) }
+            if nv > 2 { x32 = x32.addingProduct(s, v2) }
+            bp += ld
         }
+        finish(x00, r, col); finish(x10, r + 1, col); finish(x20, r + 2, col); finish(x30, r + 3, col)
+        if nv > 1 { finish(x01, r, col + 8); finish(x11, r + 1, col + 8); finish(x21, r + 2, col + 8); finish(x31, r + 3, col + 8) }
+        if nv > 2 { finish(x02, r, col + 16); finish(x12, r + 1, col + 16); finish(x22, r + 2, col + 16); finish(x32, r + 3, col + 16) }
+    }
+    for r in stride(from: rows.lowerBound, to: rows.upperBound, by: 4) {
         var col = 0
-        while col + 24 <= columns { block(col, 3); col += 24 }
-        if columns - col >= 16 { block(col, 2); col += 16 }
-        if col < columns { block(col, 1) }
-        r += 4
+        while col + 24 <= columns { block(r, col, 3); col += 24 }
+        if columns - col >= 16 { block(r, col, 2); col += 16 }
+        if col < columns { block(r, col, 1) }
     }
 }

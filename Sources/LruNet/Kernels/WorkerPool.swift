@@ -25,7 +25,14 @@ final class WorkerPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
-    private var job: ((Int, Int) -> Void)?
+    /// Regions run on more than one thread since the process started. Each costs one
+    /// 32-byte heap allocation: handing a non-escaping closure to another thread goes through
+    /// `withoutActuallyEscaping`, whose wrapper context Swift allocates on the heap.
+    let regions = Atomic<Int>(0)
+    /// The running region's body. A struct field, not an optional closure: storing a closure
+    /// in an optional reabstracts it through a thunk whose context is heap-allocated.
+    private struct Job { let body: (Int, Int) -> Void }
+    private var job = Job(body: { _, _ in })
     private var width = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -57,8 +64,9 @@ final class WorkerPool: @unchecked Sendable {
         guard w > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             body(0, 1); return
         }
+        regions.add(1, ordering: .relaxed)
         withoutActuallyEscaping(body) { escapable in
-            job = escapable; width = w
+            job = Job(body: escapable); width = w
             pending.store(workers, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -66,7 +74,7 @@ final class WorkerPool: @unchecked Sendable {
             }
             escapable(0, w)
             while pending.load(ordering: .acquiring) > 0 { spinPause() }
-            job = nil
+            job = Job(body: { _, _ in })
         }
         busy.store(false, ordering: .releasing)
     }
@@ -85,7 +93,7 @@ final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             seen = generation.load(ordering: .acquiring)
-            if index < width, let job { job(index, width) }
+            if index < width { job.body(index, width) }
             pending.subtract(1, ordering: .releasing)
         }
     }
