@@ -146,10 +146,14 @@ for spec in specs {
     if cores > 1 {
         model.threading = Threading(threads: 1)
         let i1 = Double(256) / (try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1)).median
+        let latency1 = 1000 * (try inferenceSeconds(model, batch: 1, side: spec.side, repeats: 32)).median / 32
         let t1 = Double(128 * steps) / (try trainSeconds(model, batch: 128, side: spec.side, steps: steps)).median
         model.threading = Threading(threads: cores)
         let iAll = r["infer_b256_img_s"] as! Double
         print("  scaling \(cores) threads vs 1: inference b256 \(fmt(iAll / i1, 2))x (\(fmt(i1, 0)) img/s on 1), training b128 \(fmt(tips / t1, 2))x (\(fmt(t1, 0)) img/s on 1)")
+        let latencyAll = r["latency_b1_ms"] as! Double
+        print("  batch-1 latency: \(fmt(latency1, 2)) ms on 1 thread, \(fmt(latencyAll, 2)) ms on \(cores) (\(fmt(latency1 / latencyAll, 2))x)")
+        r["latency_b1_ms_1t"] = latency1
         r["scaling_infer"] = iAll / i1
         r["scaling_train"] = tips / t1
     }
