@@ -25,6 +25,7 @@ public final class ParameterCache {
     private var fetchedInPass: [Int]
     private var pass = 1
     private var folded: [Int: FloatBuffer] = [:]  // BN weight index -> [scale | shift]
+    private var transposed: [Int: (buffer: FloatBuffer, pass: Int)] = [:]  // grouped 1x1 weight -> per-group transpose
     /// Statistics for all tensors (conv weights, BN parameters and running statistics).
     public private(set) var all = FetchStats()
     /// Statistics for convolution weights and biases only (the spec's "conv weight bytes").
@@ -60,6 +61,24 @@ public final class ParameterCache {
     func fetch(_ ref: ParameterRef) -> UnsafePointer<Float> {
         _ = count(ref)
         return UnsafePointer(store.pointer(ref))
+    }
+
+    /// A grouped 1x1 weight `[groups * rows][k]` with each group's `rows x k` block transposed
+    /// to `k x rows`, for kernels that put output channels in SIMD lanes. Prepared on the first
+    /// request of a pass from a tensor the caller has fetched (this request is not counted again:
+    /// it is a layout of the same bytes, read once per pass).
+    func groupTransposed(_ ref: ParameterRef, groups: Int) -> UnsafePointer<Float> {
+        let e = store.entries[ref.index]
+        let rows = e.shape[0] / groups, k = e.count / e.shape[0]
+        if let t = transposed[ref.index], t.pass == pass { return UnsafePointer(t.buffer.pointer) }
+        let buffer = transposed[ref.index]?.buffer ?? FloatBuffer(count: e.count)   // allocated on the first pass ever
+        let w = store.pointer(ref), t = buffer.pointer
+        for g in 0..<groups {
+            let src = w + g * rows * k, dst = t + g * rows * k
+            for r in 0..<rows { for j in 0..<k { dst[j * rows + r] = src[r * k + j] } }
+        }
+        transposed[ref.index] = (buffer, pass)
+        return UnsafePointer(t)
     }
 
     /// Inference BatchNorm as `(scale, shift)`, folded on the first request of the pass.

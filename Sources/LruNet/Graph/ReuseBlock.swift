@@ -126,7 +126,9 @@ public final class ReuseBlock: Layer {
         let t = tile!, batch = shape.batch, hw = shape.plane
         for i in 0..<iterations {       // the same requests as the layer-by-layer path: the cache counts them
             let d = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps), p = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
-            iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight),
+            let pw = ctx.cache.fetch(pwWeight)
+            iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: pw,
+                                                   pwTransposed: ctx.cache.groupTransposed(pwWeight, groups: ReuseTile.groups),
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
