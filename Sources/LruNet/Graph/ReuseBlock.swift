@@ -130,7 +130,7 @@ public final class ReuseBlock: Layer {
             // The transposed layout only for tiles narrow enough to use it (batch 1 on small planes).
             let narrow = (t.images * t.plane + 7) & ~7 <= narrowColumns && t.groupIn % 16 == 0
             iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: pw,
-                                                   pwTransposed: narrow ? ctx.cache.groupTransposed(pwWeight, groups: ReuseTile.groups) : pw,
+                                                   pwTransposed: narrow ? ctx.cache.groupTransposed(pwWeight, groups: ReuseTile.groups) : nil,
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))

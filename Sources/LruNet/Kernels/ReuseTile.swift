@@ -65,8 +65,9 @@ struct TileScratch {
 /// The per-iteration parameters of one application of the block.
 struct IterationWeights {
     let dw: UnsafePointer<Float>, pw: UnsafePointer<Float>
-    /// `pw` with each group's block transposed (see ``ParameterCache/groupTransposed(_:groups:)``).
-    let pwTransposed: UnsafePointer<Float>
+    /// `pw` with each group's block transposed (see ``ParameterCache/groupTransposed(_:groups:)``),
+    /// when the tile is narrow enough for the few-column kernel; nil otherwise.
+    let pwTransposed: UnsafePointer<Float>?
     let dwScale: UnsafePointer<Float>, dwShift: UnsafePointer<Float>
     let pwScale: UnsafePointer<Float>, pwShift: UnsafePointer<Float>
 }
@@ -93,8 +94,8 @@ func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Fl
     }
     // 1x1 over the 2*cin depthwise rows, with BN + residual + ReLU (+ shuffle) on the way out.
     let columns = (n * t.plane + 7) & ~7
-    if columns <= narrowColumns && cin % 16 == 0 {
-        pointwiseNarrow(next, res, UnsafePointer(s.dw), weightT: k.pwTransposed + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
+    if let transposed = k.pwTransposed, columns <= narrowColumns, cin % 16 == 0 {
+        pointwiseNarrow(next, res, UnsafePointer(s.dw), weightT: transposed + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
                         columns: n * t.plane, ld: ld, scale: k.pwScale, shift: k.pwShift, shuffle: shuffle, channels: t.planes)
     } else {
         pointwiseEpilogue(next, res, UnsafePointer(s.dw), weight: k.pw + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
