@@ -48,7 +48,9 @@ public final class ReuseBlock: Layer {
 
     /// Activations and batch statistics of one iteration, kept for backward.
     struct IterationState {
-        let dwRaw, dwNorm, pwRaw, y, next: FloatBuffer   // next: shuffled y (empty on the last iteration)
+        /// The iteration's output after ReLU: `next` is it shuffled (all but the last iteration),
+        /// `y` unshuffled (the last only). Backward reads the ReLU mask from whichever exists.
+        let dwRaw, dwNorm, pwRaw, y, next: FloatBuffer
         let dwMean, dwInvStd, pwMean, pwInvStd: FloatBuffer
     }
 
@@ -85,7 +87,7 @@ public final class ReuseBlock: Layer {
             dwOut = FloatBuffer(count: 0); pwOut = FloatBuffer(count: 0); carry = FloatBuffer(count: 0); spare = carry
             saved = (0..<iterations).map { i in
                 IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
-                               pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: planes * l),
+                               pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: i == iterations - 1 ? planes * l : 0),
                                next: FloatBuffer(count: i == iterations - 1 ? 0 : planes * l),
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
@@ -227,17 +229,15 @@ public final class ReuseBlock: Layer {
                                   momentum: momentum, eps: eps, channels: wide, rowLength: l, threading: ctx.threading) }
             ctx.timed(.pointwise) { convForward(s.pwRaw.pointer, s.dwNorm.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
                         columns: nil, threading: ctx.threading) }
-            ctx.timed(.batchNorm) { batchNormTrainForward(s.y.pointer, s.pwRaw.pointer,
+            // BN + residual + ReLU in one pass, written shuffled except after the last iteration.
+            let y = last ? s.y.pointer : s.next.pointer, r = res
+            ctx.timed(.batchNorm) { batchNormTrainForward(y, s.pwRaw.pointer,
                                   gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
                                   savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
                                   runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
-                                  momentum: momentum, eps: eps, channels: planes, rowLength: l, threading: ctx.threading) }
-            let y = s.y.pointer
-            ctx.timed(.batchNorm) { rowAddReLU(y, y, res, planes * l) }
-            if !last {
-                ctx.timed(.poolShuffleConcat) { channelShuffleForward(s.next.pointer, y, channels: planes, rowLength: l) }
-                res = s.next.pointer
-            }
+                                  momentum: momentum, eps: eps, channels: planes, rowLength: l,
+                                  residual: r, relu: true, shuffleOutput: !last, threading: ctx.threading) }
+            res = y
         }
         return saved[iterations - 1].y.pointer
     }
@@ -248,11 +248,18 @@ public final class ReuseBlock: Layer {
         let gy = gradY.pointer, gin = gradIn.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i]
-            // Gradient at this iteration's (pre-shuffle) output.
-            if i == iterations - 1 { gy.update(from: gradOutput, count: count) }
-            else { ctx.timed(.poolShuffleConcat) { channelShuffleBackward(gy, gin, channels: planes, rowLength: l) } }
-            let y = s.y.pointer
-            ctx.timed(.batchNorm) { rowReLUMask(gy, output: y, count) }   // through the ReLU; gy is now also dRes
+            // Gradient at this iteration's pre-ReLU sum, in one pass: un-shuffle (all but the last
+            // iteration) and mask by the saved ReLU output. gy is also the residual's gradient.
+            let last = i == iterations - 1
+            let src = last ? UnsafePointer(gradOutput) : UnsafePointer(gin), mask = last ? UnsafePointer(s.y.pointer) : UnsafePointer(s.next.pointer)
+            ctx.timed(.batchNorm) {
+                ctx.threading.parallelFor(planes, minPerThread: max(1, 16384 / max(l, 1))) { channels in
+                    for c in channels {
+                        let at = last ? c : shuffleDestination(c, channels: planes)
+                        rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)
+                    }
+                }
+            }
             ctx.timed(.batchNorm) { batchNormBackward(gradInput: gradPw.pointer, gradOutput: gy, input: s.pwRaw.pointer,
                               savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
                               gamma: store.pointer(pwBN[i].weight), gradGamma: store.gradient(pwBN[i].weight),

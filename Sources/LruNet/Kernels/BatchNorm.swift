@@ -30,12 +30,16 @@ func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
 
 /// Training-mode BatchNorm forward, as PyTorch: normalise with the batch mean and biased
 /// variance; update running statistics with `momentum` using the unbiased variance.
-/// Saves `mean` and `invStd` per channel for the backward pass.
+/// Saves `mean` and `invStd` per channel for the backward pass. Like ``channelAffine``, it can
+/// add a residual, take the ReLU and write each channel to its place after the shuffle, in the
+/// same pass (the reused block's `relu(pw_bn(.) + res)`, shuffled).
 func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                            gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                            savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
                            runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
-                           momentum: Float, eps: Float, channels: Int, rowLength n: Int, threading: Threading) {
+                           momentum: Float, eps: Float, channels: Int, rowLength n: Int,
+                           residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
+                           threading: Threading) {
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1))) { range in
         for c in range {
             let xr = x + c * n
@@ -46,7 +50,8 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
             let invStd = 1 / (variance + eps).squareRoot()
             savedMean[c] = mean; savedInvStd[c] = invStd
             let s = gamma[c] * invStd
-            rowAffine(out + c * n, xr, n, scale: s, shift: beta[c] - mean * s, residual: nil, relu: false)
+            let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
+            rowAffine(out + dst * n, xr, n, scale: s, shift: beta[c] - mean * s, residual: residual.map { $0 + c * n }, relu: relu)
             let unbiased = n > 1 ? sq / Float(n - 1) : variance
             runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
             runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased

@@ -66,20 +66,12 @@
     }
 }
 
-/// out = max(x + r, 0).
-@inline(__always) func rowAddReLU(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ n: Int) {
+/// g = (mask > 0) ? x : 0: an output gradient through a ReLU whose output was `mask`.
+@inline(__always) func rowReLUGradient(_ g: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, output mask: UnsafePointer<Float>, _ n: Int) {
     let zero = SIMD8<Float>()
     var i = 0
-    while i + 8 <= n { store8(relu8(load8(x + i) + load8(r + i)), out + i); i += 8 }
-    while i < n { let v = x[i] + r[i]; out[i] = v > 0 ? v : 0; i += 1 }
-}
-
-/// g = (y > 0) ? g : 0.
-@inline(__always) func rowReLUMask(_ g: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, _ n: Int) {
-    let zero = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= n { store8(load8(g + i).replacing(with: 0, where: load8(y + i) .<= zero), g + i); i += 8 }
-    while i < n { if y[i] <= 0 { g[i] = 0 }; i += 1 }
+    while i + 8 <= n { store8(load8(x + i).replacing(with: 0, where: load8(mask + i) .<= zero), g + i); i += 8 }
+    while i < n { g[i] = mask[i] > 0 ? x[i] : 0; i += 1 }
 }
 
 /// a += b.
