@@ -45,26 +45,50 @@ enum PerfCheck {
                 return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", r.gflops, r.calibration))
             })
         }
-        // The whole lru10 forward, batch 64.
-        let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), threading: threading)
-        model.parameters.initialise(seed: 1)
+        // Whole reused blocks, tile by tile, on the first and last stage shapes.
+        for (planes, side, batch) in [(64, 14, 16), (512, 4, 64)] {
+            let k = try KernelBench.tiledBlock(planes: planes, side: side, batch: batch, iterations: 4, threading: threading)
+            probes.append(Probe(name: k.name) {
+                let r = pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 2) / 1e9 }
+                return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", r.gflops, r.calibration))
+            })
+        }
+        // The whole lru10 forward at batch 64 and at batch 1, and an lru2 training step.
         var rng = SplitMix64(seed: 9)
         let x = (0..<(64 * 28 * 28)).map { _ in rng.nextUniform() }
+        let labels = (0..<64).map { Int32($0 % 10) }
         var y = [Float](repeating: 0, count: 64 * 10)
-        func forward() throws {
+        let lru10 = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), threading: threading)
+        lru10.parameters.initialise(seed: 1)
+        let lru2 = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 2, inChannels: 1), threading: threading)
+        lru2.parameters.initialise(seed: 1)
+        func forward(_ batch: Int) throws {
             try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
-                try model.infer(xb.baseAddress!, batch: 64, channels: 1, height: 28, width: 28, into: yb.baseAddress!)
+                try lru10.infer(xb.baseAddress!, batch: batch, channels: 1, height: 28, width: 28, into: yb.baseAddress!)
             } }
         }
-        probes.append(Probe(name: "lru10 forward b64") {
-            try forward()
-            let r = try pairedRatio {
-                let t = now(); try forward()
-                return 64 * 2 * 22.91e6 / (now() - t) / 1e9
-            }
-            return Metric(name: "lru10 forward b64", ratio: r.ratio,
-                          detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f", r.gflops / (2 * 22.91e-3), r.gflops, r.calibration))
-        })
+        func trainStep() throws {
+            _ = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
+                try lru2.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: 64, channels: 1, height: 28, width: 28,
+                                   optimizer: SGD(), learningRate: 0.01, seed: 1)
+            } }
+        }
+        let lru2Flops = 3 * 2 * (try lru2.costReport(height: 28, width: 28)).totalMACs   // backward ~ 2x forward
+        for (name, images, repeats, flopsPerImage, work) in [
+            ("lru10 forward b64", 64, 1, 2 * 22.91e6, { try forward(64) }),
+            ("lru10 forward b1", 1, 16, 2 * 22.91e6, { try forward(1) }),
+            ("lru2 training step b64", 64, 1, Double(lru2Flops), { try trainStep() }),
+        ] as [(String, Int, Int, Double, () throws -> Void)] {
+            probes.append(Probe(name: name) {
+                try work()
+                let r = try pairedRatio {
+                    let t = now(); for _ in 0..<repeats { try work() }
+                    return Double(images * repeats) * flopsPerImage / (now() - t) / 1e9
+                }
+                return Metric(name: name, ratio: r.ratio, detail: String(format: "%.0f img/s, %.1f GFLOP/s vs sgemm %.1f",
+                                                                          r.gflops * 1e9 / flopsPerImage, r.gflops, r.calibration))
+            })
+        }
         return probes
     }
 

@@ -7,6 +7,7 @@ import LruNet
 //
 //   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
+//   lrunet-bench --kernels                      (only the kernel sections)
 
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
@@ -68,7 +69,16 @@ for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] {
         kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
     }
 }
+print("\n== tiled reuse block (inference, 10 iterations, batch 64, \(cores) threads)")
+for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] {
+    let k = try KernelBench.tiledBlock(planes: planes, side: side, batch: 64, iterations: 10, threading: Threading(threads: cores))
+    let t = k.secondsPerCall(runs: runs, repeats: 2)
+    let gmacs = Double(k.macs) / t / 1e9
+    print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 2) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(fmt(2 * gmacs / calAll.median * 100))% of sgemm")
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
+}
 report["kernels"] = kernelReports
+if args.contains("--kernels") { exit(0) }
 }
 
 // 3. Per model: inference at batch 1/64/256, training at batch 128, time split, scaling.

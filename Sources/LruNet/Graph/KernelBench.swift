@@ -52,4 +52,24 @@ public struct KernelBench {
             },
         ]
     }
+
+    /// A whole reused block in inference (`iterations` applications, tile by tile: depthwise + BN,
+    /// 1x1 + BN + residual + ReLU + shuffle), with random weights and BN statistics.
+    public static func tiledBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
+        let store = ParameterStore()
+        let block = ReuseBlock(name: "stage", store: store, planes: planes, iterations: iterations)
+        store.seal()
+        store.initialise(seed: 4)
+        let shape = try block.plan(input: ActivationShape(channels: planes, batch: batch, height: side, width: side), training: false)
+        var rng = SplitMix64(seed: 6)
+        let x = FloatBuffer(count: shape.count)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform() }
+        let context = RunContext(training: false, threading: threading, cache: ParameterCache(store: store))
+        let m = block.macsPerIteration
+        return KernelBench(name: "reuse block x\(iterations) \(planes)ch \(side)x\(side) b\(batch)",
+                           macs: iterations * (m.dw + m.pw) * batch) {
+            context.cache.beginPass()
+            _ = block.forward(x.pointer, context)
+        }
+    }
 }
