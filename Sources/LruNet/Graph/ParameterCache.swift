@@ -24,8 +24,10 @@ public final class ParameterCache {
     let store: ParameterStore
     private var fetchedInPass: [Int]
     private var pass = 1
-    private var folded: [Int: FloatBuffer] = [:]  // BN weight index -> [scale | shift]
-    private var transposed: [Int: (buffer: FloatBuffer, pass: Int)] = [:]  // grouped 1x1 weight -> per-group transpose
+    // Prepared tensors, indexed like the store's entries (arrays, not dictionaries: a batch-1
+    // pass asks for ~80 folded BatchNorms, and hashing showed up in its profile).
+    private var folded: [FloatBuffer?]            // at a BN weight's index: [scale | shift]
+    private var transposed: [(buffer: FloatBuffer, pass: Int)?]  // at a grouped 1x1 weight's index
     /// Statistics for all tensors (conv weights, BN parameters and running statistics).
     public private(set) var all = FetchStats()
     /// Statistics for convolution weights and biases only (the spec's "conv weight bytes").
@@ -34,6 +36,8 @@ public final class ParameterCache {
     init(store: ParameterStore) {
         self.store = store
         fetchedInPass = [Int](repeating: 0, count: store.entries.count)
+        folded = Array(repeating: nil, count: store.entries.count)
+        transposed = Array(repeating: nil, count: store.entries.count)
     }
 
     /// Starts a new pass: later requests fetch again, and the counters restart.
