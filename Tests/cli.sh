@@ -69,7 +69,7 @@ evaluated=$("$LRUNET" eval --weights "$tmp/a/model.safetensors" --limit 1000 2>/
 
 "${train[@]}" --out "$tmp/b" >"$tmp/b.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do [[ $(wc -l <"$tmp/b/log.csv" 2>/dev/null || echo 0) -ge 2 ]] && break; sleep 0.05; done
+for _ in $(seq 1 600); do [[ $(cat "$tmp/b/log.csv" 2>/dev/null | wc -l) -ge 2 ]] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 done_epochs=$(($(wc -l <"$tmp/b/log.csv") - 1))
 ls "$tmp/b" | grep -q "tmp-" && bad "a temporary checkpoint file was left visible as a checkpoint" || true
