@@ -208,22 +208,15 @@ private func pointwiseEpilogue(_ out: UnsafeMutablePointer<Float>, _ res: Unsafe
         var bp = b + col
         for kk in 0..<k {
             let v0 = load8(bp), v1 = nv > 1 ? load8(bp + 8) : zero, v2 = nv > 2 ? load8(bp + 16) : zero
-            var s = SIMD8(repeating: w0[kk])
-            x00 = x00.addingProduct(s, v0)
-            if nv > 1 { x01 = x01.addingProduct(s, v1) }
-            if nv > 2 { x02 = x02.addingProduct(s, v2) }
-            s = SIMD8(repeating: w1[kk])
-            x10 = x10.addingProduct(s, v0)
-            if nv > 1 { x11 = x11.addingProduct(s, v1) }
-            if nv > 2 { x12 = x12.addingProduct(s, v2) }
-            s = SIMD8(repeating: w2[kk])
-            x20 = x20.addingProduct(s, v0)
-            if nv > 1 { x21 = x21.addingProduct(s, v1) }
-            if nv > 2 { x22 = x22.addingProduct(s, v2) }
-            s = SIMD8(repeating: w3[kk])
-            x30 = x30.addingProduct(s, v0)
-            if nv > 1 { x31 = x31.addingProduct(s, v1) }
-            if nv > 2 { x32 = x32.addingProduct(s, v2) }
+            // One weight of each row times the loaded vectors.
+            @inline(__always) func row(_ w: Float, _ a: inout SIMD8<Float>, _ b: inout SIMD8<Float>, _ c: inout SIMD8<Float>) {
+                let s = SIMD8(repeating: w)
+                a = a.addingProduct(s, v0)
+                if nv > 1 { b = b.addingProduct(s, v1) }
+                if nv > 2 { c = c.addingProduct(s, v2) }
+            }
+            row(w0[kk], &x00, &x01, &x02); row(w1[kk], &x10, &x11, &x12)
+            row(w2[kk], &x20, &x21, &x22); row(w3[kk], &x30, &x31, &x32)
             bp += ld
         }
         finish(x00, r, col); finish(x10, r + 1, col); finish(x20, r + 2, col); finish(x30, r + 3, col)
