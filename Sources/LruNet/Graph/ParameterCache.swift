@@ -79,7 +79,7 @@ public final class ParameterCache {
         let w = store.pointer(ref), t = buffer.pointer
         for g in 0..<groups {
             let src = w + g * rows * k, dst = t + g * rows * k
-            for r in 0..<rows { for j in 0..<k { dst[j * rows + r] = src[r * k + j] } }
+            for j in 0..<k { for r in 0..<rows { dst[j * rows + r] = src[r * k + j] } }   // contiguous writes
         }
         transposed[ref.index] = (buffer, pass)
         return UnsafePointer(t)
