@@ -42,8 +42,8 @@ final class ReuseBlockInferenceTests: XCTestCase {
         let cases: [(planes: Int, h: Int, w: Int, n: Int, iterations: Int)] = [
             (32, 5, 7, 1, 3), (32, 5, 7, 3, 2), (64, 14, 14, 1, 2), (64, 14, 14, 5, 1),
             (32, 4, 4, 9, 3), (64, 7, 7, 6, 2), (32, 1, 1, 4, 2), (32, 3, 2, 11, 3),
-            (128, 4, 4, 1, 2), (128, 3, 5, 2, 2), (256, 2, 2, 3, 1),   // few columns: channels in the SIMD lanes
-            (128, 4, 4, 5, 2),                                         // wide tiles, then a narrow last one
+            (128, 4, 4, 1, 2), (128, 3, 5, 2, 2), (256, 2, 2, 3, 1),   // few columns per tile
+            (128, 4, 4, 5, 2),                                         // a narrow last tile
             (128, 7, 7, 7, 2),                                         // a partial last tile
         ]
         for t in cases {

@@ -24,10 +24,9 @@ public final class ParameterCache {
     let store: ParameterStore
     private var fetchedInPass: [Int]
     private var pass = 1
-    // Prepared tensors, indexed like the store's entries (arrays, not dictionaries: a batch-1
-    // pass asks for ~80 folded BatchNorms, and hashing showed up in its profile).
-    private var folded: [FloatBuffer?]            // at a BN weight's index: [scale | shift]
-    private var transposed: [(buffer: FloatBuffer, pass: Int)?]  // at a grouped 1x1 weight's index
+    // Folded BatchNorms at their weight's index, [scale | shift] (an array, not a dictionary: a
+    // batch-1 pass asks for ~80 of them, and hashing showed up in its profile).
+    private var folded: [FloatBuffer?]
     /// Statistics for all tensors (conv weights, BN parameters and running statistics).
     public private(set) var all = FetchStats()
     /// Statistics for convolution weights and biases only (the spec's "conv weight bytes").
@@ -37,7 +36,6 @@ public final class ParameterCache {
         self.store = store
         fetchedInPass = [Int](repeating: 0, count: store.entries.count)
         folded = Array(repeating: nil, count: store.entries.count)
-        transposed = Array(repeating: nil, count: store.entries.count)
     }
 
     /// Starts a new pass: later requests fetch again, and the counters restart.
@@ -65,24 +63,6 @@ public final class ParameterCache {
     func fetch(_ ref: ParameterRef) -> UnsafePointer<Float> {
         _ = count(ref)
         return UnsafePointer(store.pointer(ref))
-    }
-
-    /// A grouped 1x1 weight `[groups * rows][k]` with each group's `rows x k` block transposed
-    /// to `k x rows`, for kernels that put output channels in SIMD lanes. Prepared on the first
-    /// request of a pass from a tensor the caller has fetched (this request is not counted again:
-    /// it is a layout of the same bytes, read once per pass).
-    func groupTransposed(_ ref: ParameterRef, groups: Int) -> UnsafePointer<Float> {
-        let e = store.entries[ref.index]
-        let rows = e.shape[0] / groups, k = e.count / e.shape[0]
-        if let t = transposed[ref.index], t.pass == pass { return UnsafePointer(t.buffer.pointer) }
-        let buffer = transposed[ref.index]?.buffer ?? FloatBuffer(count: e.count)   // allocated on the first pass ever
-        let w = store.pointer(ref), t = buffer.pointer
-        for g in 0..<groups {
-            let src = w + g * rows * k, dst = t + g * rows * k
-            for j in 0..<k { for r in 0..<rows { dst[j * rows + r] = src[r * k + j] } }   // contiguous writes
-        }
-        transposed[ref.index] = (buffer, pass)
-        return UnsafePointer(t)
     }
 
     /// Inference BatchNorm as `(scale, shift)`, folded on the first request of the pass.

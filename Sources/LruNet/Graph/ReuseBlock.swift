@@ -128,11 +128,7 @@ public final class ReuseBlock: Layer {
         let t = tile!, batch = shape.batch, hw = shape.plane
         for i in 0..<iterations {       // the same requests as the layer-by-layer path: the cache counts them
             let d = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps), p = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
-            let pw = ctx.cache.fetch(pwWeight)
-            // The transposed layout only for tiles narrow enough to use it (batch 1 on small planes).
-            let narrow = (t.images * t.plane + 7) & ~7 <= narrowColumns && t.groupIn % 16 == 0
-            iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: pw,
-                                                   pwTransposed: narrow ? ctx.cache.groupTransposed(pwWeight, groups: ReuseTile.groups) : nil,
+            iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight),
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))

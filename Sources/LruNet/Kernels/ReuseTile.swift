@@ -65,9 +65,6 @@ struct TileScratch {
 /// The per-iteration parameters of one application of the block.
 struct IterationWeights {
     let dw: UnsafePointer<Float>, pw: UnsafePointer<Float>
-    /// `pw` with each group's block transposed (see ``ParameterCache/groupTransposed(_:groups:)``),
-    /// when the tile is narrow enough for the few-column kernel; nil otherwise.
-    let pwTransposed: UnsafePointer<Float>?
     let dwScale: UnsafePointer<Float>, dwShift: UnsafePointer<Float>
     let pwScale: UnsafePointer<Float>, pwShift: UnsafePointer<Float>
 }
@@ -93,14 +90,9 @@ func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Fl
         }
     }
     // 1x1 over the 2*cin depthwise rows, with BN + residual + ReLU (+ shuffle) on the way out.
-    let columns = (n * t.plane + 7) & ~7
-    if let transposed = k.pwTransposed, columns <= narrowColumns, cin % 16 == 0 {
-        pointwiseNarrow(next, res, UnsafePointer(s.dw), weightT: transposed + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
-                        columns: n * t.plane, ld: ld, scale: k.pwScale, shift: k.pwShift, shuffle: shuffle, channels: t.planes)
-    } else {
-        pointwiseEpilogue(next, res, UnsafePointer(s.dw), weight: k.pw + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
-                          columns: columns, ld: ld, scale: k.pwScale, shift: k.pwShift, shuffle: shuffle, channels: t.planes)
-    }
+    pointwiseEpilogue(next, res, UnsafePointer(s.dw), weight: k.pw + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
+                      columns: (n * t.plane + 7) & ~7, ld: ld, scale: k.pwScale, shift: k.pwShift,
+                      shuffle: shuffle, channels: t.planes)
 }
 
 /// Depthwise 3x3 of one channel over `n` images in a tall plane, `* scale + shift`, into a
@@ -136,50 +128,6 @@ private func depthwiseImages(_ dst: UnsafeMutablePointer<Float>, _ p: UnsafePoin
             q += 16
         }
         if q < hw { store8(output(j0 + q), d + q) }
-    }
-}
-
-/// Up to this many columns (a batch-1 tile of a 4x4 stage has 16), the 1x1 puts output channels
-/// in the SIMD lanes instead of columns: a 16-column row block would load a weight per 2 FMAs.
-let narrowColumns = 32
-
-/// The 1x1 + epilogue of ``pointwiseEpilogue`` for few columns: blocks of 16 output rows x 4
-/// columns, from the group's transposed weights `[k][rows]`; each k step loads 2 weight
-/// vectors and broadcasts 4 inputs for 8 FMAs. The epilogue goes lane by lane, since the
-/// block's outputs lie in different rows.
-@inline(never)
-private func pointwiseNarrow(_ out: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                             weightT: UnsafePointer<Float>, rows: Range<Int>, k: Int, columns: Int, ld: Int,
-                             scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, shuffle: Bool, channels: Int) {
-    let cin = rows.count, zero = SIMD8<Float>()
-    @inline(__always) func finish(_ acc: SIMD8<Float>, _ c0: Int, _ col: Int) {
-        let v = acc * load8(scale + c0) + load8(shift + c0)
-        for lane in 0..<8 {
-            let c = c0 + lane, dest = shuffle ? shuffleDestination(c, channels: channels) : c
-            let y = v[lane] + res[c * ld + col]
-            out[dest * ld + col] = y > 0 ? y : 0
-        }
-    }
-    for m in stride(from: 0, to: cin, by: 16) {
-        for col in stride(from: 0, to: columns, by: 4) {
-            // Past the last column, repeat it: computed, not stored.
-            let j1 = min(col + 1, columns - 1), j2 = min(col + 2, columns - 1), j3 = min(col + 3, columns - 1)
-            var a00 = zero, a01 = zero, a02 = zero, a03 = zero, a10 = zero, a11 = zero, a12 = zero, a13 = zero
-            var wp = weightT + m, bp = b
-            for _ in 0..<k {
-                let w0 = load8(wp), w1 = load8(wp + 8)
-                var s = SIMD8(repeating: bp[col]); a00 = a00.addingProduct(w0, s); a10 = a10.addingProduct(w1, s)
-                s = SIMD8(repeating: bp[j1]); a01 = a01.addingProduct(w0, s); a11 = a11.addingProduct(w1, s)
-                s = SIMD8(repeating: bp[j2]); a02 = a02.addingProduct(w0, s); a12 = a12.addingProduct(w1, s)
-                s = SIMD8(repeating: bp[j3]); a03 = a03.addingProduct(w0, s); a13 = a13.addingProduct(w1, s)
-                wp += cin; bp += ld
-            }
-            let c = rows.lowerBound + m
-            finish(a00, c, col); finish(a10, c + 8, col)
-            if col + 1 < columns { finish(a01, c, col + 1); finish(a11, c + 8, col + 1) }
-            if col + 2 < columns { finish(a02, c, col + 2); finish(a12, c + 8, col + 2) }
-            if col + 3 < columns { finish(a03, c, col + 3); finish(a13, c + 8, col + 3) }
-        }
     }
 }
 
