@@ -90,7 +90,7 @@ func batchNormBackward(gradInput: UnsafeMutablePointer<Float>, gradOutput: Unsaf
             let a = SIMD8(repeating: k * Float(n)), b = SIMD8(repeating: -k * sumDy), q = SIMD8(repeating: -k * inv * sumDyXhat)
             let m = SIMD8(repeating: mean)
             var i = 0
-            while i + 8 <= n { store8(a * load8(dy + i) + b + q * (load8(xr + i) - m), dx + i); i += 8 }
+            while i + 8 <= n { store8(b.addingProduct(a, load8(dy + i)).addingProduct(q, load8(xr + i) - m), dx + i); i += 8 }
             while i < n { dx[i] = a[0] * dy[i] + b[0] + q[0] * (xr[i] - mean); i += 1 }
         }
     }

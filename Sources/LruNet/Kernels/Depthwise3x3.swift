@@ -81,11 +81,12 @@ private func sweep3x3(_ acc: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Flo
     var j = 0
     while j < flat {
         let r0 = p + j, r1 = r0 + w, r2 = r1 + w
+        // addingProduct is one FMA; Swift does not contract `a * b + c` on its own.
         var l = a0 * load8(r0 - 1), m = b0 * load8(r0), r = c0 * load8(r0 + 1)
-        l += a1 * load8(r1 - 1); m += b1 * load8(r1); r += c1 * load8(r1 + 1)
-        l += a2 * load8(r2 - 1); m += b2 * load8(r2); r += c2 * load8(r2 + 1)
-        var v = m + load8(left + j) * l + load8(right + j) * r
-        if accumulate { v += load8(acc + j) }
+        l = l.addingProduct(a1, load8(r1 - 1)); m = m.addingProduct(b1, load8(r1)); r = r.addingProduct(c1, load8(r1 + 1))
+        l = l.addingProduct(a2, load8(r2 - 1)); m = m.addingProduct(b2, load8(r2)); r = r.addingProduct(c2, load8(r2 + 1))
+        if accumulate { m += load8(acc + j) }
+        let v = m.addingProduct(load8(left + j), l).addingProduct(load8(right + j), r)
         store8(v, acc + j)
         j += 8
     }
@@ -124,7 +125,7 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
                     for i in 0..<n {
                         let a = acc + i * tall.rowsPerImage * w, d = dst + i * hw
                         var x = 0
-                        while x + 8 <= hw { store8(load8(a + x) * sc + sh, d + x); x += 8 }
+                        while x + 8 <= hw { store8(sh.addingProduct(load8(a + x), sc), d + x); x += 8 }
                         while x < hw { d[x] = a[x] * sc[0] + sh[0]; x += 1 }
                     }
                 }
@@ -167,9 +168,9 @@ func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: U
                     while j < flat {
                         let gm = load8(g + j), gl = gm * load8(left + j), gr = gm * load8(right + j)
                         let r0 = p + j, r1 = r0 + w, r2 = r1 + w
-                        s0 += gl * load8(r0 - 1); s1 += gm * load8(r0); s2 += gr * load8(r0 + 1)
-                        s3 += gl * load8(r1 - 1); s4 += gm * load8(r1); s5 += gr * load8(r1 + 1)
-                        s6 += gl * load8(r2 - 1); s7 += gm * load8(r2); s8 += gr * load8(r2 + 1)
+                        s0 = s0.addingProduct(gl, load8(r0 - 1)); s1 = s1.addingProduct(gm, load8(r0)); s2 = s2.addingProduct(gr, load8(r0 + 1))
+                        s3 = s3.addingProduct(gl, load8(r1 - 1)); s4 = s4.addingProduct(gm, load8(r1)); s5 = s5.addingProduct(gr, load8(r1 + 1))
+                        s6 = s6.addingProduct(gl, load8(r2 - 1)); s7 = s7.addingProduct(gm, load8(r2)); s8 = s8.addingProduct(gr, load8(r2 + 1))
                         j += 8
                     }
                     let gw = gradWeight + o * 9

@@ -25,7 +25,7 @@
     var i = 0
     while i + 16 <= n {
         let d0 = load8(x + i) - m, d1 = load8(x + i + 8) - m
-        a += d0 * d0; b += d1 * d1; i += 16
+        a = a.addingProduct(d0, d0); b = b.addingProduct(d1, d1); i += 16
     }
     var s = (a + b).sum()
     while i < n { let d = x[i] - mean; s += d * d; i += 1 }
@@ -39,7 +39,7 @@
     var i = 0
     while i + 8 <= n {
         let yv = load8(y + i)
-        s += yv; d += yv * (load8(x + i) - m); i += 8
+        s += yv; d = d.addingProduct(yv, load8(x + i) - m); i += 8
     }
     var ss = s.sum(), dd = d.sum()
     while i < n { ss += y[i]; dd += y[i] * (x[i] - mean); i += 1 }
@@ -52,7 +52,7 @@
     let s = SIMD8(repeating: scale), b = SIMD8(repeating: shift), zero = SIMD8<Float>()
     var i = 0
     while i + 8 <= n {
-        var v = load8(x + i) * s + b
+        var v = b.addingProduct(load8(x + i), s)
         if let r { v += load8(r + i) }
         if relu { v = relu8(v) }
         store8(v, out + i)
