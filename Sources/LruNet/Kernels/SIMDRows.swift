@@ -49,7 +49,7 @@
 /// out = x*s + b (+ r) (then ReLU), over one row.
 @inline(__always) func rowAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, scale: Float, shift: Float,
                                  residual r: UnsafePointer<Float>?, relu: Bool) {
-    let s = SIMD8(repeating: scale), b = SIMD8(repeating: shift), zero = SIMD8<Float>()
+    let s = SIMD8(repeating: scale), b = SIMD8(repeating: shift)
     var i = 0
     while i + 8 <= n {
         var v = b.addingProduct(load8(x + i), s)

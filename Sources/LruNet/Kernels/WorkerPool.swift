@@ -48,8 +48,7 @@ final class WorkerPool: @unchecked Sendable {
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
-                start.pool.workerLoop(index: start.index)
-                return nil
+                start.pool.workerLoop(index: start.index)   // never returns
             }, box)
             precondition(rc == 0, "WorkerPool: cannot start a worker thread (error \(rc))")
             pthread_detach(thread)
