@@ -11,7 +11,7 @@ PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build deps demo test test-unit test-cli test-perf bench bench-baseline train sweep clean
+.PHONY: all build deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare train sweep clean
 
 all: build
 
@@ -46,6 +46,22 @@ test-perf:
 # The full benchmark: table on stdout, figures in Benchmarks/latest.json.
 bench: build
 	$(BIN)/lrunet-bench --json Benchmarks/latest.json
+
+# Optional: ONNX Runtime on the same checkpoint, same machine, same run. Installs onnxruntime, onnx
+# and numpy from PyPI into .build/compare-venv on first use; skips with a message if it cannot.
+COMPARE_VENV := .build/compare-venv
+COMPARE_CKPT := $(PRETRAINED)/fashionmnist-lru10-09346.safetensors
+bench-compare: build
+	@if [ ! -x $(COMPARE_VENV)/bin/python ] || ! $(COMPARE_VENV)/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then \
+	  echo "bench-compare: installing onnxruntime, onnx, numpy into $(COMPARE_VENV)"; \
+	  (python3 -m venv $(COMPARE_VENV) && $(COMPARE_VENV)/bin/pip install -q onnxruntime onnx numpy) \
+	    || { echo "bench-compare: skipped: could not install ONNX Runtime from PyPI (no Python venv or no network)"; exit 0; }; \
+	fi; \
+	if [ ! -f $(COMPARE_CKPT) ]; then echo "bench-compare: skipped: no checkpoint at $(COMPARE_CKPT)"; exit 0; fi; \
+	echo "bench-compare: PyTorch is not measured: PyPI's torch wheel pulls several GB of CUDA libraries, and the CPU-only index is not reachable here"; \
+	$(COMPARE_VENV)/bin/python Benchmarks/compare/ort_lrunet.py --weights $(COMPARE_CKPT) --lrunet $(BIN)/lrunet \
+	  --threads $$(nproc) --json Benchmarks/compare-ort.json && \
+	$(BIN)/lrunet-bench --compare Benchmarks/compare-ort.json --weights $(COMPARE_CKPT)
 
 bench-baseline: build
 	$(BIN)/lrunet-bench --write-baseline $(BASELINE)

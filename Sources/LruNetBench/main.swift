@@ -8,6 +8,7 @@ import LruNet
 //   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
 //   lrunet-bench --kernels                      (only the kernel sections)
+//   lrunet-bench --compare ORT.json --weights CKPT  (ratios to ONNX Runtime; see make bench-compare)
 
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
@@ -21,6 +22,11 @@ let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 if let path = option("--check") {
     let ok = try PerfCheck.check(threads: cores, baselinePath: path)
     exit(ok ? 0 : 1)
+}
+if let path = option("--compare") {
+    guard let weights = option("--weights") else { print("lrunet-bench: --compare needs --weights CKPT"); exit(2) }
+    try Compare.run(ortResults: path, weights: weights, threads: cores)
+    exit(0)
 }
 if let path = option("--write-baseline") {
     try PerfCheck.writeBaseline(PerfCheck.measureBaseline(threads: cores), to: path)
