@@ -47,21 +47,25 @@ test-perf:
 bench: build
 	$(BIN)/lrunet-bench --json Benchmarks/latest.json
 
-# Optional: ONNX Runtime on the same checkpoint, same machine, same run. Installs onnxruntime, onnx
-# and numpy from PyPI into .build/compare-venv on first use; skips with a message if it cannot.
+# Optional: ONNX Runtime and PyTorch on the same checkpoint, same machine, same run. Installs
+# onnxruntime, onnx and numpy from PyPI and CPU-only torch from PyTorch's index (its own
+# dependencies from PyPI; PyPI's torch would pull GBs of CUDA libraries) into .build/compare-venv
+# on first use. A framework that cannot be installed is skipped, with a message.
 COMPARE_VENV := .build/compare-venv
+COMPARE_PY   := $(COMPARE_VENV)/bin/python
 COMPARE_CKPT := $(PRETRAINED)/fashionmnist-lru10-09346.safetensors
 bench-compare: build
-	@if [ ! -x $(COMPARE_VENV)/bin/python ] || ! $(COMPARE_VENV)/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then \
-	  echo "bench-compare: installing onnxruntime, onnx, numpy into $(COMPARE_VENV)"; \
-	  (python3 -m venv $(COMPARE_VENV) && $(COMPARE_VENV)/bin/pip install -q onnxruntime onnx numpy) \
-	    || { echo "bench-compare: skipped: could not install ONNX Runtime from PyPI (no Python venv or no network)"; exit 0; }; \
-	fi; \
-	if [ ! -f $(COMPARE_CKPT) ]; then echo "bench-compare: skipped: no checkpoint at $(COMPARE_CKPT)"; exit 0; fi; \
-	echo "bench-compare: PyTorch is not measured: PyPI's torch wheel pulls several GB of CUDA libraries, and the CPU-only index is not reachable here"; \
-	$(COMPARE_VENV)/bin/python Benchmarks/compare/ort_lrunet.py --weights $(COMPARE_CKPT) --lrunet $(BIN)/lrunet \
-	  --threads $$(nproc) --json Benchmarks/compare-ort.json && \
-	$(BIN)/lrunet-bench --compare Benchmarks/compare-ort.json --weights $(COMPARE_CKPT)
+	@if [ ! -f $(COMPARE_CKPT) ]; then echo "bench-compare: skipped: no checkpoint at $(COMPARE_CKPT)"; exit 0; fi; \
+	[ -x $(COMPARE_PY) ] || python3 -m venv $(COMPARE_VENV) || { echo "bench-compare: skipped: no Python venv"; exit 0; }; \
+	$(COMPARE_PY) -c "import onnxruntime, onnx, numpy" 2>/dev/null || $(COMPARE_VENV)/bin/pip install -q onnxruntime onnx numpy \
+	  || echo "bench-compare: ONNX Runtime could not be installed from PyPI; skipping it"; \
+	$(COMPARE_PY) -c "import torch" 2>/dev/null || { $(COMPARE_VENV)/bin/pip install -q --retries 1 --no-deps torch \
+	  --index-url https://download.pytorch.org/whl/cpu && $(COMPARE_VENV)/bin/pip install -q filelock typing-extensions sympy \
+	  networkx jinja2 fsspec; } || echo "bench-compare: PyTorch (CPU wheel) could not be installed; skipping it"; \
+	$(COMPARE_PY) -c "import numpy" 2>/dev/null || { echo "bench-compare: skipped: numpy unavailable"; exit 0; }; \
+	$(COMPARE_PY) Benchmarks/compare/frameworks.py --weights $(COMPARE_CKPT) --lrunet $(BIN)/lrunet \
+	  --threads $$(nproc) --json Benchmarks/compare.json && \
+	$(BIN)/lrunet-bench --compare Benchmarks/compare.json --weights $(COMPARE_CKPT)
 
 bench-baseline: build
 	$(BIN)/lrunet-bench --write-baseline $(BASELINE)

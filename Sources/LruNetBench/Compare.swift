@@ -1,37 +1,59 @@
 import Foundation
 import LruNet
 
-/// `make bench-compare`: our inference speed on a checkpoint as ratios to ONNX Runtime's on the
-/// same checkpoint, measured minutes apart in one `make` run by `Benchmarks/compare/ort_lrunet.py`
-/// (which also checks that both give the same logits).
+/// `make bench-compare`: our speed on a checkpoint as ratios to ONNX Runtime's and PyTorch's on
+/// the same checkpoint, measured a minute apart in one `make` run by
+/// `Benchmarks/compare/frameworks.py` (which first checks that all three give the same logits).
 enum Compare {
-    static func run(ortResults path: String, weights: String, threads: Int) throws {
+    static func run(results path: String, weights: String, threads: Int) throws {
         guard let data = FileManager.default.contents(atPath: path),
-              let ort = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw NSError(domain: "lrunet-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path): no ONNX Runtime results"])
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw NSError(domain: "lrunet-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path): no framework results"])
+        }
+        let frameworks = [("onnxruntime", "ONNX Runtime"), ("pytorch", "PyTorch")].compactMap { key, label in
+            (json[key] as? [String: Any]).map { (label + " " + ($0["version"] as? String ?? ""), $0) }
         }
         let model = try LruNet(contentsOf: weights, threading: Threading(threads: threads))
-        let side = model.config.inChannels == 1 ? 28 : 32
+        let c = model.config.inChannels, side = c == 1 ? 28 : 32
         var rng = SplitMix64(seed: 11)
-        let name = URL(fileURLWithPath: weights).deletingPathExtension().lastPathComponent
-        print("\n\(name), \(threads) threads: LruNet-Swift vs ONNX Runtime \(ort["onnxruntime"] ?? "?") (its faster graph, shared or unrolled weights)")
-        print("batch   LruNet-Swift      ONNX Runtime      ratio")
+        func images(_ n: Int) -> [Float] { (0..<(n * c * side * side)).map { _ in rng.nextUniform() } }
+
+        var ours: [(String, Double)] = []
         for batch in [1, 64, 256] {
-            let x = (0..<(batch * model.config.inChannels * side * side)).map { _ in rng.nextUniform() }
+            let x = images(batch)
             var y = [Float](repeating: 0, count: batch * model.config.numClasses)
             let repeats = batch == 1 ? 32 : 1
             let t = try measure(runs: 5) {
                 for _ in 0..<repeats {
                     try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
-                        try model.infer(xb.baseAddress!, batch: batch, channels: model.config.inChannels, height: side, width: side,
-                                        into: yb.baseAddress!)
+                        try model.infer(xb.baseAddress!, batch: batch, channels: c, height: side, width: side, into: yb.baseAddress!)
                     } }
                 }
             }
-            let ours = Double(batch * repeats) / t.median
-            guard let theirs = ort["infer_b\(batch)_img_s"] as? Double else { continue }
-            func show(_ r: Double) -> String { batch == 1 ? String(format: "%.2f ms", 1000 / r) : String(format: "%.0f img/s", r) }
-            print("\(String(batch).padding(toLength: 8, withPad: " ", startingAt: 0))\(show(ours).padding(toLength: 18, withPad: " ", startingAt: 0))\(show(theirs).padding(toLength: 18, withPad: " ", startingAt: 0))\(String(format: "%.2fx", ours / theirs))")
+            ours.append(("infer_b\(batch)_img_s", Double(batch * repeats) / t.median))
+        }
+        let x = images(128), labels = (0..<128).map { Int32($0 % model.config.numClasses) }
+        let t = try measure(runs: 3) {
+            _ = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
+                try model.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: 128, channels: c, height: side,
+                                    width: side, optimizer: SGD(), learningRate: 0.01, seed: 1)
+            } }
+        }
+        ours.append(("train_b128_img_s", 128 / t.median))
+
+        let name = URL(fileURLWithPath: weights).deletingPathExtension().lastPathComponent
+        print("\n\(name), \(threads) threads; ratio = LruNet-Swift speed / theirs")
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+        print(pad("workload", 20) + pad("LruNet-Swift", 15) + frameworks.map { pad($0.0, 28) }.joined())
+        for (key, rate) in ours {
+            let label = key.hasPrefix("train") ? "training b128" : "inference b" + key.dropFirst(7).prefix { $0.isNumber }
+            func show(_ r: Double) -> String { key == "infer_b1_img_s" ? String(format: "%.2f ms", 1000 / r) : String(format: "%.0f img/s", r) }
+            var line = pad(label, 20) + pad(show(rate), 15)
+            for (_, results) in frameworks {
+                if let theirs = results[key] as? Double { line += pad("\(show(theirs)) (\(String(format: "%.1fx", rate / theirs)))", 28) }
+                else { line += pad("-", 28) }
+            }
+            print(line)
         }
     }
 }

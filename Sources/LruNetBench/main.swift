@@ -8,7 +8,7 @@ import LruNet
 //   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
 //   lrunet-bench --kernels                      (only the kernel sections)
-//   lrunet-bench --compare ORT.json --weights CKPT  (ratios to ONNX Runtime; see make bench-compare)
+//   lrunet-bench --compare RESULTS.json --weights CKPT  (ratios to ONNX Runtime and PyTorch; see make bench-compare)
 
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
@@ -25,7 +25,7 @@ if let path = option("--check") {
 }
 if let path = option("--compare") {
     guard let weights = option("--weights") else { print("lrunet-bench: --compare needs --weights CKPT"); exit(2) }
-    try Compare.run(ortResults: path, weights: weights, threads: cores)
+    try Compare.run(results: path, weights: weights, threads: cores)
     exit(0)
 }
 if let path = option("--write-baseline") {

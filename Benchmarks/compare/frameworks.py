@@ -1,0 +1,278 @@
+"""ONNX Runtime and PyTorch on the same LruNet checkpoint, for `make bench-compare`.
+
+ONNX Runtime: builds the authors' network as an ONNX graph straight from a safetensors
+checkpoint (the shared conv weights one initializer each, or one copy per iteration).
+PyTorch: the network as an eager `nn.Module` written from the specification, loaded with
+the checkpoint's state dict. Both must match `lrunet predict` on the same images before they
+are timed at batch 1, 64 and 256 (PyTorch also a training step at batch 128); the figures go
+to JSON for `lrunet-bench --compare`. A framework that is not installed is skipped.
+
+    python ort_lrunet.py --weights CKPT.safetensors --lrunet .build/release/lrunet --threads 2 --json out.json
+"""
+import argparse
+import gc
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+try:
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:
+    ort = None
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    tensors = {}
+    for name, t in header.items():
+        if t["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name} is {t['dtype']}, expected F32")
+        lo, hi = t["data_offsets"]
+        tensors[name] = np.frombuffer(data[lo:hi], dtype=np.float32).reshape(t["shape"])
+    return tensors, meta
+
+
+def build_graph(w, meta, unrolled=False):
+    """The authors' LruNet (models/lrunet.py) in ONNX operators, opset 17. With `unrolled`, every
+    iteration gets its own copy of the shared conv weights, which lets ONNX Runtime fold each
+    BatchNorm into its conv (it leaves initializers with several consumers alone)."""
+    n_reuse = int(meta["layer_reuse"])
+    in_ch, classes = int(meta["in_channels"]), int(meta["num_classes"])
+    width = int(meta.get("width_mult", "1"))
+    nodes, inits = [], []
+    used = set()
+    counter = [0]
+
+    def init(name, copy=None):
+        key = name if copy is None else f"{name}#{copy}"
+        if key not in used:
+            inits.append(numpy_helper.from_array(w[name], key))
+            used.add(key)
+        return key
+
+    def fresh(prefix):
+        counter[0] += 1
+        return f"{prefix}_{counter[0]}"
+
+    def node(op, inputs, **attrs):
+        out = fresh(op.lower())
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def conv(x, weight, stride=1, pad=0, group=1, bias=None, copy=None):
+        k = w[weight].shape[2]
+        ins = [x, init(weight, copy)] + ([init(bias)] if bias else [])
+        return node("Conv", ins, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4, group=group)
+
+    def bn(x, prefix):
+        return node("BatchNormalization", [x] + [init(f"{prefix}.{p}") for p in ("weight", "bias", "running_mean", "running_var")],
+                    epsilon=1e-5)
+
+    def concat_self(x):
+        return node("Concat", [x, x], axis=1)
+
+    def maxpool(x):
+        return node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+
+    def block(x, stage, planes):
+        # out[2k] = in[C/2 + k], out[2k+1] = in[k]
+        order = np.array([planes // 2 + i // 2 if i % 2 == 0 else i // 2 for i in range(planes)], dtype=np.int64)
+        shuffle = f"{stage}.shuffle"
+        inits.append(numpy_helper.from_array(order, shuffle))
+        res = x
+        for i in range(n_reuse):
+            copy = i if unrolled else None
+            y = bn(conv(res, f"{stage}.dw.weight", pad=1, group=planes, copy=copy), f"{stage}.dw_bn_list.{i}")
+            y = bn(conv(y, f"{stage}.pw.weight", group=8, copy=copy), f"{stage}.pw_bn_list.{i}")
+            y = node("Relu", [node("Add", [y, res])])
+            res = node("Gather", [y, shuffle], axis=1) if i != n_reuse - 1 else y
+        return res
+
+    cfg = [c * width for c in (64, 128, 256, 512, 256)]
+    x = node("Relu", [bn(conv("x", "features.0.weight", stride=2, pad=1), "features.1")])
+    if width == 2:
+        x = concat_self(x)
+    x = concat_self(maxpool(block(x, "stage1", cfg[0])))
+    x = concat_self(maxpool(block(x, "stage2", cfg[1])))
+    x = concat_self(block(x, "stage3", cfg[2]))
+    x = maxpool(block(x, "stage4", cfg[3]))
+    x = node("Relu", [bn(conv(x, "classifier.0.weight", group=8), "classifier.1")])
+    x = node("Relu", [conv(x, "classifier.4.weight", bias="classifier.4.bias")])
+    x = node("AveragePool", [x], kernel_shape=[2, 2], strides=[1, 1])
+    out = node("Flatten", [x], axis=1)
+    graph = helper.make_graph(nodes, "lrunet",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", in_ch, None, None])],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, in_ch, classes
+
+
+def median_rate(run, images, repeats, runs=5):
+    run()  # warm-up
+    rates = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        rates.append(images * repeats / (time.perf_counter() - t))
+    return sorted(rates)[len(rates) // 2]
+
+
+def torch_model(w, meta):
+    """The authors' LruNet as an eager PyTorch module, from the specification (our own code)."""
+    nn = torch.nn
+    n_reuse, width = int(meta["layer_reuse"]), int(meta.get("width_mult", "1"))
+    in_ch, classes = int(meta["in_channels"]), int(meta["num_classes"])
+
+    class Block(nn.Module):
+        def __init__(self, planes):
+            super().__init__()
+            self.dw = nn.Conv2d(planes, 2 * planes, 3, padding=1, groups=planes, bias=False)
+            self.pw = nn.Conv2d(2 * planes, planes, 1, groups=8, bias=False)
+            self.dw_bn_list = nn.ModuleList([nn.BatchNorm2d(2 * planes) for _ in range(n_reuse)])
+            self.pw_bn_list = nn.ModuleList([nn.BatchNorm2d(planes) for _ in range(n_reuse)])
+
+        @staticmethod
+        def shuffle(y):
+            # out[2k] = in[C/2 + k], out[2k+1] = in[k]: swap the halves, then a 2-group channel shuffle.
+            n, c, h, w_ = y.shape
+            z = torch.cat([y[:, c // 2:], y[:, :c // 2]], 1)
+            return z.view(n, 2, c // 2, h, w_).transpose(1, 2).reshape(n, c, h, w_)
+
+        def forward(self, x):
+            res = x
+            for i in range(n_reuse):
+                y = torch.relu(self.pw_bn_list[i](self.pw(self.dw_bn_list[i](self.dw(res)))) + res)
+                res = self.shuffle(y) if i != n_reuse - 1 else y
+            return res
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            cfg = [c * width for c in (64, 128, 256, 512, 256)]
+            self.features = nn.Sequential(nn.Conv2d(in_ch, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+            self.stage1, self.stage2, self.stage3, self.stage4 = (Block(c) for c in cfg[:4])
+            self.pool = nn.MaxPool2d(3, 2, 1)
+            self.classifier = nn.Sequential(nn.Conv2d(cfg[3], cfg[4], 1, groups=8, bias=False), nn.BatchNorm2d(cfg[4]),
+                                            nn.ReLU(), nn.Dropout(0.5), nn.Conv2d(cfg[4], classes, 1), nn.ReLU(),
+                                            nn.AvgPool2d(2, 1))
+
+        def forward(self, x):
+            x = self.features(x)
+            if width == 2:
+                x = torch.cat([x, x], 1)
+            x = self.pool(self.stage1(x)); x = torch.cat([x, x], 1)
+            x = self.pool(self.stage2(x)); x = torch.cat([x, x], 1)
+            x = self.stage3(x); x = torch.cat([x, x], 1)
+            x = self.pool(self.stage4(x))
+            return self.classifier(x).flatten(1)
+
+    net = Net()
+    missing, unexpected = net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.items()}, strict=False)
+    if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+        sys.exit(f"PyTorch model does not match the checkpoint: missing {missing}, unexpected {unexpected}")
+    return net.eval()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--lrunet", required=True, help="the lrunet binary, for the parity check")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--side", type=int, default=28)
+    p.add_argument("--json", required=True)
+    a = p.parse_args()
+
+    w, meta = read_safetensors(a.weights)
+    in_ch = int(meta["in_channels"])
+    rng = np.random.default_rng(7)
+    x = rng.random((64, in_ch, a.side, a.side), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as d:
+        np.save(f"{d}/x.npy", x)
+        subprocess.run([a.lrunet, "predict", "--weights", a.weights, "--input", f"{d}/x.npy", "--output", f"{d}/y.npy",
+                        "--threads", str(a.threads)], check=True, stdout=subprocess.DEVNULL)
+        ours = np.load(f"{d}/y.npy")
+
+    def parity(label, theirs):
+        err = float(np.abs(ours - theirs).max() / max(1e-6, np.abs(theirs).max()))
+        same = int((ours.argmax(1) == theirs.argmax(1)).sum())
+        print(f"parity, {label}: max |lrunet - {label}| {err:.2e} of the largest logit, same class {same}/64")
+        if err > 1e-3:
+            sys.exit(f"{label} and lrunet disagree: the comparison would not be of the same model")
+        return err
+
+    batches = {b: rng.random((b, in_ch, a.side, a.side), dtype=np.float32) for b in (1, 64, 256)}
+    result = {"threads": a.threads}
+    if ort is None:
+        print("onnxruntime: not installed, skipped")
+    else:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = a.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sessions = {}
+        for variant in ("shared", "unrolled"):
+            model, _, _ = build_graph(w, meta, unrolled=variant == "unrolled")
+            sessions[variant] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        r = {"version": ort.__version__}
+        for variant, sess in sessions.items():
+            r[f"parity_{variant}"] = parity(f"onnxruntime ({variant} weights)", sess.run(None, {"x": x})[0])
+        # Each batch size on both graphs; ONNX Runtime's figure is the faster of the two.
+        for batch, xb in batches.items():
+            rates = {v: median_rate(lambda: s.run(None, {"x": xb}), batch, 32 if batch == 1 else 1) for v, s in sessions.items()}
+            r[f"infer_b{batch}_img_s"] = max(rates.values())
+            r[f"infer_b{batch}_by_graph"] = rates
+            print(f"onnxruntime {ort.__version__}, {a.threads} threads, batch {batch}: "
+                  + ", ".join(f"{v} {rate:.0f} img/s" for v, rate in rates.items()))
+        result["onnxruntime"] = r
+        # ONNX Runtime's pool threads spin between runs; they must be gone before PyTorch is timed.
+        del sessions, sess
+        gc.collect()
+    if torch is None:
+        print("pytorch: not installed, skipped")
+    else:
+        torch.set_num_threads(a.threads)
+        net = torch_model(w, meta)
+        r = {"version": torch.__version__}
+        with torch.inference_mode():
+            r["parity"] = parity("pytorch", net(torch.from_numpy(x)).numpy())
+            for batch, xb in batches.items():
+                t = torch.from_numpy(xb)
+                r[f"infer_b{batch}_img_s"] = median_rate(lambda: net(t), batch, 32 if batch == 1 else 1)
+                print(f"pytorch {torch.__version__}, {a.threads} threads, batch {batch}: {r[f'infer_b{batch}_img_s']:.0f} img/s")
+        # One training step at batch 128: forward, cross-entropy, backward, SGD (the authors' settings).
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        xt = torch.from_numpy(rng.random((128, in_ch, a.side, a.side), dtype=np.float32))
+        yt = torch.from_numpy(rng.integers(0, int(meta["num_classes"]), 128))
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(xt), yt).backward()
+            opt.step()
+        r["train_b128_img_s"] = median_rate(step, 128, 1, runs=3)
+        print(f"pytorch {torch.__version__}, {a.threads} threads, training step batch 128: {r['train_b128_img_s']:.0f} img/s")
+        result["pytorch"] = r
+    with open(a.json, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
