@@ -37,6 +37,9 @@ public final class ReuseBlock: Layer {
     private var tileScratch = FloatBuffer(count: 0), tileMasks = FloatBuffer(count: 0)
     private let iterationWeights: UnsafeMutablePointer<IterationWeights>
     private let barrier = SpinBarrier()
+    /// The next tile to take: tiles are handed out one at a time, so a thread that the host
+    /// slows down (or a worker that wakes late) takes fewer of them.
+    private let tileCounter = TileCounter()
     /// Run inference tile by tile (the default). Off: layer by layer over the whole batch, the
     /// reference the tiled kernels are tested against and the path that times each op kind.
     var tiled = true
@@ -134,7 +137,7 @@ public final class ReuseBlock: Layer {
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
         let tiles = (batch + t.images - 1) / t.images
         let base = tileScratch.pointer, out = self.out.pointer, weights = iterationWeights
-        let n = iterations, planes = self.planes, barrier = self.barrier
+        let n = iterations, planes = self.planes, barrier = self.barrier, counter = self.tileCounter
 
         // Copies a tile in from the block input / out to the block output: one row slice per channel.
         func gather(_ dst: UnsafeMutablePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
@@ -159,10 +162,11 @@ public final class ReuseBlock: Layer {
 
         let width = min(ctx.threading.threads, WorkerPool.shared.workers + 1)
         if tiles >= width {
-            // Enough tiles: each participant takes whole tiles, no synchronisation inside.
-            WorkerPool.shared.run(width: min(width, tiles)) { p, w in
+            // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.
+            counter.reset()
+            WorkerPool.shared.run(width: min(width, tiles)) { p, _ in
                 let s = TileScratch(base, tile: t, participant: p)
-                for tileIndex in stride(from: p, to: tiles, by: w) {
+                while case let tileIndex = counter.take(), tileIndex < tiles {
                     let n0 = tileIndex * t.images, count = min(t.images, batch - n0)
                     gather(s.a, n0: n0, count: count, channels: 0..<planes)
                     let y = run(s, shared: s, count: count, groups: stride(from: 0, to: ReuseTile.groups, by: 1), sync: {})

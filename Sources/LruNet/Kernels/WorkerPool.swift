@@ -103,6 +103,15 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
+/// A shared counter that hands out work items (tiles) one at a time within a region.
+final class TileCounter: @unchecked Sendable {
+    private let next = Atomic<Int>(0)
+    /// Before the region starts.
+    func reset() { next.store(0, ordering: .relaxed) }
+    /// The next item's index; indices past the end mean there is no work left.
+    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
+}
+
 /// A reusable barrier for the participants of one ``WorkerPool`` region.
 final class SpinBarrier: @unchecked Sendable {
     private let arrived = Atomic<Int>(0)
