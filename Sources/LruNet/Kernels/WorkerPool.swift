@@ -5,12 +5,13 @@ import Glibc
 
 /// Persistent worker threads for the engine's parallel loops.
 ///
-/// `DispatchQueue.concurrentPerform` allocates per call and wakes its workers
-/// through the kernel; a reused block at batch 1 starts hundreds of short
-/// parallel regions per forward pass. These workers spin for a while after a
-/// region (the next one usually follows within microseconds), then sleep on a
-/// condition variable. Regions never allocate, and every participant of a
-/// region is a dedicated thread, so a region may contain barriers.
+/// `DispatchQueue.concurrentPerform` wakes its workers through the kernel on
+/// every call; a batch-1 forward pass starts dozens of short parallel regions.
+/// These workers spin for a while after a region (the next one usually follows
+/// within microseconds), then sleep on a condition variable. A region's only
+/// heap allocation is the 32-byte wrapper `withoutActuallyEscaping` puts around
+/// its closure (see ``regions``). Every participant of a region is a dedicated
+/// thread, so a region may contain barriers.
 ///
 /// One region runs at a time. A region requested while another is running
 /// (another model on another thread, or a nested call) gets width 1 and runs

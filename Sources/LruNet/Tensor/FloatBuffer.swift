@@ -1,7 +1,7 @@
 /// A 64-byte-aligned, zero-initialised block of `Float`s owned by one object.
 ///
 /// Layers allocate these once while planning and only read and write them
-/// afterwards, so a steady-state forward or backward pass never touches the heap.
+/// afterwards, so a steady-state forward or backward pass does not allocate them again.
 /// ``slack`` floats after the end are allocated too, so a kernel may load a
 /// whole vector that starts at any valid index.
 public final class FloatBuffer {
