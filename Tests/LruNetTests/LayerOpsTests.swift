@@ -4,14 +4,11 @@ import XCTest
 /// BatchNorm, pooling, shuffle and concat against values computed independently here.
 final class LayerOpsTests: XCTestCase {
     func testChannelShuffleHalfSwap() {
-        // 6 channels of 2 values each: out[2k] = in[3 + k], out[2k+1] = in[k].
-        let x: [Float] = (0..<12).map(Float.init)
-        var out = [Float](repeating: 0, count: 12)
-        channelShuffleForward(&out, x, channels: 6, rowLength: 2)
-        XCTAssertEqual(out, [6, 7, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5])
-        var back = [Float](repeating: 0, count: 12)
-        channelShuffleBackward(&back, out, channels: 6, rowLength: 2)
-        XCTAssertEqual(back, x)
+        // 6 channels: out[2k] = in[3 + k], out[2k+1] = in[k].
+        XCTAssertEqual((0..<6).map { shuffleSource($0, channels: 6) }, [3, 0, 4, 1, 5, 2])
+        for c in [6, 64, 512] {
+            for i in 0..<c { XCTAssertEqual(shuffleSource(shuffleDestination(i, channels: c), channels: c), i) }
+        }
     }
 
     func testConcatSelf() {

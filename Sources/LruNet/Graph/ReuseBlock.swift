@@ -87,7 +87,8 @@ public final class ReuseBlock: Layer {
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
         if training {
             out = FloatBuffer(count: 0)      // the last iteration's own buffer is the block's output
-            dwOut = FloatBuffer(count: 0); pwOut = FloatBuffer(count: 0); carry = FloatBuffer(count: 0); spare = carry
+            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
+            tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
                 IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
                                pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: i == iterations - 1 ? planes * l : 0),
@@ -102,8 +103,8 @@ public final class ReuseBlock: Layer {
             saved = []
             gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradDwRaw = gradY; gradIn = gradY
             out = FloatBuffer(count: planes * l)
-            dwOut = FloatBuffer(count: wide * l); pwOut = FloatBuffer(count: planes * l)
-            carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
+            // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
+            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             planTiles()
         }
         return input
@@ -190,6 +191,10 @@ public final class ReuseBlock: Layer {
 
     private func forwardInference(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         let l = shape.rowLength
+        if dwOut.count != planes * expansion * l {     // first layer-by-layer pass for this shape
+            dwOut = FloatBuffer(count: planes * expansion * l); pwOut = FloatBuffer(count: planes * l)
+            carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
+        }
         var res = input
         for i in 0..<iterations {
             let last = i == iterations - 1

@@ -1,5 +1,6 @@
-// Channel permutations and copies. In CNHW every channel is one contiguous row
-// of `rowLength` values, so these are row copies.
+// Channel permutations and copies. In CNHW every channel is one contiguous row of
+// `rowLength` values. The shuffle is never a pass of its own: the epilogues that write a
+// reused block's output put each channel's row at its shuffled place.
 
 /// The authors' 2-group shuffle with its half swap: out[2k] = in[C/2 + k], out[2k+1] = in[k].
 @inline(__always) func shuffleSource(_ outChannel: Int, channels: Int) -> Int {
@@ -9,22 +10,6 @@
 /// Where input channel c lands after the shuffle (the inverse of ``shuffleSource(_:channels:)``).
 @inline(__always) func shuffleDestination(_ inChannel: Int, channels: Int) -> Int {
     inChannel < channels / 2 ? 2 * inChannel + 1 : 2 * (inChannel - channels / 2)
-}
-
-func channelShuffleForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                           channels: Int, rowLength: Int) {
-    precondition(channels % 2 == 0, "channel shuffle needs an even channel count, got \(channels)")
-    for o in 0..<channels {
-        (out + o * rowLength).update(from: input + shuffleSource(o, channels: channels) * rowLength, count: rowLength)
-    }
-}
-
-/// The inverse permutation, used for gradients.
-func channelShuffleBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
-                            channels: Int, rowLength: Int) {
-    for o in 0..<channels {
-        (gradInput + shuffleSource(o, channels: channels) * rowLength).update(from: gradOutput + o * rowLength, count: rowLength)
-    }
 }
 
 /// `torch.cat([x, x], 1)`.

@@ -21,8 +21,6 @@ public struct Threading: Sendable, Equatable {
     /// thread; small jobs run inline.
     @inline(__always)
     func parallelFor(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
-        let workers = min(threads, count / max(minPerThread, 1))
-        if workers <= 1 { body(0..<count); return }
         parallelChunks(count, minPerThread: minPerThread) { _, range in body(range) }
     }
 }

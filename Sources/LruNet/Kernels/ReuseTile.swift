@@ -5,8 +5,8 @@
 // images instead stays in L2 for all N iterations. Within an iteration the
 // work splits by pointwise group: group g's 1x1 conv reads only the depthwise
 // outputs of input channels g*C/8 ..< (g+1)*C/8, so per group the depthwise
-// rows (with their BN) are computed into a small L1 buffer and consumed at
-// once by a register-blocked 1x1 kernel whose epilogue applies BN, adds the
+// rows (with their BN) are computed into a per-thread buffer (16 to 62 KB) and
+// consumed at once by a register-blocked 1x1 kernel whose epilogue applies BN, adds the
 // residual, takes the ReLU and writes the row to its place after the channel
 // shuffle. The shared weights are read from their one copy by every group of
 // every iteration of every tile.
