@@ -129,64 +129,26 @@ public final class ReuseBlock: Layer {
     }
 
     private func forwardTiled(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let t = tile!, batch = shape.batch, hw = shape.plane
+        let t = tile!, batch = shape.batch
         for i in 0..<iterations {       // the same requests as the layer-by-layer path: the cache counts them
             let d = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps), p = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
             iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight),
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
-        let tiles = (batch + t.images - 1) / t.images
-        let base = tileScratch.pointer, out = self.out.pointer, weights = iterationWeights
-        let n = iterations, planes = self.planes, barrier = self.barrier, counter = self.tileCounter
-
-        // Copies a tile in from the block input / out to the block output: one row slice per channel.
-        func gather(_ dst: UnsafeMutablePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
-            for c in channels { (dst + c * t.ld).update(from: input + (c * batch + n0) * hw, count: count * hw) }
-        }
-        func scatter(_ src: UnsafePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
-            for c in channels { (out + (c * batch + n0) * hw).update(from: src + c * t.ld, count: count * hw) }
-        }
-        // All n iterations on one tile; `groups` are this participant's share of each iteration.
-        func run(_ s: TileScratch, shared: TileScratch, count: Int, groups: StrideTo<Int>, sync: () -> Void) -> UnsafePointer<Float> {
-            var res = shared.a, next = shared.b
-            for i in 0..<n {
-                for g in groups {
-                    reuseTileGroup(next, res, group: g, images: count, tile: t, weights: weights[i],
-                                   shuffle: i < n - 1, scratch: s, masks: masks)
-                }
-                sync()
-                swap(&res, &next)
-            }
-            return UnsafePointer(res)
-        }
-
+        let pass = TiledPass(tile: t, input: input, out: out.pointer, batch: batch, iterations: iterations,
+                             weights: iterationWeights, workspace: tileScratch.pointer, masks: masks,
+                             counter: tileCounter, barrier: barrier)
         let width = min(ctx.threading.threads, WorkerPool.shared.workers + 1)
-        if tiles >= width {
+        if pass.tiles >= width {
             // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.
-            counter.reset()
-            WorkerPool.shared.run(width: min(width, tiles)) { p, _ in
-                let s = TileScratch(base, tile: t, participant: p)
-                while case let tileIndex = counter.take(), tileIndex < tiles {
-                    let n0 = tileIndex * t.images, count = min(t.images, batch - n0)
-                    gather(s.a, n0: n0, count: count, channels: 0..<planes)
-                    let y = run(s, shared: s, count: count, groups: stride(from: 0, to: ReuseTile.groups, by: 1), sync: {})
-                    scatter(y, n0: n0, count: count, channels: 0..<planes)
-                }
-            }
+            tileCounter.reset()
+            WorkerPool.shared.run(width: min(width, pass.tiles), pass) { pass, p, _ in pass.pointee.takeTiles(participant: p) }
         } else {
-            // One tile smaller than the thread count (batch 1): split each iteration's groups, barrier between.
-            WorkerPool.shared.run(width: width) { p, w in
-                let s = TileScratch(base, tile: t, participant: p), shared = TileScratch(base, tile: t, participant: 0)
-                let mine = planes * p / w ..< planes * (p + 1) / w
-                gather(shared.a, n0: 0, count: batch, channels: mine)
-                barrier.wait(width: w)
-                let y = run(s, shared: shared, count: batch, groups: stride(from: p, to: ReuseTile.groups, by: w),
-                            sync: { barrier.wait(width: w) })
-                scatter(y, n0: 0, count: batch, channels: mine)
-            }
+            // One tile smaller than the thread count (batch 1): split each iteration's groups.
+            WorkerPool.shared.run(width: width, pass) { pass, p, w in pass.pointee.shareGroups(participant: p, width: w) }
         }
-        return out
+        return out.pointer
     }
 
     private func forwardInference(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -258,7 +220,8 @@ public final class ReuseBlock: Layer {
             let last = i == iterations - 1
             let src = last ? UnsafePointer(gradOutput) : UnsafePointer(gin), mask = last ? UnsafePointer(s.y.pointer) : UnsafePointer(s.next.pointer)
             ctx.timed(.batchNorm) {
-                ctx.threading.parallelFor(planes, minPerThread: max(1, 16384 / max(l, 1))) { channels in
+                ctx.threading.parallelFor(planes, minPerThread: max(1, 16384 / max(l, 1)), (gy, src, mask, last, planes, l)) { args, channels in
+                    let (gy, src, mask, last, planes, l) = args.pointee
                     for c in channels {
                         let at = last ? c : shuffleDestination(c, channels: planes)
                         rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)

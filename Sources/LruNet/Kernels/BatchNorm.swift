@@ -30,7 +30,9 @@ func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
                    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
                    residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
                    channels: Int, rowLength: Int, threading: Threading) {
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1))) { range in
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)),
+                          (out, x, scale, shift, residual, relu, shuffleOutput, channels, rowLength)) { args, range in
+        let (out, x, scale, shift, residual, relu, shuffleOutput, channels, rowLength) = args.pointee
         for c in range {
             let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
             rowAffine(out + dst * rowLength, x + c * rowLength, rowLength, scale: scale[c], shift: shift[c],
@@ -51,7 +53,11 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
                            momentum: Float, eps: Float, channels: Int, rowLength n: Int,
                            residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
                            threading: Threading) {
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1))) { range in
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)),
+                          (out, x, gamma, beta, savedMean, savedInvStd, runningMean, runningVar, momentum, eps,
+                           channels, n, residual, relu, shuffleOutput)) { args, range in
+        let (out, x, gamma, beta, savedMean, savedInvStd, runningMean, runningVar, momentum, eps,
+             channels, n, residual, relu, shuffleOutput) = args.pointee
         for c in range {
             let xr = x + c * n
             // Two passes (mean, then centred squares) in 16 float lanes: accurate for these row lengths.
@@ -77,7 +83,9 @@ func batchNormBackward(gradInput: UnsafeMutablePointer<Float>, gradOutput: Unsaf
                        savedInvStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                        gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
                        channels: Int, rowLength n: Int, threading: Threading) {
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1))) { range in
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)),
+                          (gradInput, gradOutput, x, savedMean, savedInvStd, gamma, gradGamma, gradBeta, n)) { args, range in
+        let (gradInput, gradOutput, x, savedMean, savedInvStd, gamma, gradGamma, gradBeta, n) = args.pointee
         for c in range {
             let xr = x + c * n, dy = gradOutput + c * n, dx = gradInput + c * n
             let mean = savedMean[c], inv = savedInvStd[c]

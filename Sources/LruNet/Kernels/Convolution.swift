@@ -40,7 +40,8 @@ func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Floa
     let inRow = s.batch * s.height * s.width
     if s.isPointwise && s.groups >= threading.threads {
         // Groups are independent GEMMs: hand them out to the threads.
-        threading.parallelFor(s.groups) { groups in
+        threading.parallelFor(s.groups, (out, input, weight, s, inRow)) { args, groups in
+            let (out, input, weight, s, inRow) = args.pointee
             for g in groups {
                 sgemm(m: s.outPerGroup, n: s.columns, k: s.k, weight + g * s.outPerGroup * s.k,
                       input + g * s.inPerGroup * inRow, out + g * s.outPerGroup * s.columns)
@@ -64,7 +65,8 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
                   columns col: UnsafeMutablePointer<Float>?, threading: Threading) {
     let inRow = s.batch * s.height * s.width
     if s.isPointwise && s.groups >= threading.threads {
-        threading.parallelFor(s.groups) { groups in
+        threading.parallelFor(s.groups, (gradInput, gradWeight, gradOutput, input, weight, s, inRow)) { args, groups in
+            let (gradInput, gradWeight, gradOutput, input, weight, s, inRow) = args.pointee
             for g in groups {
                 let gout = gradOutput + g * s.outPerGroup * s.columns
                 let w = weight + g * s.outPerGroup * s.k
@@ -83,7 +85,8 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
             let b = gemmColumns(group: g, input: input, shape: s, columns: col, threading: threading)
             // dW_g += dOut_g x col_g^T: a reduction over columns, so split the rows of dW instead.
             let rowBlocks = min(threading.threads, s.outPerGroup)
-            threading.parallelFor(rowBlocks) { blocks in
+            threading.parallelFor(rowBlocks, (gradWeight, gout, b, s, g, rowBlocks)) { args, blocks in
+                let (gradWeight, gout, b, s, g, rowBlocks) = args.pointee
                 for blk in blocks {
                     let lo = s.outPerGroup * blk / rowBlocks, hi = s.outPerGroup * (blk + 1) / rowBlocks
                     sgemm(transB: true, m: hi - lo, n: s.k, k: s.columns, gout + lo * s.columns, b, beta: 1,

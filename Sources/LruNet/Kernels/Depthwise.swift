@@ -22,7 +22,9 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let kArea = g.kernelH * g.kernelW
     let outChannels = channels * mult
-    threading.parallelFor(outChannels * batch, minPerThread: 4) { range in
+    threading.parallelFor(outChannels * batch, minPerThread: 4,
+                          (out, input, weight, mult, batch, height, width, g, scale, shift, ho, wo, kArea)) { args, range in
+        let (out, input, weight, mult, batch, height, width, g, scale, shift, ho, wo, kArea) = args.pointee
         for job in range {
             let o = job / batch, n = job % batch
             let src = input + ((o / mult) * batch + n) * height * width
@@ -77,7 +79,10 @@ func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: Unsa
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let kArea = g.kernelH * g.kernelW
     // Parallel over input channels: channel c owns gradInput[c] and gradWeight[c*mult ..< (c+1)*mult].
-    threading.parallelFor(channels) { range in
+    threading.parallelFor(channels, (gradInput, gradWeight, gradOutput, input, weight, mult, batch, height, width, g,
+                                     accumulateInput, ho, wo, kArea)) { args, range in
+        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, height, width, g,
+             accumulateInput, ho, wo, kArea) = args.pointee
         for c in range {
             for n in 0..<batch {
                 let src = input + (c * batch + n) * height * width

@@ -107,7 +107,9 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
     let tall = TallPlane(height: h, width: w, batch: batch)
     let hw = h * w, size = tall.bufferCount
     let (left, right) = tall.prepareMasks(in: scratch)
-    threading.parallelChunks(channels, minPerThread: 1) { worker, range in
+    threading.parallelChunks(channels, minPerThread: 1,
+                             (out, input, weight, mult, batch, w, scale, shift, scratch, tall, hw, size, left, right)) { args, worker, range in
+        let (out, input, weight, mult, batch, w, scale, shift, scratch, tall, hw, size, left, right) = args.pointee
         let buffer = tall.workerBuffers(in: scratch, worker: worker)
         let pad = buffer + TallPlane.origin, acc = buffer + size
         buffer.update(repeating: 0, count: size)      // separators and guards stay zero
@@ -148,7 +150,9 @@ func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: U
     let tall = TallPlane(height: h, width: w, batch: batch)
     let hw = h * w, size = tall.bufferCount
     let (left, right) = tall.prepareMasks(in: scratch)
-    threading.parallelChunks(channels, minPerThread: 1) { worker, range in
+    threading.parallelChunks(channels, minPerThread: 1,
+                             (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, scratch, tall, hw, size, left, right)) { args, worker, range in
+        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, scratch, tall, hw, size, left, right) = args.pointee
         let buffer = tall.workerBuffers(in: scratch, worker: worker)
         let pin = buffer + TallPlane.origin, pout = buffer + size + TallPlane.origin, acc = buffer + 2 * size
         buffer.update(repeating: 0, count: 2 * size)

@@ -34,7 +34,8 @@ func sgemmColumnsParallel(transA: Bool = false, m: Int, n: Int, k: Int, _ a: Uns
                           _ b: UnsafePointer<Float>, beta: Float = 0, _ c: UnsafeMutablePointer<Float>,
                           threading: Threading) {
     let blocks = min(threading.threads, max(1, n / 256))
-    threading.parallelFor(blocks) { range in
+    threading.parallelFor(blocks, (transA, m, n, k, a, b, beta, c, blocks)) { args, range in
+        let (transA, m, n, k, a, b, beta, c, blocks) = args.pointee
         for blk in range {
             let lo = n * blk / blocks, hi = n * (blk + 1) / blocks
             sgemm(transA: transA, m: m, n: hi - lo, k: k, a, lda: transA ? m : k, b + lo, ldb: n,

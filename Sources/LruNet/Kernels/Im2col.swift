@@ -37,7 +37,8 @@ func im2col(_ col: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let rows = channels * g.kernelH * g.kernelW
     let rowLen = batch * ho * wo
-    threading.parallelFor(rows, minPerThread: 8) { range in
+    threading.parallelFor(rows, minPerThread: 8, (col, input, batch, height, width, g, ho, wo, rowLen)) { args, range in
+        let (col, input, batch, height, width, g, ho, wo, rowLen) = args.pointee
         for r in range {
             let c = r / (g.kernelH * g.kernelW), ky = (r / g.kernelW) % g.kernelH, kx = r % g.kernelW
             let dst = col + r * rowLen
@@ -66,7 +67,8 @@ func col2im(_ grad: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>,
     let k2 = g.kernelH * g.kernelW
     let rowLen = batch * ho * wo
     // Parallel over channels: each channel's rows write only its own input plane.
-    threading.parallelFor(channels) { range in
+    threading.parallelFor(channels, (grad, col, batch, height, width, g, ho, wo, k2, rowLen)) { args, range in
+        let (grad, col, batch, height, width, g, ho, wo, k2, rowLen) = args.pointee
         for c in range {
             for kk in 0..<k2 {
                 let ky = kk / g.kernelW, kx = kk % g.kernelW

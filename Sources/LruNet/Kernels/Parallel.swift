@@ -17,29 +17,55 @@ public struct Threading: Sendable, Equatable {
         openblas_set_num_threads(1)
     }
 
-    /// Runs `body` over `0..<count` split into contiguous chunks, one per
-    /// thread; small jobs run inline.
+    /// Runs `body(args, range)` over `0..<count` split into contiguous chunks, one
+    /// per thread; small jobs run inline.
+    ///
+    /// `body` must capture nothing: what it needs comes in `args`, usually a tuple
+    /// it destructures first (`let (x, y, n) = args.pointee`), so a parallel loop
+    /// costs no heap allocation (see ``WorkerPool/run(width:_:_:)``).
     @inline(__always)
-    func parallelFor(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
-        parallelChunks(count, minPerThread: minPerThread) { _, range in body(range) }
+    func parallelFor<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args,
+                           _ body: @escaping (_ args: UnsafePointer<Args>, _ range: Range<Int>) -> Void) {
+        withUnsafePointer(to: args) { a in
+            parallelChunks(count, minPerThread: minPerThread, ForLoop(args: a, body: body)) { loop, _, range in
+                loop.pointee.body(loop.pointee.args, range)
+            }
+        }
     }
 }
 
 extension Threading {
-    /// Like ``parallelFor(_:minPerThread:_:)`` but also passes the worker index
+    /// Like ``parallelFor(_:minPerThread:_:_:)`` but also passes the worker index
     /// (`0..<threads`), for kernels that use per-worker scratch memory.
     @inline(__always)
-    func parallelChunks(_ count: Int, minPerThread: Int = 1, _ body: (Int, Range<Int>) -> Void) {
-        let workers = min(threads, count / max(minPerThread, 1))
-        if workers <= 1 { body(0, 0..<count); return }
-        WorkerPool.shared.run(width: workers) { w, width in
-            // With a busy pool (width 1) the caller takes every chunk itself.
-            for part in stride(from: w, to: workers, by: width) {
-                let lo = count * part / workers, hi = count * (part + 1) / workers
-                if lo < hi { body(part, lo..<hi) }
+    func parallelChunks<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args,
+                              _ body: @escaping (_ args: UnsafePointer<Args>, _ worker: Int, _ range: Range<Int>) -> Void) {
+        withUnsafePointer(to: args) { a in
+            let workers = min(threads, count / max(minPerThread, 1))
+            if workers <= 1 { body(a, 0, 0..<count); return }
+            WorkerPool.shared.run(width: workers, Chunks(args: a, body: body, count: count, workers: workers)) { c, w, width in
+                let c = c.pointee
+                // With a busy pool (width 1) the caller takes every chunk itself.
+                for part in stride(from: w, to: c.workers, by: width) {
+                    let lo = c.count * part / c.workers, hi = c.count * (part + 1) / c.workers
+                    if lo < hi { c.body(c.args, part, lo..<hi) }
+                }
             }
         }
     }
+}
+
+// A loop's body and arguments on their way to the worker pool. The bodies take their
+// arguments by pointer, so storing them in these generic structs needs no reabstraction thunk.
+private struct ForLoop<Args> {
+    let args: UnsafePointer<Args>
+    let body: (UnsafePointer<Args>, Range<Int>) -> Void
+}
+
+private struct Chunks<Args> {
+    let args: UnsafePointer<Args>
+    let body: (UnsafePointer<Args>, Int, Range<Int>) -> Void
+    let count: Int, workers: Int
 }
 
 enum ProcessInfoCores {

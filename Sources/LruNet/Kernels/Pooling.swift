@@ -9,7 +9,8 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
     if argmax == nil && g.kernelH == 3 && g.kernelW == 3 && g.stride == 2 && g.padding == 1 {
         // Lanes whose x = 2ox+1 is padding; built once, since building a mask goes lane by lane.
         let pastRight = SIMD8<Float>(1, 3, 5, 7, 9, 11, 13, 15) .>= SIMD8(repeating: Float(width))
-        threading.parallelFor(planes, minPerThread: 16) { range in
+        threading.parallelFor(planes, minPerThread: 16, (out, input, height, width, ho, wo, pastRight)) { args, range in
+            let (out, input, height, width, ho, wo, pastRight) = args.pointee
             if width <= 16 {
                 for p in range {
                     maxPool3x3s2Narrow(out + p * ho * wo, input + p * height * width, height: height, width: width,
@@ -26,7 +27,8 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
         }
         return
     }
-    threading.parallelFor(planes, minPerThread: 16) { range in
+    threading.parallelFor(planes, minPerThread: 16, (out, input, argmax, height, width, g, ho, wo)) { args, range in
+        let (out, input, argmax, height, width, g, ho, wo) = args.pointee
         for p in range {
             let src = input + p * height * width, dst = out + p * ho * wo
             let idx = argmax.map { $0 + p * ho * wo }
@@ -98,7 +100,8 @@ private func maxPool3x3s2Narrow(_ dst: UnsafeMutablePointer<Float>, _ src: Unsaf
 func maxPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
                      argmax: UnsafePointer<Int32>, planes: Int, inputPlane: Int, outputPlane: Int,
                      threading: Threading) {
-    threading.parallelFor(planes, minPerThread: 16) { range in
+    threading.parallelFor(planes, minPerThread: 16, (gradInput, gradOutput, argmax, inputPlane, outputPlane)) { args, range in
+        let (gradInput, gradOutput, argmax, inputPlane, outputPlane) = args.pointee
         for p in range {
             let gi = gradInput + p * inputPlane, go = gradOutput + p * outputPlane, idx = argmax + p * outputPlane
             gi.update(repeating: 0, count: inputPlane)
@@ -112,7 +115,8 @@ func avgPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
                     planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let inv = 1 / Float(g.kernelH * g.kernelW)
-    threading.parallelFor(planes, minPerThread: 64) { range in
+    threading.parallelFor(planes, minPerThread: 64, (out, input, height, width, g, ho, wo, inv)) { args, range in
+        let (out, input, height, width, g, ho, wo, inv) = args.pointee
         for p in range {
             let src = input + p * height * width, dst = out + p * ho * wo
             for oy in 0..<ho {
@@ -132,7 +136,8 @@ func avgPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: Uns
                      planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let inv = 1 / Float(g.kernelH * g.kernelW)
-    threading.parallelFor(planes, minPerThread: 64) { range in
+    threading.parallelFor(planes, minPerThread: 64, (gradInput, gradOutput, height, width, g, ho, wo, inv)) { args, range in
+        let (gradInput, gradOutput, height, width, g, ho, wo, inv) = args.pointee
         for p in range {
             let gi = gradInput + p * height * width, go = gradOutput + p * ho * wo
             gi.update(repeating: 0, count: height * width)

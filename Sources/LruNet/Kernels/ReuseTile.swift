@@ -69,6 +69,69 @@ struct IterationWeights {
     let pwScale: UnsafePointer<Float>, pwShift: UnsafePointer<Float>
 }
 
+/// One tiled inference pass of a block over a batch: what every participant needs, passed to
+/// the worker pool by value (its region bodies capture nothing, so a pass allocates nothing).
+struct TiledPass {
+    let tile: ReuseTile
+    let input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
+    let batch: Int, iterations: Int
+    /// Each iteration's weights and folded BN.
+    let weights: UnsafePointer<IterationWeights>
+    let workspace: UnsafeMutablePointer<Float>
+    let masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>)
+    let counter: TileCounter, barrier: SpinBarrier
+
+    var tiles: Int { (batch + tile.images - 1) / tile.images }
+
+    /// Participant `p` takes whole tiles from the shared counter until none are left.
+    func takeTiles(participant p: Int) {
+        let s = TileScratch(workspace, tile: tile, participant: p)
+        while case let index = counter.take(), index < tiles {
+            let n0 = index * tile.images, count = min(tile.images, batch - n0)
+            gather(s.a, n0: n0, count: count, channels: 0..<tile.planes)
+            let y = iterate(s, shared: s, count: count, groups: stride(from: 0, to: ReuseTile.groups, by: 1), barrierWidth: 1)
+            scatter(y, n0: n0, count: count, channels: 0..<tile.planes)
+        }
+    }
+
+    /// A batch smaller than the participants (batch 1): participant `p` of `w` takes every
+    /// w-th pointwise group of each iteration, with a barrier between iterations.
+    func shareGroups(participant p: Int, width w: Int) {
+        let s = TileScratch(workspace, tile: tile, participant: p), shared = TileScratch(workspace, tile: tile, participant: 0)
+        let mine = tile.planes * p / w ..< tile.planes * (p + 1) / w
+        gather(shared.a, n0: 0, count: batch, channels: mine)
+        barrier.wait(width: w)
+        let y = iterate(s, shared: shared, count: batch, groups: stride(from: p, to: ReuseTile.groups, by: w), barrierWidth: w)
+        scatter(y, n0: 0, count: batch, channels: mine)
+    }
+
+    /// All iterations on one tile held in `shared`'s activation buffers; returns the buffer with the result.
+    private func iterate(_ s: TileScratch, shared: TileScratch, count: Int, groups: StrideTo<Int>,
+                         barrierWidth: Int) -> UnsafePointer<Float> {
+        var res = shared.a, next = shared.b
+        for i in 0..<iterations {
+            for g in groups {
+                reuseTileGroup(next, res, group: g, images: count, tile: tile, weights: weights[i],
+                               shuffle: i < iterations - 1, scratch: s, masks: masks)
+            }
+            barrier.wait(width: barrierWidth)
+            swap(&res, &next)
+        }
+        return UnsafePointer(res)
+    }
+
+    /// Copies images `n0 ..< n0+count` of the block input into a tile: one row slice per channel.
+    private func gather(_ dst: UnsafeMutablePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
+        let hw = tile.plane
+        for c in channels { (dst + c * tile.ld).update(from: input + (c * batch + n0) * hw, count: count * hw) }
+    }
+
+    private func scatter(_ src: UnsafePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
+        let hw = tile.plane
+        for c in channels { (out + (c * batch + n0) * hw).update(from: src + c * tile.ld, count: count * hw) }
+    }
+}
+
 /// One iteration of the block for pointwise group `g` of a tile of `n` images:
 /// `next[dest(c)] = relu(pwBN(pw(dwBN(dw(res))))[c] + res[c])` for the group's channels c,
 /// with `dest` the channel shuffle when `shuffle`, else the identity.

@@ -8,10 +8,14 @@ import Glibc
 /// `DispatchQueue.concurrentPerform` wakes its workers through the kernel on
 /// every call; a batch-1 forward pass starts dozens of short parallel regions.
 /// These workers spin for a while after a region (the next one usually follows
-/// within microseconds), then sleep on a condition variable. A region's only
-/// heap allocation is the 32-byte wrapper `withoutActuallyEscaping` puts around
-/// its closure (see ``regions``). Every participant of a region is a dedicated
-/// thread, so a region may contain barriers.
+/// within microseconds), then sleep on a condition variable. Every participant
+/// of a region is a dedicated thread, so a region may contain barriers.
+///
+/// Starting a region allocates nothing. A closure that captures its
+/// surroundings would need a heap context to reach another thread (Swift's
+/// `withoutActuallyEscaping` boxes it), so a region's body captures nothing:
+/// its arguments travel separately, by pointer to the caller's stack, and the
+/// body receives them as its first parameter.
 ///
 /// One region runs at a time. A region requested while another is running
 /// (another model on another thread, or a nested call) gets width 1 and runs
@@ -26,14 +30,10 @@ final class WorkerPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
-    /// Regions run on more than one thread since the process started. Each costs one
-    /// 32-byte heap allocation: handing a non-escaping closure to another thread goes through
-    /// `withoutActuallyEscaping`, whose wrapper context Swift allocates on the heap.
+    /// Regions run on more than one thread since the process started.
     let regions = Atomic<Int>(0)
-    /// The running region's body. A struct field, not an optional closure: storing a closure
-    /// in an optional reabstracts it through a thunk whose context is heap-allocated.
-    private struct Job { let body: (Int, Int) -> Void }
-    private var job = Job(body: { _, _ in })
+    /// The running region: an existential whose value (three words) fits its inline buffer.
+    private var job: any RegionJob = IdleJob()
     private var width = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -56,27 +56,35 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `body(participant, width)` on `width` threads at once, participant
+    /// Runs `body(args, participant, width)` on `width` threads at once, participant
     /// 0 on the caller, and returns when all are done. `width` is capped at the
     /// cores available and is 1 if the pool is busy.
-    func run(width requested: Int, _ body: (_ participant: Int, _ width: Int) -> Void) {
-        let w = min(requested, workers + 1)
-        guard w > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            body(0, 1); return
-        }
-        regions.add(1, ordering: .relaxed)
-        withoutActuallyEscaping(body) { escapable in
-            job = Job(body: escapable); width = w
+    ///
+    /// `body` must not capture anything: what it needs comes in `args` (typically a
+    /// tuple), which it reads through a pointer to the caller's copy. A capturing
+    /// closure, or one taking `Args` by value (Swift would wrap it in a thunk to
+    /// store it generically), costs a heap allocation per call; `AllocationTests`
+    /// checks the engine's call sites.
+    @inline(__always)
+    func run<Args>(width requested: Int, _ args: Args,
+                   _ body: @escaping (_ args: UnsafePointer<Args>, _ participant: Int, _ width: Int) -> Void) {
+        withUnsafePointer(to: args) { a in
+            let w = min(requested, workers + 1)
+            guard w > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+                body(a, 0, 1); return
+            }
+            regions.add(1, ordering: .relaxed)
+            job = RegionCall(args: a, body: body); width = w
             pending.store(workers, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex); pthread_cond_broadcast(wake); pthread_mutex_unlock(mutex)
             }
-            escapable(0, w)
+            body(a, 0, w)
             while pending.load(ordering: .acquiring) > 0 { spinPause() }
-            job = Job(body: { _, _ in })
+            job = IdleJob()
+            busy.store(false, ordering: .releasing)
         }
-        busy.store(false, ordering: .releasing)
     }
 
     private func workerLoop(index: Int) -> Never {
@@ -93,7 +101,7 @@ final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             seen = generation.load(ordering: .acquiring)
-            if index < width { job.body(index, width) }
+            if index < width { job.run(participant: index, width: width) }
             pending.subtract(1, ordering: .releasing)
         }
     }
@@ -103,6 +111,17 @@ final class WorkerPool: @unchecked Sendable {
         init(pool: WorkerPool, index: Int) { self.pool = pool; self.index = index }
     }
 }
+
+/// A region's body with a pointer to its arguments, called by the workers.
+protocol RegionJob { func run(participant: Int, width: Int) }
+
+private struct RegionCall<Args>: RegionJob {
+    let args: UnsafePointer<Args>
+    let body: (UnsafePointer<Args>, Int, Int) -> Void
+    func run(participant: Int, width: Int) { body(args, participant, width) }
+}
+
+private struct IdleJob: RegionJob { func run(participant: Int, width: Int) {} }
 
 /// A shared counter that hands out work items (tiles) one at a time within a region.
 final class TileCounter: @unchecked Sendable {
