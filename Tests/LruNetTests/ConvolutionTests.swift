@@ -93,6 +93,16 @@ final class DepthwiseBackwardTests: XCTestCase {
                               batch: n, height: h, width: w, geometry: g, scratch: Scratch(), threading: Threading(threads: 2))
             assertClose(gx, gxRef, atol: 1e-5, "dx n\(n) c\(c) m\(m) \(h)x\(w)")
             assertClose(gw, gwRef, atol: 1e-4, "dw n\(n) c\(c) m\(m) \(h)x\(w)")
+            // A residual path's gradient added in the same pass, by both paths.
+            let residual = randomArray(x.count, &rng), expected = zip(gxRef, residual).map { $0 + $1 }
+            for simd in [false, true] {
+                var gxr = [Float](repeating: .nan, count: x.count), gwr = gw0
+                depthwiseBackward(gradInput: &gxr, gradWeight: &gwr, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
+                                  batch: n, height: h, width: w, geometry: g, addToInput: residual,
+                                  scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
+                assertClose(gxr, expected, atol: 1e-5, "dx + residual, SIMD \(simd), n\(n) c\(c) m\(m) \(h)x\(w)")
+                assertClose(gwr, gwRef, atol: 1e-4, "dw with residual, SIMD \(simd), n\(n) c\(c) m\(m) \(h)x\(w)")
+            }
         }
     }
 }

@@ -211,7 +211,7 @@ public final class ReuseBlock: Layer {
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let l = shape.rowLength, wide = planes * expansion, count = planes * l
+        let l = shape.rowLength, wide = planes * expansion
         let gy = gradY.pointer, gin = gradIn.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i]
@@ -244,8 +244,8 @@ public final class ReuseBlock: Layer {
             ctx.timed(.depthwise) { depthwiseBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
                               gradOutput: gradDwRaw.pointer, input: res, weight: store.pointer(dwWeight),
                               channels: planes, multiplier: expansion, batch: shape.batch, height: shape.height,
-                              width: shape.width, geometry: dwGeometry, scratch: depthwiseScratch, threading: ctx.threading) }
-            if needIn { ctx.timed(.batchNorm) { rowAdd(gin, gy, count) } }   // the residual path
+                              width: shape.width, geometry: dwGeometry, addToInput: gy,   // plus the residual path's gradient
+                              scratch: depthwiseScratch, threading: ctx.threading) }
         }
         return needInputGradient ? gin : nil
     }

@@ -61,33 +61,35 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
 
 /// Gradients of ``depthwiseForward`` (without epilogue). With `scratch`, the 3x3/1/1 case
 /// runs the SIMD kernel of Depthwise3x3.swift.
-/// gradInput: [C][N][H][W], overwritten unless `accumulateInput`.
+/// gradInput: [C][N][H][W], overwritten unless `accumulateInput`; with `addToInput`, that
+/// gradient (a residual path's, same layout) is added in the same pass.
 /// gradWeight: [C*mult][kh*kw], always accumulated (beta = 1) so reused layers sum over applications.
 func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                        gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                        weight: UnsafePointer<Float>,
                        channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
-                       geometry g: ConvGeometry, accumulateInput: Bool = false, scratch: Scratch? = nil,
-                       threading: Threading) {
+                       geometry g: ConvGeometry, accumulateInput: Bool = false, addToInput: UnsafePointer<Float>? = nil,
+                       scratch: Scratch? = nil, threading: Threading) {
     if let scratch, !accumulateInput, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
         let need = depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threading.threads)
         depthwise3x3Backward(gradInput: gradInput, gradWeight: gradWeight, gradOutput: gradOutput, input: input,
                              weight: weight, channels: channels, multiplier: mult, batch: batch, height: height,
-                             width: width, scratch: scratch.reserve(need), threading: threading)
+                             width: width, addToInput: addToInput, scratch: scratch.reserve(need), threading: threading)
         return
     }
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let kArea = g.kernelH * g.kernelW
     // Parallel over input channels: channel c owns gradInput[c] and gradWeight[c*mult ..< (c+1)*mult].
     threading.parallelFor(channels, (gradInput, gradWeight, gradOutput, input, weight, mult, batch, height, width, g,
-                                     accumulateInput, ho, wo, kArea)) { args, range in
+                                     accumulateInput, addToInput, ho, wo, kArea)) { args, range in
         let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, height, width, g,
-             accumulateInput, ho, wo, kArea) = args.pointee
+             accumulateInput, addToInput, ho, wo, kArea) = args.pointee
         for c in range {
             for n in 0..<batch {
                 let src = input + (c * batch + n) * height * width
                 let gin = gradInput.map { $0 + (c * batch + n) * height * width }
                 if let gin, !accumulateInput { gin.update(repeating: 0, count: height * width) }
+                if let gin, let addToInput { rowAdd(gin, addToInput + (c * batch + n) * height * width, height * width) }
                 for m in 0..<mult {
                     let o = c * mult + m
                     let gout = gradOutput + (o * batch + n) * ho * wo

@@ -146,13 +146,15 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
 func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                           gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
-                          scratch: UnsafeMutablePointer<Float>, threading: Threading) {
+                          addToInput: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>, threading: Threading) {
     let tall = TallPlane(height: h, width: w, batch: batch)
     let hw = h * w, size = tall.bufferCount
     let (left, right) = tall.prepareMasks(in: scratch)
     threading.parallelChunks(channels, minPerThread: 1,
-                             (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, scratch, tall, hw, size, left, right)) { args, worker, range in
-        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, scratch, tall, hw, size, left, right) = args.pointee
+                             (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, addToInput, scratch, tall, hw, size,
+                              left, right)) { args, worker, range in
+        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, addToInput, scratch, tall, hw, size,
+             left, right) = args.pointee
         let buffer = tall.workerBuffers(in: scratch, worker: worker)
         let pin = buffer + TallPlane.origin, pout = buffer + size + TallPlane.origin, acc = buffer + 2 * size
         buffer.update(repeating: 0, count: 2 * size)
@@ -190,7 +192,12 @@ func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: U
                 }
                 if let gradInput {
                     let dst = gradInput + (c * batch + n0) * hw
-                    for i in 0..<n { (dst + i * hw).update(from: acc + i * tall.rowsPerImage * w, count: hw) }
+                    if let addToInput {
+                        let add = addToInput + (c * batch + n0) * hw
+                        for i in 0..<n { rowAdd(dst + i * hw, acc + i * tall.rowsPerImage * w, add + i * hw, hw) }
+                    } else {
+                        for i in 0..<n { (dst + i * hw).update(from: acc + i * tall.rowsPerImage * w, count: hw) }
+                    }
                 }
                 n0 += n
             }

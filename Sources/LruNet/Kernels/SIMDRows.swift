@@ -80,3 +80,10 @@
     while i + 8 <= n { store8(load8(a + i) + load8(b + i), a + i); i += 8 }
     while i < n { a[i] += b[i]; i += 1 }
 }
+
+/// out = a + b (out may not overlap a or b).
+@inline(__always) func rowAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n { store8(load8(a + i) + load8(b + i), out + i); i += 8 }
+    while i < n { out[i] = a[i] + b[i]; i += 1 }
+}
