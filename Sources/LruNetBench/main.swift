@@ -145,8 +145,15 @@ for spec in specs {
     print("\(pad("training batch 128", 26)) \(pad(fmt(tips, 0) + " [" + fmt(Double(128 * steps) / tt.max, 0) + "-" + fmt(Double(128 * steps) / tt.min, 0) + "]", 24)) \(pad(fmt(1000 * tt.median / Double(steps), 1), 10)) \(pad(fmt(tgf), 8)) \(fmt(100 * tgf / calAll.median))%")
     r["train_b128_img_s"] = tips
 
-    // Time split per op kind.
+    // Time split per op kind. The fused blocks are one kernel; the layer-by-layer path shows
+    // how the same work divides between the ops.
+    let unfusedInference = {
+        model.fusedReuseBlocks = false
+        defer { model.fusedReuseBlocks = true }
+        _ = try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1)
+    }
     for (label, work) in [("inference b256", { _ = try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1) }),
+                          ("inference b256 layer by layer", unfusedInference),
                           ("training b128", { _ = try trainSeconds(model, batch: 128, side: spec.side, steps: 1) })] as [(String, () throws -> Void)] {
         let profile = OpProfile()
         model.profile = profile
@@ -157,6 +164,15 @@ for spec in specs {
         print("  time split, \(label): " + parts.joined(separator: ", "))
         r["split_\(label.replacingOccurrences(of: " ", with: "_"))"] = Dictionary(uniqueKeysWithValues: OpTimer.allCases.map { ($0.rawValue, (profile.seconds[$0] ?? 0) / total) })
     }
+
+    // What fusing the blocks buys, measured against the layer-by-layer path in the same run.
+    model.fusedReuseBlocks = false
+    let unfused = Double(256) / (try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1)).median
+    model.fusedReuseBlocks = true
+    let fused = r["infer_b256_img_s"] as! Double
+    print("  fused reuse blocks vs layer by layer: inference b256 \(fmt(fused / unfused, 2))x (\(fmt(unfused, 0)) img/s layer by layer)")
+    r["infer_b256_layer_by_layer_img_s"] = unfused
+    r["fused_vs_layer_by_layer"] = fused / unfused
 
     // Scaling: 1 thread vs all cores.
     if cores > 1 {

@@ -27,6 +27,15 @@ public final class LruNet {
         set { context.profile = newValue }
     }
 
+    /// Inference runs each reused block tile by tile, all its kernels fused (the default).
+    /// Off, the blocks run layer by layer over the whole batch: the reference path the fused
+    /// kernels are tested against, and the one whose ``profile`` splits time per op kind.
+    /// Outputs agree to float rounding.
+    public var fusedReuseBlocks: Bool {
+        get { graph.layers.lazy.compactMap { $0 as? ReuseBlock }.first?.tiled ?? true }
+        set { for case let block as ReuseBlock in graph.layers { block.tiled = newValue } }
+    }
+
     /// Threads for OpenBLAS and the engine's own kernels.
     public var threading: Threading {
         get { context.threading }
