@@ -7,7 +7,8 @@ import LruNet
 //
 //   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
-//   lrunet-bench --kernels                      (only the kernel sections)
+//   lrunet-bench --kernels | --tiled-blocks     (only the kernel sections / only the tiled blocks)
+//   lrunet-bench --threads N ...                (N threads instead of all cores)
 //   lrunet-bench --compare RESULTS.json --weights CKPT  (ratios to ONNX Runtime and PyTorch; see make bench-compare)
 
 var args = Array(CommandLine.arguments.dropFirst())
@@ -16,7 +17,7 @@ func option(_ name: String) -> String? {
     return args[i + 1]
 }
 let quick = args.contains("--quick")
-let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+let cores = option("--threads").flatMap(Int.init) ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
 
 // The CI regression check and its baseline are separate, short modes.
 if let path = option("--check") {
@@ -67,7 +68,7 @@ if onlyModel == nil {
 // 2. Kernels on the stage shapes of Fashion-MNIST LruNet, batch 64.
 print("\n== kernels (batch 64, \(cores) threads): GMAC/s and time relative to sgemm calibration")
 var kernelReports: [[String: Any]] = []
-for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] {
+for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where !args.contains("--tiled-blocks") {
     for k in KernelBench.stageKernels(planes: planes, side: side, batch: 64, threading: Threading(threads: cores)) {
         let t = k.secondsPerCall(runs: runs, repeats: 5)
         let gmacs = Double(k.macs) / t / 1e9
@@ -84,7 +85,7 @@ for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4,
     kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
 }
 report["kernels"] = kernelReports
-if args.contains("--kernels") { exit(0) }
+if args.contains("--kernels") || args.contains("--tiled-blocks") { exit(0) }
 }
 
 // 3. Per model: inference at batch 1/64/256, training at batch 128, time split, scaling.
