@@ -153,9 +153,10 @@ func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Fl
         }
     }
     // 1x1 over the 2*cin depthwise rows, with BN + residual + ReLU (+ shuffle) on the way out.
-    pointwiseEpilogue(next, res, UnsafePointer(s.dw), weight: k.pw + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
-                      columns: (n * t.plane + 7) & ~7, ld: ld, scale: k.pwScale, shift: k.pwShift,
-                      shuffle: shuffle, channels: t.planes)
+    let epilogue = ReuseEpilogue(out: next, res: res, scale: k.pwScale, shift: k.pwShift, ld: ld, shuffle: shuffle,
+                                 channels: t.planes)
+    pointwiseGEMM(epilogue, UnsafePointer(s.dw), ldb: ld, weight: k.pw + c0 * 2 * cin, rows: c0 ..< c0 + cin, k: 2 * cin,
+                  columns: (n * t.plane + 7) & ~7)
 }
 
 /// Depthwise 3x3 of one channel over `n` images in a tall plane, `* scale + shift`, into a
@@ -194,50 +195,17 @@ private func depthwiseImages(_ dst: UnsafeMutablePointer<Float>, _ p: UnsafePoin
     }
 }
 
-/// For output rows `rows` (channels of one group): `acc = W x B` over `k` input rows of `b`, then
-/// `out[dest(c)] = relu(acc * scale[c] + shift[c] + res[c])`, over `columns` (a multiple of 8).
-/// Blocks of 4 rows x 24 columns keep 12 accumulators in registers; each k step loads
-/// 3 vectors of B and 4 weights for 12 FMAs. The last 8 or 16 columns take a narrower block.
-@inline(__always)
-private func pointwiseEpilogue(_ out: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                               weight: UnsafePointer<Float>, rows: Range<Int>, k: Int, columns: Int, ld: Int,
-                               scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, shuffle: Bool, channels: Int) {
-    let zero = SIMD8<Float>()
-    // Nested functions here take everything as parameters: one that captured the loop's `var`s
-    // would box them on the heap on every call.
-    @inline(__always) func finish(_ acc: SIMD8<Float>, _ c: Int, _ col: Int) {
+/// The tile's 1x1 epilogue: `out[dest(c)] = relu(acc * scale[c] + shift[c] + res[c])`, with
+/// `dest` the channel shuffle when `shuffle`, else the identity. Tile rows are whole vectors.
+private struct ReuseEpilogue: PointwiseEpilogue {
+    let out: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>
+    let scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
+    let ld: Int, shuffle: Bool, channels: Int
+
+    @inline(__always) func store(_ acc: SIMD8<Float>, row c: Int, col: Int) {
         let dest = shuffle ? shuffleDestination(c, channels: channels) : c
         let v = load8(res + c * ld + col).addingProduct(acc, SIMD8(repeating: scale[c])) + SIMD8(repeating: shift[c])
         store8(relu8(v), out + dest * ld + col)
     }
-    // 4 rows from `r` x `nv` vectors from column `col`; inlined with a constant `nv`, the unused
-    // accumulators and loads fold away.
-    @inline(__always) func block(_ r: Int, _ col: Int, _ nv: Int) {
-        let w0 = weight + (r - rows.lowerBound) * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
-        var x00 = zero, x01 = zero, x02 = zero, x10 = zero, x11 = zero, x12 = zero
-        var x20 = zero, x21 = zero, x22 = zero, x30 = zero, x31 = zero, x32 = zero
-        var bp = b + col
-        for kk in 0..<k {
-            let v0 = load8(bp), v1 = nv > 1 ? load8(bp + 8) : zero, v2 = nv > 2 ? load8(bp + 16) : zero
-            // One weight of each row times the loaded vectors.
-            @inline(__always) func row(_ w: Float, _ a: inout SIMD8<Float>, _ b: inout SIMD8<Float>, _ c: inout SIMD8<Float>) {
-                let s = SIMD8(repeating: w)
-                a = a.addingProduct(s, v0)
-                if nv > 1 { b = b.addingProduct(s, v1) }
-                if nv > 2 { c = c.addingProduct(s, v2) }
-            }
-            row(w0[kk], &x00, &x01, &x02); row(w1[kk], &x10, &x11, &x12)
-            row(w2[kk], &x20, &x21, &x22); row(w3[kk], &x30, &x31, &x32)
-            bp += ld
-        }
-        finish(x00, r, col); finish(x10, r + 1, col); finish(x20, r + 2, col); finish(x30, r + 3, col)
-        if nv > 1 { finish(x01, r, col + 8); finish(x11, r + 1, col + 8); finish(x21, r + 2, col + 8); finish(x31, r + 3, col + 8) }
-        if nv > 2 { finish(x02, r, col + 16); finish(x12, r + 1, col + 16); finish(x22, r + 2, col + 16); finish(x32, r + 3, col + 16) }
-    }
-    for r in stride(from: rows.lowerBound, to: rows.upperBound, by: 4) {
-        var col = 0
-        while col + 24 <= columns { block(r, col, 3); col += 24 }
-        if columns - col >= 16 { block(r, col, 2); col += 16 }
-        if col < columns { block(r, col, 1) }
-    }
+    func storeScalar(_ value: Float, row: Int, col: Int) { preconditionFailure("tile rows are whole vectors") }
 }
