@@ -13,11 +13,36 @@ final class LayerOpsTests: XCTestCase {
 
     func testConcatSelf() {
         var out = [Float](repeating: 0, count: 6)
-        concatSelfForward(&out, [1, 2, 3], count: 3)
+        concatSelfForward(&out, [1, 2, 3], channels: 3, rowLength: 1, threading: Threading(threads: 1))
         XCTAssertEqual(out, [1, 2, 3, 1, 2, 3])
         var g = [Float](repeating: 0, count: 3)
-        concatSelfBackward(&g, [1, 2, 3, 10, 20, 30], count: 3)
+        concatSelfBackward(&g, [1, 2, 3, 10, 20, 30], channels: 3, rowLength: 1, threading: Threading(threads: 1))
         XCTAssertEqual(g, [11, 22, 33])
+        // Split across threads: 300 channels of 100 values.
+        var rng = SplitMix64(seed: 8)
+        let x = randomArray(300 * 100, &rng), gy = randomArray(600 * 100, &rng)
+        var big = [Float](repeating: .nan, count: 600 * 100), gx = [Float](repeating: .nan, count: 300 * 100)
+        concatSelfForward(&big, x, channels: 300, rowLength: 100, threading: Threading(threads: 2))
+        XCTAssertEqual(big, x + x)
+        concatSelfBackward(&gx, gy, channels: 300, rowLength: 100, threading: Threading(threads: 2))
+        XCTAssertEqual(gx, (0..<x.count).map { gy[$0] + gy[x.count + $0] })
+    }
+
+    func testReLUForwardAndBackward() {
+        var rng = SplitMix64(seed: 9)
+        for count in [5, 8, 100_003] {                                // tails, and several threads' chunks
+            var x = randomArray(count, &rng)
+            x[count / 2] = .nan
+            let gy = randomArray(count, &rng)
+            var y = [Float](repeating: .nan, count: count), gx = y
+            reluForward(&y, x, count: count, threading: Threading(threads: 2))
+            reluBackward(&gx, gy, output: y, count: count, threading: Threading(threads: 2))
+            for i in 0..<count {
+                if x[i].isNaN { XCTAssertTrue(y[i].isNaN, "NaN propagates"); continue }
+                XCTAssertEqual(y[i], max(x[i], 0), "relu at \(i) of \(count)")
+                XCTAssertEqual(gx[i], x[i] > 0 ? gy[i] : 0, "relu gradient at \(i) of \(count)")
+            }
+        }
     }
 
     func testMaxPoolPaddedMatchesNaive() {

@@ -14,7 +14,17 @@ public final class Sequential {
         var shape = input
         for layer in layers { shape = try layer.plan(input: shape, training: training) }
         inputShape = input; outputShape = shape; plannedTraining = training
+        fuseBatchNormReLU(!training)
         return shape
+    }
+
+    /// In inference a BatchNorm followed by a ReLU runs as one pass (the BN's epilogue takes the
+    /// ReLU); training keeps them apart, since backward needs the BN output.
+    private func fuseBatchNormReLU(_ fuse: Bool) {
+        for (a, b) in zip(layers, layers.dropFirst()) {
+            guard let bn = a as? BatchNorm2d, let relu = b as? ReLU else { continue }
+            bn.fusedReLU = fuse; relu.fusedIntoBatchNorm = fuse
+        }
     }
 
     func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {

@@ -12,12 +12,25 @@
     inChannel < channels / 2 ? 2 * inChannel + 1 : 2 * (inChannel - channels / 2)
 }
 
-/// `torch.cat([x, x], 1)`.
-func concatSelfForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int) {
-    out.update(from: input, count: count)
-    (out + count).update(from: input, count: count)
+/// `torch.cat([x, x], 1)`, split across the threads by channel rows of `rowLength`.
+func concatSelfForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, channels: Int, rowLength: Int,
+                       threading: Threading) {
+    let count = channels * rowLength
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), (out, input, rowLength, count)) { args, rows in
+        let (out, input, l, count) = args.pointee
+        let lo = rows.lowerBound * l, n = rows.count * l
+        (out + lo).update(from: input + lo, count: n)
+        (out + count + lo).update(from: input + lo, count: n)
+    }
 }
 
-func concatSelfBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { gradInput[i] = gradOutput[i] + gradOutput[count + i] }
+/// The gradient of ``concatSelfForward``: both copies' gradients summed.
+func concatSelfBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>, channels: Int,
+                        rowLength: Int, threading: Threading) {
+    let count = channels * rowLength
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), (gradInput, gradOutput, rowLength, count)) { args, rows in
+        let (gradInput, gradOutput, l, count) = args.pointee
+        let lo = rows.lowerBound * l
+        rowAdd(gradInput + lo, gradOutput + lo, gradOutput + count + lo, rows.count * l)
+    }
 }

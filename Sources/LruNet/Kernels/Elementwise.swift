@@ -1,11 +1,24 @@
-func reluForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { out[i] = max(input[i], 0) }
+/// max(x, 0) over `count` values, in 8-wide vectors (NaN stays NaN, as in PyTorch), split
+/// across the threads.
+func reluForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int, threading: Threading) {
+    threading.parallelFor(count / 8, minPerThread: 4096, (out, input, count)) { args, vectors in
+        let (out, input, count) = args.pointee
+        for v in vectors { store8(relu8(load8(input + 8 * v)), out + 8 * v) }
+        if vectors.upperBound == count / 8 {                          // the last chunk takes the tail
+            for i in (count & ~7)..<count { out[i] = input[i] < 0 ? 0 : input[i] }
+        }
+    }
 }
 
 /// Gradient through ReLU given its output: passes where the output was positive.
 func reluBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
-                  output: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { gradInput[i] = output[i] > 0 ? gradOutput[i] : 0 }
+                  output: UnsafePointer<Float>, count: Int, threading: Threading) {
+    threading.parallelFor(count / 8, minPerThread: 4096, (gradInput, gradOutput, output, count)) { args, vectors in
+        let (gradInput, gradOutput, output, count) = args.pointee
+        let lo = 8 * vectors.lowerBound
+        let hi = vectors.upperBound == count / 8 ? count : 8 * vectors.upperBound
+        rowReLUGradient(gradInput + lo, gradOutput + lo, output: output + lo, hi - lo)
+    }
 }
 
 /// y[c*L + i] += bias[c]

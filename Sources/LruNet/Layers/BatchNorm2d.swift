@@ -10,6 +10,8 @@ public final class BatchNorm2d: Layer {
     unowned let store: ParameterStore
     private var buffers = LayerBuffers()
     private var mean = FloatBuffer(count: 0), invStd = FloatBuffer(count: 0)
+    /// In inference, also apply the ReLU that follows (``Sequential`` sets this).
+    var fusedReLU = false
 
     public init(name: String, store: ParameterStore, channels: Int) {
         self.name = name; self.channels = channels; self.store = store
@@ -37,7 +39,7 @@ public final class BatchNorm2d: Layer {
                                   threading: context.threading)
         } else {
             let (s, b) = context.cache.foldedBatchNorm(refs, eps: eps)
-            channelAffine(buffers.out.pointer, input, scale: s, shift: b, channels: channels, rowLength: l,
+            channelAffine(buffers.out.pointer, input, scale: s, shift: b, relu: fusedReLU, channels: channels, rowLength: l,
                           threading: context.threading)
         }
         return buffers.out.pointer

@@ -14,13 +14,15 @@ public final class ConcatSelf: Layer {
     }
 
     public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        concatSelfForward(buffers.out.pointer, input, count: buffers.input.count)
+        concatSelfForward(buffers.out.pointer, input, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
+                          threading: context.threading)
         return buffers.out.pointer
     }
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        concatSelfBackward(buffers.gradIn.pointer, gradOutput, count: buffers.input.count)
+        concatSelfBackward(buffers.gradIn.pointer, gradOutput, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
+                           threading: context.threading)
         return buffers.gradIn.pointer
     }
 
