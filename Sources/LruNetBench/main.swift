@@ -5,7 +5,7 @@ import LruNet
 // ratio to something measured in the same run (sgemm calibration, N = 1,
 // one thread), because this machine is shared and absolute times drift.
 //
-//   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE] [--slow-factor X]
+//   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
 //   lrunet-bench --kernels | --tiled-blocks     (only the kernel sections / only the tiled blocks)
 //   lrunet-bench --threads N ...                (N threads instead of all cores)
