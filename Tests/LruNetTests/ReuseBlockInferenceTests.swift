@@ -72,4 +72,46 @@ final class ReuseBlockInferenceTests: XCTestCase {
             }
         }
     }
+
+    /// A block followed by LruNet's max pooling, planned in a graph, pools as it writes its output:
+    /// against the same block unfused and the pooling kernel run after it, on both inference paths,
+    /// odd plane sizes, partial tiles, batch 1 split across threads, and 1 and 2 threads.
+    func testBlockWithFusedPoolMatchesBlockThenPool() throws {
+        var rng = SplitMix64(seed: 33)
+        for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2)] {
+            let store = ParameterStore()
+            let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
+            let pool = Pool2d(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
+            let graph = Sequential([block, pool])
+            store.seal()
+            for e in store.entries.indices {
+                let ref = ParameterRef(index: e), count = store.entry(ref).count
+                var v = randomArray(count, &rng, scale: 0.5)
+                if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
+                store.pointer(ref).update(from: v, count: count)
+            }
+            let x = toCNHW(randomArray(n * planes * h * w, &rng), n: n, c: planes, plane: h * w)
+            let input = ActivationShape(channels: planes, batch: n, height: h, width: w)
+            for (tiled, threads) in [(true, 1), (true, 2), (false, 2)] {
+                let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
+                block.tiled = tiled
+                // Reference: the block planned on its own (unfused), then the pooling kernel.
+                block.followingPool = nil
+                let blockShape = try block.plan(input: input, training: false)
+                var xin = x
+                let y = xin.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
+                var expected = [Float](repeating: 0, count: planes * n * ((h + 1) / 2) * ((w + 1) / 2))
+                maxPoolForward(&expected, y, argmax: nil, planes: planes * n, height: blockShape.height, width: blockShape.width,
+                               geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), threading: Threading(threads: 1))
+                // Fused, through the graph.
+                let outShape = try graph.plan(input: input, training: false)
+                XCTAssertTrue(pool.inputAlreadyPooled, "the block takes the pooling")
+                let z = xin.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
+                assertClose(Array(UnsafeBufferPointer(start: z, count: outShape.count)), expected, atol: 1e-5,
+                            "planes \(planes) \(h)x\(w) batch \(n) tiled \(tiled) threads \(threads)")
+                _ = try graph.plan(input: input, training: true)      // training keeps them apart
+                XCTAssertFalse(pool.inputAlreadyPooled)
+            }
+        }
+    }
 }

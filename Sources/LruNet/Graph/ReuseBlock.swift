@@ -43,6 +43,12 @@ public final class ReuseBlock: Layer {
     /// Run inference tile by tile (the default). Off: layer by layer over the whole batch, the
     /// reference the tiled kernels are tested against and the path that times each op kind.
     var tiled = true
+    /// The max pooling after this block, in inference (set by ``Sequential``). When the planes are
+    /// at most 16 wide the block pools as it writes its output: the unpooled output, the largest
+    /// activation of the network, then never leaves the cache, and the pool passes it on.
+    weak var followingPool: Pool2d?
+    private var poolsOutput = false
+    private var unpooled = FloatBuffer(count: 0)
     // Training: one record per iteration.
     private var saved: [IterationState] = []
     private var blockInput: UnsafeMutablePointer<Float>?
@@ -80,14 +86,17 @@ public final class ReuseBlock: Layer {
         guard input.channels == planes else {
             throw PlanError.channelMismatch(layer: name, expected: planes, got: input.channels)
         }
-        if input == shape && training == self.training && (training ? saved.count : out.count) > 0 { return input }
+        let pools = !training && followingPool != nil && input.width <= 16
+        followingPool?.inputAlreadyPooled = pools
+        if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : out.count) > 0 { return input }
+        poolsOutput = pools
         shape = input; self.training = training
         let wide = planes * expansion, l = input.rowLength
         pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
         if training {
             out = FloatBuffer(count: 0)      // the last iteration's own buffer is the block's output
-            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
+            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
                 IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
@@ -102,9 +111,9 @@ public final class ReuseBlock: Layer {
         } else {
             saved = []
             gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradDwRaw = gradY; gradIn = gradY
-            out = FloatBuffer(count: planes * l)
+            out = FloatBuffer(count: pools ? planes * input.batch * pooledPlane : planes * l)
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
-            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
+            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
             planTiles()
         }
         return input
@@ -138,7 +147,10 @@ public final class ReuseBlock: Layer {
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
         let pass = TiledPass(tile: t, input: input, out: out.pointer, batch: batch, iterations: iterations,
                              weights: iterationWeights, workspace: tileScratch.pointer, masks: masks,
-                             counter: tileCounter, barrier: barrier)
+                             counter: tileCounter, barrier: barrier,
+                             pool: poolsOutput ? TiledPass.Pooling(height: shape.height, width: shape.width,
+                                                                   ho: pooledSide(shape.height), wo: pooledSide(shape.width),
+                                                                   pastRight: maxPoolPastRight(width: shape.width)) : nil)
         let width = min(ctx.threading.threads, WorkerPool.shared.workers + 1)
         if pass.tiles >= width {
             // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.
@@ -156,6 +168,7 @@ public final class ReuseBlock: Layer {
         if dwOut.count != planes * expansion * l {     // first layer-by-layer pass for this shape
             dwOut = FloatBuffer(count: planes * expansion * l); pwOut = FloatBuffer(count: planes * l)
             carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
+            if poolsOutput { unpooled = FloatBuffer(count: planes * l) }
         }
         var res = input
         for i in 0..<iterations {
@@ -168,7 +181,7 @@ public final class ReuseBlock: Layer {
                         columns: nil, threading: ctx.threading) }
             let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
             // BN + residual + ReLU in one pass, written straight to its shuffled place (no shuffle pass).
-            let y = last ? out.pointer : carry.pointer
+            let y = last ? (poolsOutput ? unpooled.pointer : out.pointer) : carry.pointer
             ctx.timed(.batchNorm) { channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res,
                                                   relu: true, shuffleOutput: !last, channels: planes, rowLength: l,
                                                   threading: ctx.threading) }
@@ -177,8 +190,18 @@ public final class ReuseBlock: Layer {
                 res = spare.pointer
             }
         }
+        if poolsOutput {
+            ctx.timed(.poolShuffleConcat) {
+                maxPoolForward(out.pointer, unpooled.pointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
+                               width: shape.width, geometry: Self.poolGeometry, threading: ctx.threading)
+            }
+        }
         return out.pointer
     }
+
+    static let poolGeometry = ConvGeometry(kernel: 3, stride: 2, padding: 1)
+    private func pooledSide(_ n: Int) -> Int { Self.poolGeometry.outputHeight(n) }
+    private var pooledPlane: Int { pooledSide(shape.height) * pooledSide(shape.width) }
 
     private func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         let l = shape.rowLength, wide = planes * expansion

@@ -12,10 +12,21 @@ public final class Sequential {
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         if input == inputShape, training == plannedTraining, let o = outputShape { return o }
         var shape = input
+        linkPoolsToBlocks(training)
         for layer in layers { shape = try layer.plan(input: shape, training: training) }
         inputShape = input; outputShape = shape; plannedTraining = training
         fuseBatchNormReLU(!training)
         return shape
+    }
+
+    /// In inference a reused block followed by LruNet's max pooling writes its output pooled, tile
+    /// by tile, if its plan allows (see ``ReuseBlock/followingPool``).
+    private func linkPoolsToBlocks(_ training: Bool) {
+        for (a, b) in zip(layers, layers.dropFirst()) {
+            guard let block = a as? ReuseBlock, let pool = b as? Pool2d else { continue }
+            pool.inputAlreadyPooled = false
+            block.followingPool = training || !pool.isFusableMaxPool ? nil : pool
+        }
     }
 
     /// In inference a BatchNorm followed by a ReLU runs as one pass (the BN's epilogue takes the

@@ -7,8 +7,7 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
                     planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     if argmax == nil && g.kernelH == 3 && g.kernelW == 3 && g.stride == 2 && g.padding == 1 {
-        // Lanes whose x = 2ox+1 is padding; built once, since building a mask goes lane by lane.
-        let pastRight = SIMD8<Float>(1, 3, 5, 7, 9, 11, 13, 15) .>= SIMD8(repeating: Float(width))
+        let pastRight = maxPoolPastRight(width: width)
         threading.parallelFor(planes, minPerThread: 16, (out, input, height, width, ho, wo, pastRight)) { args, range in
             let (out, input, height, width, ho, wo, pastRight) = args.pointee
             if width <= 16 {
@@ -50,6 +49,12 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
     }
 }
 
+/// For ``maxPool3x3s2Narrow(_:_:height:width:ho:wo:pastRight:)``: the lanes whose x = 2ox+1 is
+/// padding. Built once per call, since building a mask goes lane by lane.
+func maxPoolPastRight(width: Int) -> SIMDMask<SIMD8<Int32>> {
+    SIMD8<Float>(1, 3, 5, 7, 9, 11, 13, 15) .>= SIMD8(repeating: Float(width))
+}
+
 /// The larger of two values, NaN if either is (PyTorch's max pooling propagates NaN).
 /// `b > a` and `b.isNaN` never both hold, so `!=` is their "or" without a branch.
 @inline(__always) private func maxNaN(_ a: Float, _ b: Float) -> Float { (b > a) != b.isNaN ? b : a }
@@ -79,7 +84,7 @@ private func maxPool3x3s2(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePoint
 /// last row); writes a whole vector only where it stays inside the plane, since the next
 /// plane may be another thread's.
 @inline(__always)
-private func maxPool3x3s2Narrow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, height h: Int, width w: Int,
+func maxPool3x3s2Narrow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, height h: Int, width w: Int,
                                 ho: Int, wo: Int, pastRight: SIMDMask<SIMD8<Int32>>) {
     @inline(__always) func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: (b .> a) .| (b .!= b)) }
     for oy in 0..<ho {

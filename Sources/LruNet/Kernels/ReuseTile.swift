@@ -80,6 +80,13 @@ struct TiledPass {
     let workspace: UnsafeMutablePointer<Float>
     let masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>)
     let counter: TileCounter, barrier: SpinBarrier
+    /// When set, the output is max-pooled (3x3, stride 2, padding 1) as it is written.
+    let pool: Pooling?
+
+    struct Pooling {
+        let height: Int, width: Int, ho: Int, wo: Int
+        let pastRight: SIMDMask<SIMD8<Int32>>
+    }
 
     var tiles: Int { (batch + tile.images - 1) / tile.images }
 
@@ -126,9 +133,20 @@ struct TiledPass {
         for c in channels { (dst + c * tile.ld).update(from: input + (c * batch + n0) * hw, count: count * hw) }
     }
 
+    /// Copies (or max-pools) the tile's result out to the block output.
     private func scatter(_ src: UnsafePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
         let hw = tile.plane
-        for c in channels { (out + (c * batch + n0) * hw).update(from: src + c * tile.ld, count: count * hw) }
+        guard let p = pool else {
+            for c in channels { (out + (c * batch + n0) * hw).update(from: src + c * tile.ld, count: count * hw) }
+            return
+        }
+        let pooled = p.ho * p.wo
+        for c in channels {
+            for i in 0..<count {
+                maxPool3x3s2Narrow(out + (c * batch + n0 + i) * pooled, src + c * tile.ld + i * hw, height: p.height,
+                                   width: p.width, ho: p.ho, wo: p.wo, pastRight: p.pastRight)
+            }
+        }
     }
 }
 

@@ -8,6 +8,12 @@ public final class Pool2d: Layer {
     private var buffers = LayerBuffers()
     private var argmax: UnsafeMutablePointer<Int32>?
     private var argmaxCount = 0
+    /// In inference the reused block before this pool writes its output already pooled
+    /// (``ReuseBlock`` sets this when it can); the pool then passes its input on.
+    var inputAlreadyPooled = false
+
+    /// LruNet's pooling (max, 3x3, stride 2, padding 1), the one a reused block can fuse.
+    var isFusableMaxPool: Bool { mode == .max && geometry == ConvGeometry(kernel: 3, stride: 2, padding: 1) }
 
     public init(name: String, mode: Mode, kernelSize: Int, stride: Int, padding: Int = 0) {
         precondition(padding * 2 <= kernelSize, "Pool2d \(name): padding must be at most half the kernel")
@@ -32,6 +38,7 @@ public final class Pool2d: Layer {
     }
 
     public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        if inputAlreadyPooled && !context.training { return input }
         let i = buffers.input
         let planes = i.channels * i.batch
         switch mode {
