@@ -73,16 +73,18 @@ final class ReuseBlockInferenceTests: XCTestCase {
         }
     }
 
-    /// A block followed by LruNet's max pooling, planned in a graph, pools as it writes its output:
-    /// against the same block unfused and the pooling kernel run after it, on both inference paths,
+    /// LruNet's inference fusions around a block, planned in a graph: the concat [x, x] before it
+    /// becomes an index map in the block's reads, and the max pooling after it happens as the block
+    /// writes its output. Against the same layers run one by one unfused, on both inference paths,
     /// odd plane sizes, partial tiles, batch 1 split across threads, and 1 and 2 threads.
-    func testBlockWithFusedPoolMatchesBlockThenPool() throws {
+    func testConcatAndPoolFusionsMatchUnfusedLayers() throws {
         var rng = SplitMix64(seed: 33)
         for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2)] {
             let store = ParameterStore()
+            let concat = ConcatSelf(name: "cat1")
             let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
             let pool = Pool2d(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
-            let graph = Sequential([block, pool])
+            let graph = Sequential([concat, block, pool])
             store.seal()
             for e in store.entries.indices {
                 let ref = ParameterRef(index: e), count = store.entry(ref).count
@@ -90,27 +92,29 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
                 store.pointer(ref).update(from: v, count: count)
             }
-            let x = toCNHW(randomArray(n * planes * h * w, &rng), n: n, c: planes, plane: h * w)
-            let input = ActivationShape(channels: planes, batch: n, height: h, width: w)
+            let half = toCNHW(randomArray(n * planes / 2 * h * w, &rng), n: n, c: planes / 2, plane: h * w)
+            let input = ActivationShape(channels: planes / 2, batch: n, height: h, width: w)
             for (tiled, threads) in [(true, 1), (true, 2), (false, 2)] {
                 let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
                 block.tiled = tiled
-                // Reference: the block planned on its own (unfused), then the pooling kernel.
-                block.followingPool = nil
-                let blockShape = try block.plan(input: input, training: false)
-                var xin = x
-                let y = xin.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
+                // Reference: the block planned on its own (unfused) on the real concat, then the pooling kernel.
+                block.followingPool = nil; block.inputRepeatsHalf = false
+                let blockShape = try block.plan(input: ActivationShape(channels: planes, batch: n, height: h, width: w), training: false)
+                var full = half + half                                  // CNHW: [x, x] along channels is x twice
+                let y = full.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
                 var expected = [Float](repeating: 0, count: planes * n * ((h + 1) / 2) * ((w + 1) / 2))
                 maxPoolForward(&expected, y, argmax: nil, planes: planes * n, height: blockShape.height, width: blockShape.width,
                                geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), threading: Threading(threads: 1))
                 // Fused, through the graph.
                 let outShape = try graph.plan(input: input, training: false)
-                XCTAssertTrue(pool.inputAlreadyPooled, "the block takes the pooling")
+                XCTAssertTrue(pool.inputAlreadyPooled && concat.readByIndexMap, "the block takes the concat and the pooling")
+                var xin = half
                 let z = xin.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
                 assertClose(Array(UnsafeBufferPointer(start: z, count: outShape.count)), expected, atol: 1e-5,
                             "planes \(planes) \(h)x\(w) batch \(n) tiled \(tiled) threads \(threads)")
+                XCTAssertEqual(xin, half, "the graph must not write its input")
                 _ = try graph.plan(input: input, training: true)      // training keeps them apart
-                XCTAssertFalse(pool.inputAlreadyPooled)
+                XCTAssertFalse(pool.inputAlreadyPooled || concat.readByIndexMap || block.inputRepeatsHalf)
             }
         }
     }

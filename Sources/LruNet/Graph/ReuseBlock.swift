@@ -47,6 +47,9 @@ public final class ReuseBlock: Layer {
     /// at most 16 wide the block pools as it writes its output: the unpooled output, the largest
     /// activation of the network, then never leaves the cache, and the pool passes it on.
     weak var followingPool: Pool2d?
+    /// In inference, the block's input is `[x, x]` along channels and only `x` is in memory
+    /// (set by ``Sequential`` for a ``ConcatSelf`` before the block): channel c is read from c mod C/2.
+    var inputRepeatsHalf = false
     private var poolsOutput = false
     private var unpooled = FloatBuffer(count: 0)
     // Training: one record per iteration.
@@ -145,7 +148,8 @@ public final class ReuseBlock: Layer {
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
-        let pass = TiledPass(tile: t, input: input, out: out.pointer, batch: batch, iterations: iterations,
+        let pass = TiledPass(tile: t, input: input, inputChannels: inputRepeatsHalf ? planes / 2 : planes,
+                             out: out.pointer, batch: batch, iterations: iterations,
                              weights: iterationWeights, workspace: tileScratch.pointer, masks: masks,
                              counter: tileCounter, barrier: barrier,
                              pool: poolsOutput ? TiledPass.Pooling(height: shape.height, width: shape.width,
@@ -171,6 +175,10 @@ public final class ReuseBlock: Layer {
             if poolsOutput { unpooled = FloatBuffer(count: planes * l) }
         }
         var res = input
+        if inputRepeatsHalf {       // this path reads whole rows: make the concat for real
+            concatSelfForward(spare.pointer, input, channels: planes / 2, rowLength: l, threading: ctx.threading)
+            res = spare.pointer
+        }
         for i in 0..<iterations {
             let last = i == iterations - 1
             let dwBNi = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps)

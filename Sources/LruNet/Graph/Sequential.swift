@@ -22,6 +22,12 @@ public final class Sequential {
     /// In inference a reused block followed by LruNet's max pooling writes its output pooled, tile
     /// by tile, if its plan allows (see ``ReuseBlock/followingPool``).
     private func linkPoolsToBlocks(_ training: Bool) {
+        // And a concat [x, x] before a reused block becomes an index map in the block's reads.
+        for (a, b) in zip(layers, layers.dropFirst()) {
+            guard let concat = a as? ConcatSelf, let block = b as? ReuseBlock else { continue }
+            concat.readByIndexMap = !training
+            block.inputRepeatsHalf = !training
+        }
         for (a, b) in zip(layers, layers.dropFirst()) {
             guard let block = a as? ReuseBlock, let pool = b as? Pool2d else { continue }
             pool.inputAlreadyPooled = false

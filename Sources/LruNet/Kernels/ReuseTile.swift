@@ -73,7 +73,11 @@ struct IterationWeights {
 /// the worker pool by value (its region bodies capture nothing, so a pass allocates nothing).
 struct TiledPass {
     let tile: ReuseTile
-    let input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
+    let input: UnsafePointer<Float>
+    /// Channels the input has in memory: the planes, or half of them when the input is `[x, x]`
+    /// held as `x` (channel c then reads c mod inputChannels).
+    let inputChannels: Int
+    let out: UnsafeMutablePointer<Float>
     let batch: Int, iterations: Int
     /// Each iteration's weights and folded BN.
     let weights: UnsafePointer<IterationWeights>
@@ -130,7 +134,9 @@ struct TiledPass {
     /// Copies images `n0 ..< n0+count` of the block input into a tile: one row slice per channel.
     private func gather(_ dst: UnsafeMutablePointer<Float>, n0: Int, count: Int, channels: Range<Int>) {
         let hw = tile.plane
-        for c in channels { (dst + c * tile.ld).update(from: input + (c * batch + n0) * hw, count: count * hw) }
+        for c in channels {
+            (dst + c * tile.ld).update(from: input + ((c % inputChannels) * batch + n0) * hw, count: count * hw)
+        }
     }
 
     /// Copies (or max-pools) the tile's result out to the block output.

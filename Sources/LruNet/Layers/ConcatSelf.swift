@@ -4,6 +4,10 @@ public final class ConcatSelf: Layer {
     public let name: String
     private var buffers = LayerBuffers()
 
+    /// In inference the reused block after this layer reads channel c from input channel c mod C
+    /// instead (``Sequential`` sets this): the concat is then an index map, not a copy.
+    var readByIndexMap = false
+
     public init(name: String) { self.name = name }
 
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
@@ -14,6 +18,7 @@ public final class ConcatSelf: Layer {
     }
 
     public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        if readByIndexMap && !context.training { return input }
         concatSelfForward(buffers.out.pointer, input, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                           threading: context.threading)
         return buffers.out.pointer
