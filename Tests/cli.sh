@@ -38,6 +38,10 @@ if [[ -f $w10 ]]; then
   "$LRUNET" predict --weights "$w10" --input "$tmp/l.npy" --output "$tmp/y.npy" >/dev/null 2>"$tmp/err"
   grep -q "rank 4" "$tmp/err" && ok "predict rejects a rank-2 array" || bad "predict rank: $(cat "$tmp/err")"
   "$LRUNET" info --weights "$w10" | grep -q "182,090" && ok "info prints the parameter total" || bad "info"
+  out=$("$LRUNET" bench --weights "$w10" --batch 1,3 --runs 2 --min-time 0 --train --train-batch 4 2>&1)
+  [[ $(grep -cE "^(inference batch [13]|training batch 4) +[0-9]+ img/s \[[0-9]+-[0-9]+\] +[0-9.]+ ms/(batch|step) +[0-9.]+ GFLOP/s$" <<<"$out") -eq 3 ]] \
+    && ok "bench times each batch size and a training step" || bad "bench output: $out"
+  expect_usage_error "bench rejects a bad batch list" "--batch must be" "$LRUNET" bench --weights "$w10" --batch 1,x
 
   # Bad inputs.
   expect_error "missing weights file" "no such file" "$LRUNET" eval --weights "$tmp/none.safetensors"

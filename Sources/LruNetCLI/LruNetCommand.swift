@@ -4,7 +4,7 @@ import ArgumentParser
 struct LruNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lrunet",
-        abstract: "Layer Reuse Networks (Kopuklu et al., ICIP 2019) on OpenBLAS: evaluate, predict, inspect and train.",
+        abstract: "Layer Reuse Networks (Kopuklu et al., ICIP 2019) on OpenBLAS: evaluate, predict, inspect, train and time.",
         discussion: """
         Weights are safetensors files with PyTorch state-dict names and the authors' metadata \
         (arch, layer_reuse, width_mult, num_classes, in_channels). A bare checkpoint name such as \
@@ -15,6 +15,7 @@ struct LruNetCommand: ParsableCommand {
           lrunet predict --weights cifar10-lru14-08934 --input x.npy --output y.npy
           lrunet info --weights fashionmnist-lru1-09117
           lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
+          lrunet bench --weights fashionmnist-lru10-09346
         """,
-        subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self])
+        subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self, Bench.self])
 }

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import LruNet
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time a checkpoint on this machine: inference at each batch size, optionally a training step.",
+        discussion: """
+        Inputs are random images of the checkpoint's size. For each batch size, one untimed pass \
+        plans the buffers and warms up. Then each of --runs runs repeats the batch until it has \
+        taken --min-time seconds. The median run counts, and the slowest and fastest are shown in \
+        brackets. GFLOP/s counts 2 x MACs; a training step counts 3 x the forward.
+
+        Give the thread count with --threads. On a shared or virtual machine one run can differ \
+        by 20% from the next, so compare settings in runs next to each other. \
+        `make bench` (lrunet-bench) is the full benchmark: sgemm calibration, kernel tables, \
+        scaling, and the reuse sweep.
+
+        Examples:
+          lrunet bench --weights fashionmnist-lru10-09346
+          lrunet bench --weights fashionmnist-lru10-09346 --batch 1 --threads 1
+          lrunet bench --weights cifar10-lru14-08934 --batch 32 --train
+        """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: ArgumentHelp("Batch sizes to time, comma-separated.", valueName: "list"))
+    var batch: String = "1,64,256"
+
+    @Option(help: "Timed runs per batch size; the median counts.")
+    var runs: Int = 5
+
+    @Option(help: ArgumentHelp("Least seconds per run (short batches are repeated).", valueName: "seconds"))
+    var minTime: Double = 0.2
+
+    @Flag(help: "Also time a training step (forward, backward, SGD update) at --train-batch.")
+    var train = false
+
+    @Option(help: "Batch size of the timed training step.")
+    var trainBatch: Int = 128
+
+    @Option(help: "Input side in pixels (default: 28 for Fashion-MNIST checkpoints, 32 otherwise).")
+    var size: Int?
+
+    func validate() throws {
+        guard let sizes = Self.batchSizes(batch) else {
+            throw ValidationError("--batch must be a comma-separated list of sizes from 1 to 4096, such as 1,64,256")
+        }
+        guard !sizes.isEmpty else { throw ValidationError("--batch names no batch size") }
+        guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100") }
+        guard minTime >= 0, minTime <= 60 else { throw ValidationError("--min-time must be between 0 and 60 seconds") }
+        guard (1...4096).contains(trainBatch) else { throw ValidationError("--train-batch must be between 1 and 4096") }
+        if let size { guard (4...512).contains(size) else { throw ValidationError("--size must be between 4 and 512") } }
+    }
+
+    static func batchSizes(_ list: String) -> [Int]? {
+        let parts = list.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ $0 != nil && (1...4096).contains($0!) }) else { return nil }
+        return parts.map { $0! }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let (net, path, meta) = try model.load()
+            let side = size ?? inputSide(meta)
+            let c = net.config.inChannels, classes = net.config.numClasses
+            let macs = Double(try net.costReport(height: side, width: side).totalMACs)
+            print("\((path as NSString).lastPathComponent): \(describe(net.config)), input \(c)x\(side)x\(side), "
+                  + String(format: "%.2f M MACs/image, %d thread(s)", macs / 1e6, net.threading.threads))
+            var rng = SplitMix64(seed: 42)
+            for n in Self.batchSizes(batch)! {
+                let x = (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
+                var y = [Float](repeating: 0, count: n * classes)
+                let t = try time {
+                    try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
+                        try net.infer(xb.baseAddress!, batch: n, channels: c, height: side, width: side, into: yb.baseAddress!)
+                    } }
+                }
+                report("inference batch \(n)", images: n, seconds: t, flopsPerImage: 2 * macs, unit: "ms/batch")
+            }
+            guard train else { return }
+            let n = trainBatch
+            let x = (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
+            let labels = (0..<n).map { Int32($0 % classes) }
+            var step: UInt64 = 0
+            let t = try time {
+                step += 1
+                _ = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
+                    try net.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: n, channels: c, height: side,
+                                      width: side, optimizer: SGD(), learningRate: 0.01, seed: step)
+                } }
+            }
+            report("training batch \(n)", images: n, seconds: t, flopsPerImage: 6 * macs, unit: "ms/step")
+        }
+    }
+
+    /// Seconds per call: one warm-up call, then the median, fastest and slowest of `runs` runs.
+    private func time(_ body: () throws -> Void) throws -> (median: Double, min: Double, max: Double) {
+        try body()
+        var perCall: [Double] = []
+        for _ in 0..<runs {
+            var calls = 0
+            let start = Date()
+            repeat { try body(); calls += 1 } while Date().timeIntervalSince(start) < minTime
+            perCall.append(Date().timeIntervalSince(start) / Double(calls))
+        }
+        perCall.sort()
+        let m = perCall.count
+        let median = m % 2 == 1 ? perCall[m / 2] : (perCall[m / 2 - 1] + perCall[m / 2]) / 2
+        return (median, perCall[0], perCall[m - 1])
+    }
+
+    private func report(_ what: String, images: Int, seconds t: (median: Double, min: Double, max: Double),
+                        flopsPerImage: Double, unit: String) {
+        let rate = Double(images) / t.median
+        let spread = String(format: "[%.0f-%.0f]", Double(images) / t.max, Double(images) / t.min)
+        print(what.padding(toLength: 22, withPad: " ", startingAt: 0)
+              + String(format: "%8.0f img/s ", rate) + spread.padding(toLength: 14, withPad: " ", startingAt: 0)
+              + String(format: "%9.2f %@  %6.1f GFLOP/s", 1000 * t.median, unit, rate * flopsPerImage / 1e9))
+    }
+}
