@@ -12,26 +12,25 @@ public final class Sequential {
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         if input == inputShape, training == plannedTraining, let o = outputShape { return o }
         var shape = input
-        linkPoolsToBlocks(training)
+        fuseAroundReuseBlocks(!training)
         for layer in layers { shape = try layer.plan(input: shape, training: training) }
         inputShape = input; outputShape = shape; plannedTraining = training
         fuseBatchNormReLU(!training)
         return shape
     }
 
-    /// In inference a reused block followed by LruNet's max pooling writes its output pooled, tile
-    /// by tile, if its plan allows (see ``ReuseBlock/followingPool``).
-    private func linkPoolsToBlocks(_ training: Bool) {
-        // And a concat [x, x] before a reused block becomes an index map in the block's reads.
+    /// In inference a concat `[x, x]` before a reused block becomes an index map in the block's
+    /// reads, and a reused block followed by LruNet's max pooling writes its output pooled, tile by
+    /// tile, if its plan allows (see ``ReuseBlock/followingPool``). Set before the layers plan.
+    private func fuseAroundReuseBlocks(_ fuse: Bool) {
         for (a, b) in zip(layers, layers.dropFirst()) {
-            guard let concat = a as? ConcatSelf, let block = b as? ReuseBlock else { continue }
-            concat.readByIndexMap = !training
-            block.inputRepeatsHalf = !training
-        }
-        for (a, b) in zip(layers, layers.dropFirst()) {
-            guard let block = a as? ReuseBlock, let pool = b as? Pool2d else { continue }
-            pool.inputAlreadyPooled = false
-            block.followingPool = training || !pool.isFusableMaxPool ? nil : pool
+            if let concat = a as? ConcatSelf, let block = b as? ReuseBlock {
+                concat.readByIndexMap = fuse; block.inputRepeatsHalf = fuse
+            }
+            if let block = a as? ReuseBlock, let pool = b as? Pool2d {
+                pool.inputAlreadyPooled = false          // the block's plan decides
+                block.followingPool = fuse && pool.isFusableMaxPool ? pool : nil
+            }
         }
     }
 
