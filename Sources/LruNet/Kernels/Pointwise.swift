@@ -1,27 +1,18 @@
-// The register-blocked 1x1 (pointwise) GEMM shared by the fused inference tiles and the
-// training pass: C[r][col] = sum_k W[r][k] * B[k][col], for rows of one group, handed to an
-// epilogue that stores each vector of 8 results. OpenBLAS is slower on these shapes: K is 16
-// to 128, and with beta 0 it first writes zeros over all of C, then packs both operands.
+// The register-blocked 1x1 (pointwise) GEMM of the fused inference tiles:
+// C[r][col] = sum_k W[r][k] * B[k][col] for the rows of one group, each finished vector of 8
+// results handed to an epilogue. Written generic over the epilogue (a struct) rather than with
+// nested closures, the same loop nest compiled to code that doubled batch-1 throughput.
 
 /// What happens to each finished vector of 8 outputs (row `row`, columns `col ..< col+8`).
 protocol PointwiseEpilogue {
     func store(_ acc: SIMD8<Float>, row: Int, col: Int)
-    /// One output past the last whole vector (only when `columns` is not a multiple of 8).
-    func storeScalar(_ value: Float, row: Int, col: Int)
-}
-
-/// Plain stores into C with row stride `ld`.
-struct PlainStore: PointwiseEpilogue {
-    let out: UnsafeMutablePointer<Float>, ld: Int
-    @inline(__always) func store(_ acc: SIMD8<Float>, row: Int, col: Int) { store8(acc, out + row * ld + col) }
-    @inline(__always) func storeScalar(_ value: Float, row: Int, col: Int) { out[row * ld + col] = value }
 }
 
 /// `C = W x B` for output rows `rows` (a multiple of 4 long; row r's weights at
-/// `weight + (r - rows.lowerBound) * k`) over `columns` columns of `b` (row stride `ldb`).
-/// Blocks of 4 rows x 24 columns keep 12 accumulators in registers; each k step loads 3
-/// vectors of B and 4 weights for 12 FMAs. The last 8 or 16 columns take a narrower block,
-/// and columns past the last whole vector a scalar loop.
+/// `weight + (r - rows.lowerBound) * k`) over `columns` columns of `b` (row stride `ldb`; a
+/// multiple of 8, as tile rows are). Blocks of 4 rows x 24 columns keep 12 accumulators in
+/// registers; each k step loads 3 vectors of B and 4 weights for 12 FMAs. The last 8 or 16
+/// columns take a narrower block.
 @inline(__always)
 func pointwiseGEMM<E: PointwiseEpilogue>(_ epilogue: E, _ b: UnsafePointer<Float>, ldb: Int,
                                          weight: UnsafePointer<Float>, rows: Range<Int>, k: Int, columns: Int) {
@@ -58,19 +49,10 @@ func pointwiseGEMM<E: PointwiseEpilogue>(_ epilogue: E, _ b: UnsafePointer<Float
             epilogue.store(x22, row: r + 2, col: col + 16); epilogue.store(x32, row: r + 3, col: col + 16)
         }
     }
-    let vectors = columns & ~7
     for r in stride(from: rows.lowerBound, to: rows.upperBound, by: 4) {
         var col = 0
-        while col + 24 <= vectors { block(r, col, 3); col += 24 }
-        if vectors - col >= 16 { block(r, col, 2); col += 16 }
-        if col < vectors { block(r, col, 1) }
-    }
-    for r in rows {
-        let w = weight + (r - rows.lowerBound) * k
-        for col in vectors..<columns {
-            var s: Float = 0
-            for kk in 0..<k { s += w[kk] * b[kk * ldb + col] }
-            epilogue.storeScalar(s, row: r, col: col)
-        }
+        while col + 24 <= columns { block(r, col, 3); col += 24 }
+        if columns - col >= 16 { block(r, col, 2); col += 16 }
+        if col < columns { block(r, col, 1) }
     }
 }

@@ -220,7 +220,7 @@ private func depthwiseImages(_ dst: UnsafeMutablePointer<Float>, _ p: UnsafePoin
 }
 
 /// The tile's 1x1 epilogue: `out[dest(c)] = relu(acc * scale[c] + shift[c] + res[c])`, with
-/// `dest` the channel shuffle when `shuffle`, else the identity. Tile rows are whole vectors.
+/// `dest` the channel shuffle when `shuffle`, else the identity.
 private struct ReuseEpilogue: PointwiseEpilogue {
     let out: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>
     let scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
@@ -231,5 +231,4 @@ private struct ReuseEpilogue: PointwiseEpilogue {
         let v = load8(res + c * ld + col).addingProduct(acc, SIMD8(repeating: scale[c])) + SIMD8(repeating: shift[c])
         store8(relu8(v), out + dest * ld + col)
     }
-    func storeScalar(_ value: Float, row: Int, col: Int) { preconditionFailure("tile rows are whole vectors") }
 }

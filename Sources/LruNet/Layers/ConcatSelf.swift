@@ -13,7 +13,8 @@ public final class ConcatSelf: Layer {
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         var out = input
         out.channels *= 2
-        buffers.resize(input: input, output: out, training: training)
+        // As an index map it has no output buffer of its own.
+        buffers.resize(input: input, output: out, training: training, ownsOutput: training || !readByIndexMap)
         return out
     }
 

@@ -27,7 +27,8 @@ public final class Pool2d: Layer {
         let h = geometry.outputHeight(input.height), w = geometry.outputWidth(input.width)
         guard h > 0, w > 0 else { throw PlanError.tooSmall(layer: name, shape: input.description) }
         let out = ActivationShape(channels: input.channels, batch: input.batch, height: h, width: w)
-        buffers.resize(input: input, output: out, training: training)
+        // The block before it sets `inputAlreadyPooled` in its own plan, which runs first.
+        buffers.resize(input: input, output: out, training: training, ownsOutput: training || !inputAlreadyPooled)
         let need = training && mode == .max ? out.count : 0
         if need != argmaxCount {
             argmax?.deallocate()
