@@ -7,7 +7,7 @@ import LruNet
 //
 //   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
-//   lrunet-bench --kernels | --tiled-blocks     (only the kernel sections / only the tiled blocks)
+//   lrunet-bench --kernels | --tiled-blocks | --training-blocks   (only the kernel sections / only one of them)
 //   lrunet-bench --threads N ...                (N threads instead of all cores)
 //   lrunet-bench --compare RESULTS.json --weights CKPT  (ratios to ONNX Runtime and PyTorch; see make bench-compare)
 
@@ -68,7 +68,8 @@ if onlyModel == nil {
 // 2. Kernels on the stage shapes of Fashion-MNIST LruNet, batch 64.
 print("\n== kernels (batch 64, \(cores) threads): GMAC/s and time relative to sgemm calibration")
 var kernelReports: [[String: Any]] = []
-for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where !args.contains("--tiled-blocks") {
+let onlySection = ["--tiled-blocks", "--training-blocks"].first { args.contains($0) }
+for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection == nil {
     for k in KernelBench.stageKernels(planes: planes, side: side, batch: 64, threading: Threading(threads: cores)) {
         let t = k.secondsPerCall(runs: runs, repeats: 5)
         let gmacs = Double(k.macs) / t / 1e9
@@ -76,16 +77,29 @@ for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where !args.conta
         kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
     }
 }
-print("\n== tiled reuse block (inference, 10 iterations, batch 64 and 1, \(cores) threads)")
-for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4, 64), (64, 14, 1), (128, 7, 1), (256, 4, 1), (512, 4, 1)] {
+if onlySection != "--training-blocks" { print("\n== tiled reuse block (inference, 10 iterations, batch 64 and 1, \(cores) threads)") }
+for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4, 64), (64, 14, 1), (128, 7, 1), (256, 4, 1), (512, 4, 1)]
+    where onlySection != "--training-blocks" {
     let k = try KernelBench.tiledBlock(planes: planes, side: side, batch: batch, iterations: 10, threading: Threading(threads: cores))
     let t = k.secondsPerCall(runs: runs, repeats: batch == 1 ? 20 : 2)
     let gmacs = Double(k.macs) / t / 1e9
     print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 2) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(fmt(2 * gmacs / calAll.median * 100))% of sgemm")
     kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
 }
+print("\n== reuse block in training (forward + backward, 10 iterations, batch 128, \(cores) threads), with its op split")
+for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection != "--tiled-blocks" {
+    let k = try KernelBench.trainingBlock(planes: planes, side: side, batch: 128, iterations: 10, threading: Threading(threads: cores))
+    let t = k.secondsPerCall(runs: runs, repeats: 1)
+    let gmacs = Double(k.macs) / t / 1e9
+    let profile = OpProfile()
+    k.context?.profile = profile
+    _ = k.secondsPerCall(runs: 1, repeats: 1)
+    let split = OpTimer.allCases.compactMap { kind in profile.seconds[kind].map { "\(kind.rawValue) \(fmt(100 * $0 / profile.total, 0))%" } }
+    print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 1) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(fmt(2 * gmacs / calAll.median * 100))% of sgemm; " + split.joined(separator: ", "))
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median])
+}
 report["kernels"] = kernelReports
-if args.contains("--kernels") || args.contains("--tiled-blocks") { exit(0) }
+if args.contains("--kernels") || onlySection != nil { exit(0) }
 }
 
 // 3. Per model: inference at batch 1/64/256, training at batch 128, time split, scaling.

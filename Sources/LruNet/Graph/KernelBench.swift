@@ -7,7 +7,13 @@ import Dispatch
 public struct KernelBench {
     public let name: String
     public let macs: Int
+    /// The context a whole-block bench runs in: set its ``RunContext/profile`` for the op split.
+    public let context: RunContext?
     let body: () -> Void
+
+    init(name: String, macs: Int, context: RunContext? = nil, body: @escaping () -> Void) {
+        self.name = name; self.macs = macs; self.context = context; self.body = body
+    }
 
     public func secondsPerCall(runs: Int, repeats: Int) -> Double {
         body()
@@ -70,6 +76,28 @@ public struct KernelBench {
                            macs: iterations * (m.dw + m.pw) * batch) {
             context.cache.beginPass()
             _ = block.forward(x.pointer, context)
+        }
+    }
+
+    /// A whole reused block in training at batch `batch`: the forward pass with batch statistics
+    /// and the backward pass to the input and every weight. The MACs count the backward as twice
+    /// the forward.
+    public static func trainingBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
+        let store = ParameterStore()
+        let block = ReuseBlock(name: "stage", store: store, planes: planes, iterations: iterations)
+        store.seal()
+        store.initialise(seed: 4)
+        let shape = try block.plan(input: ActivationShape(channels: planes, batch: batch, height: side, width: side), training: true)
+        var rng = SplitMix64(seed: 6)
+        let x = FloatBuffer(count: shape.count), gy = FloatBuffer(count: shape.count)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform(); gy.pointer[i] = rng.nextUniform() - 0.5 }
+        let context = RunContext(training: true, threading: threading, cache: ParameterCache(store: store))
+        let m = block.macsPerIteration
+        return KernelBench(name: "train block x\(iterations) \(planes)ch \(side)x\(side) b\(batch)",
+                           macs: 3 * iterations * (m.dw + m.pw) * batch, context: context) {
+            context.cache.beginPass()
+            _ = block.forward(x.pointer, context)
+            _ = block.backward(gy.pointer, needInputGradient: true, context)
         }
     }
 }

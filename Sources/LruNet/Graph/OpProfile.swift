@@ -3,6 +3,8 @@ import Dispatch
 /// The kinds of work the time split reports.
 public enum OpTimer: String, CaseIterable, Sendable {
     case depthwise = "depthwise"
+    /// Training's depthwise conv with its BatchNorm, one kernel (DepthwiseBatchNorm.swift).
+    case depthwiseBatchNorm = "depthwise+BN"
     case pointwise = "1x1 GEMM"
     case im2colConv = "im2col conv"
     case batchNorm = "BN + epilogues"

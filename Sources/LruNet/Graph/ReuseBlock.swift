@@ -56,13 +56,14 @@ public final class ReuseBlock: Layer {
     private var saved: [IterationState] = []
     private var blockInput: UnsafeMutablePointer<Float>?
     private var gradY = FloatBuffer(count: 0), gradPw = FloatBuffer(count: 0)
-    private var gradDwBN = FloatBuffer(count: 0), gradDwRaw = FloatBuffer(count: 0), gradIn = FloatBuffer(count: 0)
+    private var gradDwBN = FloatBuffer(count: 0), gradIn = FloatBuffer(count: 0)
 
-    /// Activations and batch statistics of one iteration, kept for backward.
+    /// Activations and batch statistics of one iteration, kept for backward. The raw depthwise
+    /// output is not kept: backward computes it again (see DepthwiseBatchNorm.swift).
     struct IterationState {
         /// The iteration's output after ReLU: `next` is it shuffled (all but the last iteration),
         /// `y` unshuffled (the last only). Backward reads the ReLU mask from whichever exists.
-        let dwRaw, dwNorm, pwRaw, y, next: FloatBuffer
+        let dwNorm, pwRaw, y, next: FloatBuffer
         let dwMean, dwInvStd, pwMean, pwInvStd: FloatBuffer
     }
 
@@ -102,18 +103,18 @@ public final class ReuseBlock: Layer {
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
-                IterationState(dwRaw: FloatBuffer(count: wide * l), dwNorm: FloatBuffer(count: wide * l),
+                IterationState(dwNorm: FloatBuffer(count: wide * l),
                                pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: i == iterations - 1 ? planes * l : 0),
                                next: FloatBuffer(count: i == iterations - 1 ? 0 : planes * l),
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
             gradY = FloatBuffer(count: planes * l); gradPw = FloatBuffer(count: planes * l)
-            gradDwBN = FloatBuffer(count: wide * l); gradDwRaw = FloatBuffer(count: wide * l)
+            gradDwBN = FloatBuffer(count: wide * l)
             gradIn = FloatBuffer(count: planes * l)
         } else {
             saved = []
-            gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradDwRaw = gradY; gradIn = gradY
+            gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradIn = gradY
             out = FloatBuffer(count: pools ? planes * input.batch * pooledPlane : planes * l)
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
@@ -212,19 +213,19 @@ public final class ReuseBlock: Layer {
     private var pooledPlane: Int { pooledSide(shape.height) * pooledSide(shape.width) }
 
     private func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let l = shape.rowLength, wide = planes * expansion
+        let l = shape.rowLength
         blockInput = input
         var res = input
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
-            ctx.timed(.depthwise) { depthwiseForward(s.dwRaw.pointer, res, ctx.cache.fetch(dwWeight), channels: planes, multiplier: expansion,
-                             batch: shape.batch, height: shape.height, width: shape.width, geometry: dwGeometry,
-                             scratch: depthwiseScratch, threading: ctx.threading) }
-            ctx.timed(.batchNorm) { batchNormTrainForward(s.dwNorm.pointer, s.dwRaw.pointer,
-                                  gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
-                                  savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
-                                  runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
-                                  momentum: momentum, eps: eps, channels: wide, rowLength: l, threading: ctx.threading) }
+            let bn = BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
+                                       savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
+                                       runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
+                                       momentum: momentum, eps: eps)
+            ctx.timed(.depthwiseBatchNorm) { depthwiseBatchNormTrainForward(s.dwNorm.pointer, res, ctx.cache.fetch(dwWeight), bn: bn,
+                                                                   channels: planes, multiplier: expansion, batch: shape.batch,
+                                                                   height: shape.height, width: shape.width,
+                                                                   scratch: depthwiseScratch, threading: ctx.threading) }
             ctx.timed(.pointwise) { convForward(s.pwRaw.pointer, s.dwNorm.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
                         columns: nil, threading: ctx.threading) }
             // BN + residual + ReLU in one pass, written shuffled except after the last iteration.
@@ -242,41 +243,42 @@ public final class ReuseBlock: Layer {
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let l = shape.rowLength, wide = planes * expansion
+        let l = shape.rowLength
         let gy = gradY.pointer, gin = gradIn.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i]
-            // Gradient at this iteration's pre-ReLU sum, in one pass: un-shuffle (all but the last
-            // iteration) and mask by the saved ReLU output. gy is also the residual's gradient.
+            // Gradient at this iteration's pre-ReLU sum (un-shuffled unless this is the last
+            // iteration, masked by the saved ReLU output) into gy, which is also the residual's
+            // gradient; then the pw BatchNorm backward on that row while it is in cache.
             let last = i == iterations - 1
             let src = last ? UnsafePointer(gradOutput) : UnsafePointer(gin), mask = last ? UnsafePointer(s.y.pointer) : UnsafePointer(s.next.pointer)
+            let bn = BatchNormGradient(gamma: store.pointer(pwBN[i].weight), savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
+                                       gradGamma: store.gradient(pwBN[i].weight), gradBeta: store.gradient(pwBN[i].bias))
             ctx.timed(.batchNorm) {
-                ctx.threading.parallelFor(planes, minPerThread: max(1, 16384 / max(l, 1)), (gy, src, mask, last, planes, l)) { args, channels in
-                    let (gy, src, mask, last, planes, l) = args.pointee
+                ctx.threading.parallelFor(planes, minPerThread: max(1, 16384 / max(l, 1)),
+                                          (gy, src, mask, last, planes, l, bn, gradPw.pointer, s.pwRaw.pointer)) { args, channels in
+                    let (gy, src, mask, last, planes, l, bn, gradPw, pwRaw) = args.pointee
                     for c in channels {
                         let at = last ? c : shuffleDestination(c, channels: planes)
                         rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)
+                        bn.backwardRow(gradPw + c * l, dy: gy + c * l, x: pwRaw + c * l, l, channel: c)
                     }
                 }
             }
-            ctx.timed(.batchNorm) { batchNormBackward(gradInput: gradPw.pointer, gradOutput: gy, input: s.pwRaw.pointer,
-                              savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
-                              gamma: store.pointer(pwBN[i].weight), gradGamma: store.gradient(pwBN[i].weight),
-                              gradBeta: store.gradient(pwBN[i].bias), channels: planes, rowLength: l, threading: ctx.threading) }
             ctx.timed(.pointwise) { convBackward(gradInput: gradDwBN.pointer, gradWeight: store.gradient(pwWeight), gradBias: nil,
                          gradOutput: gradPw.pointer, input: s.dwNorm.pointer, weight: store.pointer(pwWeight),
                          shape: pwShape!, columns: nil, threading: ctx.threading) }
-            ctx.timed(.batchNorm) { batchNormBackward(gradInput: gradDwRaw.pointer, gradOutput: gradDwBN.pointer, input: s.dwRaw.pointer,
-                              savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
-                              gamma: store.pointer(dwBN[i].weight), gradGamma: store.gradient(dwBN[i].weight),
-                              gradBeta: store.gradient(dwBN[i].bias), channels: wide, rowLength: l, threading: ctx.threading) }
             let res = i == 0 ? blockInput! : saved[i - 1].next.pointer
             let needIn = i > 0 || needInputGradient
-            ctx.timed(.depthwise) { depthwiseBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
-                              gradOutput: gradDwRaw.pointer, input: res, weight: store.pointer(dwWeight),
-                              channels: planes, multiplier: expansion, batch: shape.batch, height: shape.height,
-                              width: shape.width, geometry: dwGeometry, addToInput: gy,   // plus the residual path's gradient
-                              scratch: depthwiseScratch, threading: ctx.threading) }
+            let dwBNGrad = BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
+                                             savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
+                                             gradBeta: store.gradient(dwBN[i].bias))
+            ctx.timed(.depthwiseBatchNorm) { depthwiseBatchNormBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
+                                                               bn: dwBNGrad, gradOutput: gradDwBN.pointer, input: res,
+                                                               weight: store.pointer(dwWeight), addToInput: gy,   // plus the residual path's gradient
+                                                               channels: planes, multiplier: expansion, batch: shape.batch,
+                                                               height: shape.height, width: shape.width,
+                                                               scratch: depthwiseScratch, threading: ctx.threading) }
         }
         return needInputGradient ? gin : nil
     }

@@ -41,11 +41,60 @@ func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
     }
 }
 
-/// Training-mode BatchNorm forward, as PyTorch: normalise with the batch mean and biased
-/// variance; update running statistics with `momentum` using the unbiased variance.
-/// Saves `mean` and `invStd` per channel for the backward pass. Like ``channelAffine``, it can
-/// add a residual, take the ReLU and write each channel to its place after the shuffle, in the
-/// same pass (the reused block's `relu(pw_bn(.) + res)`, shuffled).
+/// Training-mode BatchNorm of one channel row, as PyTorch: normalise with the batch mean and
+/// biased variance, update the running statistics with `momentum` using the unbiased variance,
+/// and save `mean` and `invStd` for backward. Shared by the BatchNorm kernels and the fused
+/// depthwise + BatchNorm kernel, so both give the same bits.
+struct BatchNormTraining {
+    let gamma, beta: UnsafePointer<Float>
+    let savedMean, savedInvStd, runningMean, runningVar: UnsafeMutablePointer<Float>
+    let momentum, eps: Float
+
+    /// Normalises channel `c`'s row `x` (n values) into `out`, optionally `+ residual` and ReLU.
+    @inline(__always)
+    func forwardRow(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int,
+                    residual: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        // Two passes (mean, then centred squares) in 16 float lanes: accurate for these row lengths.
+        let mean = rowSum(x, n) / Float(n)
+        let sq = rowCenteredSquares(x, n, mean: mean)
+        let variance = sq / Float(n)
+        let invStd = 1 / (variance + eps).squareRoot()
+        savedMean[c] = mean; savedInvStd[c] = invStd
+        let s = gamma[c] * invStd
+        rowAffine(out, x, n, scale: s, shift: beta[c] - mean * s, residual: residual, relu: relu)
+        let unbiased = n > 1 ? sq / Float(n - 1) : variance
+        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
+        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+    }
+}
+
+/// Training-mode BatchNorm backward of one channel row. `gradGamma`/`gradBeta` accumulate.
+/// dx = gamma*invStd/L * (L*dy - sum(dy) - xhat*sum(dy*xhat)).
+struct BatchNormGradient {
+    let gamma, savedMean, savedInvStd: UnsafePointer<Float>
+    let gradGamma, gradBeta: UnsafeMutablePointer<Float>
+
+    /// `dx` may be `x` (each value is read before it is overwritten).
+    @inline(__always)
+    func backwardRow(_ dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
+        let mean = savedMean[c], inv = savedInvStd[c]
+        let (sumDy, centred) = rowSumAndCenteredDot(dy, x, n, mean: mean)
+        let sumDyXhat = centred * inv
+        gradGamma[c] += sumDyXhat
+        gradBeta[c] += sumDy
+        // dx = k*L*dy - k*sumDy - k*(x - mean)*inv*sumDyXhat, k = gamma*inv/L
+        let k = gamma[c] * inv / Float(n)
+        let a = SIMD8(repeating: k * Float(n)), b = SIMD8(repeating: -k * sumDy), q = SIMD8(repeating: -k * inv * sumDyXhat)
+        let m = SIMD8(repeating: mean)
+        var i = 0
+        while i + 8 <= n { store8(b.addingProduct(a, load8(dy + i)).addingProduct(q, load8(x + i) - m), dx + i); i += 8 }
+        while i < n { dx[i] = a[0] * dy[i] + b[0] + q[0] * (x[i] - mean); i += 1 }
+    }
+}
+
+/// Training-mode BatchNorm forward over CNHW rows (see ``BatchNormTraining``). Like
+/// ``channelAffine``, it can add a residual, take the ReLU and write each channel to its place
+/// after the shuffle, in the same pass (the reused block's `relu(pw_bn(.) + res)`, shuffled).
 func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                            gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                            savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
@@ -53,53 +102,27 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
                            momentum: Float, eps: Float, channels: Int, rowLength n: Int,
                            residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
                            threading: Threading) {
+    let bn = BatchNormTraining(gamma: gamma, beta: beta, savedMean: savedMean, savedInvStd: savedInvStd,
+                               runningMean: runningMean, runningVar: runningVar, momentum: momentum, eps: eps)
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)),
-                          (out, x, gamma, beta, savedMean, savedInvStd, runningMean, runningVar, momentum, eps,
-                           channels, n, residual, relu, shuffleOutput)) { args, range in
-        let (out, x, gamma, beta, savedMean, savedInvStd, runningMean, runningVar, momentum, eps,
-             channels, n, residual, relu, shuffleOutput) = args.pointee
+                          (out, x, bn, channels, n, residual, relu, shuffleOutput)) { args, range in
+        let (out, x, bn, channels, n, residual, relu, shuffleOutput) = args.pointee
         for c in range {
-            let xr = x + c * n
-            // Two passes (mean, then centred squares) in 16 float lanes: accurate for these row lengths.
-            let mean = rowSum(xr, n) / Float(n)
-            let sq = rowCenteredSquares(xr, n, mean: mean)
-            let variance = sq / Float(n)
-            let invStd = 1 / (variance + eps).squareRoot()
-            savedMean[c] = mean; savedInvStd[c] = invStd
-            let s = gamma[c] * invStd
             let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
-            rowAffine(out + dst * n, xr, n, scale: s, shift: beta[c] - mean * s, residual: residual.map { $0 + c * n }, relu: relu)
-            let unbiased = n > 1 ? sq / Float(n - 1) : variance
-            runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
-            runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+            bn.forwardRow(out + dst * n, x + c * n, n, channel: c, residual: residual.map { $0 + c * n }, relu: relu)
         }
     }
 }
 
-/// Training-mode BatchNorm backward. `gradGamma`/`gradBeta` accumulate.
-/// dx = gamma*invStd/L * (L*dy - sum(dy) - xhat*sum(dy*xhat)).
+/// Training-mode BatchNorm backward over CNHW rows (see ``BatchNormGradient``).
 func batchNormBackward(gradInput: UnsafeMutablePointer<Float>, gradOutput: UnsafePointer<Float>,
                        input x: UnsafePointer<Float>, savedMean: UnsafePointer<Float>,
                        savedInvStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                        gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
                        channels: Int, rowLength n: Int, threading: Threading) {
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)),
-                          (gradInput, gradOutput, x, savedMean, savedInvStd, gamma, gradGamma, gradBeta, n)) { args, range in
-        let (gradInput, gradOutput, x, savedMean, savedInvStd, gamma, gradGamma, gradBeta, n) = args.pointee
-        for c in range {
-            let xr = x + c * n, dy = gradOutput + c * n, dx = gradInput + c * n
-            let mean = savedMean[c], inv = savedInvStd[c]
-            let (sumDy, centred) = rowSumAndCenteredDot(dy, xr, n, mean: mean)
-            let sumDyXhat = centred * inv
-            gradGamma[c] += sumDyXhat
-            gradBeta[c] += sumDy
-            // dx = k*L*dy - k*sumDy - k*(x - mean)*inv*sumDyXhat, k = gamma*inv/L
-            let k = gamma[c] * inv / Float(n)
-            let a = SIMD8(repeating: k * Float(n)), b = SIMD8(repeating: -k * sumDy), q = SIMD8(repeating: -k * inv * sumDyXhat)
-            let m = SIMD8(repeating: mean)
-            var i = 0
-            while i + 8 <= n { store8(b.addingProduct(a, load8(dy + i)).addingProduct(q, load8(xr + i) - m), dx + i); i += 8 }
-            while i < n { dx[i] = a[0] * dy[i] + b[0] + q[0] * (xr[i] - mean); i += 1 }
-        }
+    let bn = BatchNormGradient(gamma: gamma, savedMean: savedMean, savedInvStd: savedInvStd, gradGamma: gradGamma, gradBeta: gradBeta)
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)), (gradInput, gradOutput, x, bn, n)) { args, range in
+        let (gradInput, gradOutput, x, bn, n) = args.pointee
+        for c in range { bn.backwardRow(gradInput + c * n, dy: gradOutput + c * n, x: x + c * n, n, channel: c) }
     }
 }

@@ -18,6 +18,13 @@
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
+/// The same pointer, out of the optimiser's sight. The 3x3 loops read p[j-1], p[j] and p[j+1];
+/// seeing one base, LLVM rebuilt some of those vectors from overlapping loads with blends and
+/// permutes, several instructions for what one unaligned load does. Three bases it cannot
+/// relate keep the loads plain (the depthwise backward ran 1.4x faster).
+@inline(never) @_optimize(none)
+func opaque(_ p: UnsafePointer<Float>) -> UnsafePointer<Float> { p }
+
 /// `count` floats from `src` to `dst` (not overlapping), inline: planes here are 16 to 196
 /// floats, where a call to `memmove` costs as much as the copy.
 @inline(__always) func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
@@ -40,9 +47,9 @@ struct TallPlane {
     /// Where row 0 of the tall plane starts in its buffer.
     static let origin = 8
 
-    init(height: Int, width: Int, batch: Int) {
+    init(height: Int, width: Int, batch: Int, chunkValues: Int = 4096) {
         self.height = height; self.width = width
-        images = max(1, min(batch, 4096 / ((height + 1) * width)))
+        images = max(1, min(batch, chunkValues / ((height + 1) * width)))
     }
 
     /// Copies images `n0 ..< n0+n` of a channel row into the tall plane; separators stay zero.
@@ -50,6 +57,15 @@ struct TallPlane {
     func fill(_ tall: UnsafeMutablePointer<Float>, from row: UnsafePointer<Float>, n0: Int, n: Int) {
         let hw = height * width
         for i in 0..<n { copyFloats(tall + (i * rowsPerImage + 1) * width, row + (n0 + i) * hw, hw) }
+    }
+
+    /// Zeroes what a full chunk would have past image `n`, up to where a sweep of `flat(n)`
+    /// outputs reads: the weight gradient sums over every lane, so a short last chunk must not
+    /// see the previous chunk's images there.
+    @inline(__always)
+    func clearPast(_ tall: UnsafeMutablePointer<Float>, images n: Int) {
+        let from = (n * rowsPerImage + 1) * width, to = flat(n) + 3 * width + 8
+        if to > from { (tall + from).update(repeating: 0, count: to - from) }
     }
 
     /// Scratch layout: the two lane masks, then three buffers per worker. Writes the masks
@@ -78,13 +94,13 @@ private func sweep3x3(_ acc: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Flo
                       _ k: UnsafePointer<Float>, reversed: Bool, accumulate: Bool) {
     @inline(__always) func tap(_ t: Int) -> SIMD8<Float> { SIMD8(repeating: k[reversed ? 8 - t : t]) }
     let a0 = tap(0), b0 = tap(1), c0 = tap(2), a1 = tap(3), b1 = tap(4), c1 = tap(5), a2 = tap(6), b2 = tap(7), c2 = tap(8)
+    let pl = opaque(p - 1), pm = opaque(p), pr = opaque(p + 1)
     var j = 0
     while j < flat {
-        let r0 = p + j, r1 = r0 + w, r2 = r1 + w
         // addingProduct is one FMA; Swift does not contract `a * b + c` on its own.
-        var l = a0 * load8(r0 - 1), m = b0 * load8(r0), r = c0 * load8(r0 + 1)
-        l = l.addingProduct(a1, load8(r1 - 1)); m = m.addingProduct(b1, load8(r1)); r = r.addingProduct(c1, load8(r1 + 1))
-        l = l.addingProduct(a2, load8(r2 - 1)); m = m.addingProduct(b2, load8(r2)); r = r.addingProduct(c2, load8(r2 + 1))
+        var l = a0 * load8(pl + j), m = b0 * load8(pm + j), r = c0 * load8(pr + j)
+        l = l.addingProduct(a1, load8(pl + j + w)); m = m.addingProduct(b1, load8(pm + j + w)); r = r.addingProduct(c1, load8(pr + j + w))
+        l = l.addingProduct(a2, load8(pl + j + 2 * w)); m = m.addingProduct(b2, load8(pm + j + 2 * w)); r = r.addingProduct(c2, load8(pr + j + 2 * w))
         if accumulate { m += load8(acc + j) }
         let v = m.addingProduct(load8(left + j), l).addingProduct(load8(right + j), r)
         store8(v, acc + j)
@@ -92,10 +108,118 @@ private func sweep3x3(_ acc: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Flo
     }
 }
 
-/// Scratch floats the 3x3 kernels need: two masks plus three tall buffers per worker.
-func depthwise3x3ScratchCount(height: Int, width: Int, batch: Int, threads: Int) -> Int {
-    let t = TallPlane(height: height, width: width, batch: batch)
-    return 2 * t.bufferCount + threads * 3 * t.bufferCount
+/// Scratch floats the 3x3 kernels need: two masks plus three tall buffers per worker, and
+/// `rowsPerWorker` more per worker for the fused BatchNorm kernels (DepthwiseBatchNorm.swift).
+func depthwise3x3ScratchCount(height: Int, width: Int, batch: Int, threads: Int, rowsPerWorker: Int = 0) -> Int {
+    let t = TallPlane(height: height, width: width, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues)
+    return 2 * t.bufferCount + threads * (3 * t.bufferCount + rowsPerWorker)
+}
+
+/// One worker's part of a 3x3 kernel: its tall buffers, the shared lane masks, and the work on
+/// one input channel. Channel c's `mult` output rows (whole batch each) are consecutive, `batch*hw`
+/// apart, both in the output tensor and in the fused kernels' row scratch.
+struct Depthwise3x3Worker {
+    /// Values per chunk of images: the input, output-gradient and accumulator planes fit L1.
+    static let chunkValues = 4096
+    let tall: TallPlane
+    let mult, batch, hw: Int
+    let left, right: UnsafePointer<Float>
+    /// The input tall plane, the output-gradient tall plane, the accumulator.
+    let pin, pout, acc: UnsafeMutablePointer<Float>
+    /// This worker's rows in the scratch (fused kernels only).
+    let rows: UnsafeMutablePointer<Float>
+
+    init(height h: Int, width w: Int, batch: Int, multiplier: Int, threads: Int, worker: Int,
+         scratch: UnsafeMutablePointer<Float>) {
+        tall = TallPlane(height: h, width: w, batch: batch, chunkValues: Self.chunkValues)
+        mult = multiplier; self.batch = batch; hw = h * w
+        let size = tall.bufferCount
+        left = UnsafePointer(scratch); right = UnsafePointer(scratch + size)
+        let buffer = tall.workerBuffers(in: scratch, worker: worker)
+        pin = buffer + TallPlane.origin; pout = buffer + size + TallPlane.origin; acc = buffer + 2 * size
+        rows = scratch + (2 + 3 * threads) * size + worker * mult * batch * hw
+        buffer.update(repeating: 0, count: 2 * size)      // separators and guards stay zero
+    }
+
+    /// Forward of one channel: `dst[m]` = conv of `input` (the channel's row) with `weight[m]`,
+    /// times `scale[m]` plus `shift[m]` when given.
+    @inline(__always)
+    func forward(_ dst: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                 scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?) {
+        let w = tall.width
+        var n0 = 0
+        while n0 < batch {
+            let n = min(tall.images, batch - n0)
+            tall.fill(pin, from: input, n0: n0, n: n)
+            for m in 0..<mult {
+                sweep3x3(acc, pin, width: w, flat: tall.flat(n), left: left, right: right, weight + m * 9,
+                         reversed: false, accumulate: false)
+                let sc = SIMD8(repeating: scale?[m] ?? 1), sh = SIMD8(repeating: shift?[m] ?? 0)
+                let d0 = dst + m * batch * hw + n0 * hw
+                for i in 0..<n {
+                    let a = acc + i * tall.rowsPerImage * w, d = d0 + i * hw
+                    var x = 0
+                    while x + 8 <= hw { store8(sh.addingProduct(load8(a + x), sc), d + x); x += 8 }
+                    while x < hw { d[x] = a[x] * sc[0] + sh[0]; x += 1 }
+                }
+            }
+            n0 += n
+        }
+    }
+
+    /// Gradients of one channel from its output-gradient rows `gradOutput[m]`: `gradWeight[m]`
+    /// accumulates; `gradInput` (the channel's row) is overwritten, plus `addTo` when given.
+    ///
+    /// With the output gradient in a tall plane G (same layout as the input's, P):
+    ///   dIn  = the forward sweep over G with the kernel reversed (taps mirrored, masks swapped by the reversal)
+    ///   dW[ky][kx] = sum_j G[j + W] * P[j + ky*W + kx - 1] * mask_kx[j]   (nine flat dot products; G's
+    ///                separator rows blank the junk outputs).
+    @inline(__always)
+    func backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
+                  gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                  addTo: UnsafePointer<Float>?) {
+        let w = tall.width
+        var n0 = 0
+        while n0 < batch {
+            let n = min(tall.images, batch - n0)
+            let flat = tall.flat(n)
+            tall.fill(pin, from: input, n0: n0, n: n)
+            for m in 0..<mult {
+                tall.fill(pout, from: gradOutput + m * batch * hw, n0: n0, n: n)
+                if n < tall.images { tall.clearPast(pout, images: n) }
+                // Weight gradient: nine dot products over the chunk.
+                let g = UnsafePointer(pout + w), pl = opaque(pin - 1), pm = opaque(pin), pr = opaque(pin + 1)
+                var s0 = SIMD8<Float>(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, s8 = s0
+                var j = 0
+                while j < flat {
+                    let gm = load8(g + j), gl = gm * load8(left + j), gr = gm * load8(right + j)
+                    s0 = s0.addingProduct(gl, load8(pl + j)); s1 = s1.addingProduct(gm, load8(pm + j)); s2 = s2.addingProduct(gr, load8(pr + j))
+                    s3 = s3.addingProduct(gl, load8(pl + j + w)); s4 = s4.addingProduct(gm, load8(pm + j + w)); s5 = s5.addingProduct(gr, load8(pr + j + w))
+                    s6 = s6.addingProduct(gl, load8(pl + j + 2 * w)); s7 = s7.addingProduct(gm, load8(pm + j + 2 * w)); s8 = s8.addingProduct(gr, load8(pr + j + 2 * w))
+                    j += 8
+                }
+                let gw = gradWeight + m * 9
+                gw[0] += s0.sum(); gw[1] += s1.sum(); gw[2] += s2.sum()
+                gw[3] += s3.sum(); gw[4] += s4.sum(); gw[5] += s5.sum()
+                gw[6] += s6.sum(); gw[7] += s7.sum(); gw[8] += s8.sum()
+                // Input gradient: dIn[j] = sum w[ky][kx] * G[j + (2-ky)*W + (1-kx)]; reversing the taps
+                // gives (row r = 2-ky) w[2-r][2] at -1 (masked left), w[2-r][1] at 0, w[2-r][0] at +1 (masked right).
+                if gradInput != nil {
+                    sweep3x3(acc, pout, width: w, flat: flat, left: left, right: right, weight + m * 9,
+                             reversed: true, accumulate: m > 0)
+                }
+            }
+            if let gradInput {
+                let dst = gradInput + n0 * hw
+                if let addTo {
+                    for i in 0..<n { rowAdd(dst + i * hw, acc + i * tall.rowsPerImage * w, addTo + (n0 + i) * hw, hw) }
+                } else {
+                    for i in 0..<n { (dst + i * hw).update(from: acc + i * tall.rowsPerImage * w, count: hw) }
+                }
+            }
+            n0 += n
+        }
+    }
 }
 
 /// Same contract as ``depthwiseForward`` for the 3x3/1/1 case.
@@ -104,103 +228,42 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
                          batch: Int, height h: Int, width w: Int,
                          scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
                          scratch: UnsafeMutablePointer<Float>, threading: Threading) {
-    let tall = TallPlane(height: h, width: w, batch: batch)
-    let hw = h * w, size = tall.bufferCount
-    let (left, right) = tall.prepareMasks(in: scratch)
+    let tall = TallPlane(height: h, width: w, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues)
+    _ = tall.prepareMasks(in: scratch)
+    let threads = threading.threads, rowLength = batch * h * w
     threading.parallelChunks(channels, minPerThread: 1,
-                             (out, input, weight, mult, batch, w, scale, shift, scratch, tall, hw, size, left, right)) { args, worker, range in
-        let (out, input, weight, mult, batch, w, scale, shift, scratch, tall, hw, size, left, right) = args.pointee
-        let buffer = tall.workerBuffers(in: scratch, worker: worker)
-        let pad = buffer + TallPlane.origin, acc = buffer + size
-        buffer.update(repeating: 0, count: size)      // separators and guards stay zero
+                             (out, input, weight, mult, batch, h, w, scale, shift, scratch, threads, rowLength)) { args, worker, range in
+        let (out, input, weight, mult, batch, h, w, scale, shift, scratch, threads, rowLength) = args.pointee
+        let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
+                                   worker: worker, scratch: scratch)
         for c in range {
-            var n0 = 0
-            while n0 < batch {
-                let n = min(tall.images, batch - n0)
-                tall.fill(pad, from: input + c * batch * hw, n0: n0, n: n)
-                for m in 0..<mult {
-                    let o = c * mult + m
-                    sweep3x3(acc, pad, width: w, flat: tall.flat(n), left: left, right: right, weight + o * 9,
-                             reversed: false, accumulate: false)
-                    let sc = SIMD8(repeating: scale?[o] ?? 1), sh = SIMD8(repeating: shift?[o] ?? 0)
-                    let dst = out + (o * batch + n0) * hw
-                    for i in 0..<n {
-                        let a = acc + i * tall.rowsPerImage * w, d = dst + i * hw
-                        var x = 0
-                        while x + 8 <= hw { store8(sh.addingProduct(load8(a + x), sc), d + x); x += 8 }
-                        while x < hw { d[x] = a[x] * sc[0] + sh[0]; x += 1 }
-                    }
-                }
-                n0 += n
-            }
+            let o = c * mult
+            k.forward(out + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
+                      scale: scale.map { $0 + o }, shift: shift.map { $0 + o })
         }
     }
 }
 
 /// Gradients of the 3x3/1/1 depthwise conv, same contract as ``depthwiseBackward``.
-///
-/// With the output gradient in a tall plane G (same layout as the input's, P):
-///   dIn  = the forward sweep over G with the kernel reversed (taps mirrored, masks swapped by the reversal)
-///   dW[ky][kx] = sum_j G[j + W] * P[j + ky*W + kx - 1] * mask_kx[j]   (nine flat dot products; G's
-///                separator rows blank the junk outputs).
 func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                           gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                           addToInput: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>, threading: Threading) {
-    let tall = TallPlane(height: h, width: w, batch: batch)
-    let hw = h * w, size = tall.bufferCount
-    let (left, right) = tall.prepareMasks(in: scratch)
+    let tall = TallPlane(height: h, width: w, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues)
+    _ = tall.prepareMasks(in: scratch)
+    let threads = threading.threads, rowLength = batch * h * w
     threading.parallelChunks(channels, minPerThread: 1,
-                             (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, addToInput, scratch, tall, hw, size,
-                              left, right)) { args, worker, range in
-        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, w, addToInput, scratch, tall, hw, size,
-             left, right) = args.pointee
-        let buffer = tall.workerBuffers(in: scratch, worker: worker)
-        let pin = buffer + TallPlane.origin, pout = buffer + size + TallPlane.origin, acc = buffer + 2 * size
-        buffer.update(repeating: 0, count: 2 * size)
+                             (gradInput, gradWeight, gradOutput, input, weight, mult, batch, h, w, addToInput, scratch,
+                              threads, rowLength)) { args, worker, range in
+        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, h, w, addToInput, scratch,
+             threads, rowLength) = args.pointee
+        let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
+                                   worker: worker, scratch: scratch)
         for c in range {
-            var n0 = 0
-            while n0 < batch {
-                let n = min(tall.images, batch - n0)
-                let flat = tall.flat(n)
-                tall.fill(pin, from: input + c * batch * hw, n0: n0, n: n)
-                for m in 0..<mult {
-                    let o = c * mult + m
-                    tall.fill(pout, from: gradOutput + o * batch * hw, n0: n0, n: n)
-                    // Weight gradient: nine dot products over the chunk.
-                    let g = UnsafePointer(pout + w), p = UnsafePointer(pin)
-                    var s0 = SIMD8<Float>(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, s8 = s0
-                    var j = 0
-                    while j < flat {
-                        let gm = load8(g + j), gl = gm * load8(left + j), gr = gm * load8(right + j)
-                        let r0 = p + j, r1 = r0 + w, r2 = r1 + w
-                        s0 = s0.addingProduct(gl, load8(r0 - 1)); s1 = s1.addingProduct(gm, load8(r0)); s2 = s2.addingProduct(gr, load8(r0 + 1))
-                        s3 = s3.addingProduct(gl, load8(r1 - 1)); s4 = s4.addingProduct(gm, load8(r1)); s5 = s5.addingProduct(gr, load8(r1 + 1))
-                        s6 = s6.addingProduct(gl, load8(r2 - 1)); s7 = s7.addingProduct(gm, load8(r2)); s8 = s8.addingProduct(gr, load8(r2 + 1))
-                        j += 8
-                    }
-                    let gw = gradWeight + o * 9
-                    gw[0] += s0.sum(); gw[1] += s1.sum(); gw[2] += s2.sum()
-                    gw[3] += s3.sum(); gw[4] += s4.sum(); gw[5] += s5.sum()
-                    gw[6] += s6.sum(); gw[7] += s7.sum(); gw[8] += s8.sum()
-                    // Input gradient: dIn[j] = sum w[ky][kx] * G[j + (2-ky)*W + (1-kx)]; reversing the taps
-                    // gives (row r = 2-ky) w[2-r][2] at -1 (masked left), w[2-r][1] at 0, w[2-r][0] at +1 (masked right).
-                    if gradInput != nil {
-                        sweep3x3(acc, pout, width: w, flat: flat, left: left, right: right, weight + o * 9,
-                                 reversed: true, accumulate: m > 0)
-                    }
-                }
-                if let gradInput {
-                    let dst = gradInput + (c * batch + n0) * hw
-                    if let addToInput {
-                        let add = addToInput + (c * batch + n0) * hw
-                        for i in 0..<n { rowAdd(dst + i * hw, acc + i * tall.rowsPerImage * w, add + i * hw, hw) }
-                    } else {
-                        for i in 0..<n { (dst + i * hw).update(from: acc + i * tall.rowsPerImage * w, count: hw) }
-                    }
-                }
-                n0 += n
-            }
+            let o = c * mult
+            k.backward(gradInput: gradInput.map { $0 + c * rowLength }, gradWeight: gradWeight + o * 9,
+                       gradOutput: gradOutput + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
+                       addTo: addToInput.map { $0 + c * rowLength })
         }
     }
 }
