@@ -53,6 +53,14 @@ enum PerfCheck {
                 return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", r.gflops, r.calibration))
             })
         }
+        // A whole block in training (the fused depthwise + BatchNorm kernels, forward and backward).
+        do {
+            let k = try KernelBench.trainingBlock(planes: 64, side: 14, batch: 16, iterations: 2, threading: threading)
+            probes.append(Probe(name: k.name) {
+                let r = pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 2) / 1e9 }
+                return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs sgemm %.1f", r.gflops, r.calibration))
+            })
+        }
         // The whole lru10 forward at batch 64 and at batch 1, and an lru2 training step.
         var rng = SplitMix64(seed: 9)
         let x = (0..<(64 * 28 * 28)).map { _ in rng.nextUniform() }

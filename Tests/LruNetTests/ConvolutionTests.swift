@@ -11,6 +11,8 @@ final class ConvolutionTests: XCTestCase {
             (1, 8, 8, 6, 6, 3, 1, 1, 8, false), (2, 4, 6, 7, 5, 3, 1, 0, 2, true),
             (2, 6, 4, 11, 9, 5, 2, 2, 2, false), (1, 1, 64, 28, 28, 3, 2, 1, 1, false),
             (3, 5, 5, 4, 3, 1, 2, 0, 5, true), (2, 16, 32, 3, 3, 1, 1, 0, 1, false),
+            // Grouped 1x1 convs of the reuse blocks' kind, at odd column counts.
+            (5, 128, 64, 11, 13, 1, 1, 0, 8, false), (3, 64, 32, 7, 9, 1, 1, 0, 8, true), (2, 256, 128, 4, 4, 1, 1, 0, 8, false),
         ]
         for (n, cin, cout, h, w, k, s, p, g, hasBias) in cases {
             let store = ParameterStore()
