@@ -59,6 +59,35 @@ public struct KernelBench {
         ]
     }
 
+    /// Training's fused depthwise 3x3 + BatchNorm (DepthwiseBatchNorm.swift), forward and backward
+    /// with the residual gradient added, on one stage shape. MACs count the backward as twice the forward.
+    public static func depthwiseBatchNormTraining(planes: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {
+        var rng = SplitMix64(seed: 5)
+        let l = batch * side * side, wide = 2 * planes
+        let x = FloatBuffer(count: planes * l), y = FloatBuffer(count: wide * l), gy = FloatBuffer(count: wide * l)
+        let gx = FloatBuffer(count: planes * l), residual = FloatBuffer(count: planes * l)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform(); residual.pointer[i] = rng.nextUniform() - 0.5 }
+        for i in 0..<gy.count { gy.pointer[i] = rng.nextUniform() - 0.5 }
+        let w = FloatBuffer(count: wide * 9), gw = FloatBuffer(count: wide * 9)
+        for i in 0..<w.count { w.pointer[i] = rng.nextUniform() - 0.5 }
+        // gamma, beta, saved mean, saved inverse std, running mean, running variance, their gradients.
+        let bnState = FloatBuffer(count: 8 * wide)
+        for i in 0..<wide { bnState.pointer[i] = 1; bnState.pointer[5 * wide + i] = 1 }
+        let p = { (i: Int) in bnState.pointer + i * wide }
+        let forward = BatchNormTraining(gamma: p(0), beta: p(1), savedMean: p(2), savedInvStd: p(3), runningMean: p(4),
+                                        runningVar: p(5), momentum: 0.1, eps: 1e-5)
+        let backward = BatchNormGradient(gamma: p(0), savedMean: p(2), savedInvStd: p(3), gradGamma: p(6), gradBeta: p(7))
+        let scratch = Scratch()
+        return KernelBench(name: "depthwise+BN train \(planes)ch \(side)x\(side) b\(batch)", macs: 3 * wide * 9 * l) {
+            withExtendedLifetime(bnState) {}        // the BatchNorm structs point into it
+            depthwiseBatchNormTrainForward(y.pointer, x.pointer, w.pointer, bn: forward, channels: planes, multiplier: 2,
+                                           batch: batch, height: side, width: side, scratch: scratch, threading: threading)
+            depthwiseBatchNormBackward(gradInput: gx.pointer, gradWeight: gw.pointer, bn: backward, gradOutput: gy.pointer,
+                                       input: x.pointer, weight: w.pointer, addToInput: residual.pointer, channels: planes,
+                                       multiplier: 2, batch: batch, height: side, width: side, scratch: scratch, threading: threading)
+        }
+    }
+
     /// A whole reused block in inference (`iterations` applications, tile by tile: depthwise + BN,
     /// 1x1 + BN + residual + ReLU + shuffle), with random weights and BN statistics.
     public static func tiledBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
