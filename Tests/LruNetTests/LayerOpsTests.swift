@@ -48,20 +48,27 @@ final class LayerOpsTests: XCTestCase {
     func testMaxPoolPaddedMatchesNaive() {
         var rng = SplitMix64(seed: 4)
         for (h, w, k, s, p) in [(7, 7, 3, 2, 1), (14, 14, 3, 2, 1), (4, 4, 3, 2, 1), (1, 1, 3, 2, 1), (2, 3, 3, 2, 1),
-                                (5, 9, 3, 2, 1), (16, 16, 3, 2, 1), (9, 23, 3, 2, 1), (5, 6, 2, 2, 0), (3, 5, 3, 1, 1)] {
+                                (5, 9, 3, 2, 1), (16, 16, 3, 2, 1), (9, 23, 3, 2, 1), (28, 28, 3, 2, 1), (6, 40, 3, 2, 1),
+                                (5, 6, 2, 2, 0), (3, 5, 3, 1, 1)] {
             let planes = 3
             let g = ConvGeometry(kernel: k, stride: s, padding: p)
             let ho = g.outputHeight(h), wo = g.outputWidth(w)
             var x = randomArray(planes * h * w + FloatBuffer.slack, &rng)   // kernels may read a vector past the end
             if h * w > 3 { x[5] = .nan }                                        // NaN wins, as in PyTorch
-            var ref = [Float](repeating: 0, count: planes * ho * wo)
+            for i in 0..<(h * w) { x[2 * h * w + i] = Float((i * 7) % 3) }       // ties: the first maximum wins
+            var ref = [Float](repeating: 0, count: planes * ho * wo), refIdx = [Int32](repeating: 0, count: ref.count)
             for pl in 0..<planes { for oy in 0..<ho { for ox in 0..<wo {
-                var m = -Float.infinity
+                var m = -Float.infinity, at = -1
                 for ky in 0..<k { for kx in 0..<k {
                     let iy = oy * s - p + ky, ix = ox * s - p + kx
-                    if iy >= 0, iy < h, ix >= 0, ix < w { let v = x[(pl * h + iy) * w + ix]; m = v.isNaN || v > m ? v : m }
+                    if iy >= 0, iy < h, ix >= 0, ix < w {
+                        let v = x[(pl * h + iy) * w + ix]
+                        if at < 0 { at = iy * w + ix }
+                        if v.isNaN || v > m { m = v; at = iy * w + ix }
+                    }
                 } }
                 ref[(pl * ho + oy) * wo + ox] = m
+                refIdx[(pl * ho + oy) * wo + ox] = Int32(at)
             } } }
             var out = [Float](repeating: 0, count: ref.count)
             maxPoolForward(&out, x, argmax: nil, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
@@ -70,7 +77,7 @@ final class LayerOpsTests: XCTestCase {
             var withArgmax = [Float](repeating: 0, count: ref.count), idx = [Int32](repeating: -1, count: ref.count)
             maxPoolForward(&withArgmax, x, argmax: &idx, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
             XCTAssertEqual(withArgmax.map(\.bitPattern), ref.map(\.bitPattern), "maxpool with argmax \(h)x\(w)")
-            for i in idx.indices { XCTAssertEqual(x[(i / (ho * wo)) * h * w + Int(idx[i])].bitPattern, ref[i].bitPattern) }
+            XCTAssertEqual(idx, refIdx, "maxpool argmax \(h)x\(w) k\(k) s\(s) p\(p)")
         }
     }
 

@@ -26,6 +26,18 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
         }
         return
     }
+    if let argmax, g.kernelH == 3 && g.kernelW == 3 && g.stride == 2 && g.padding == 1 {
+        threading.parallelFor(planes, minPerThread: 16, (out, input, argmax, height, width, ho, wo)) { args, range in
+            let (out, input, argmax, height, width, ho, wo) = args.pointee
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * maxPoolArgmaxRowCount(wo: wo) + 8) { rows in
+                for p in range {
+                    maxPool3x3s2Argmax(out + p * ho * wo, argmax + p * ho * wo, input + p * height * width,
+                                       height: height, width: width, ho: ho, wo: wo, rows: rows.baseAddress!)
+                }
+            }
+        }
+        return
+    }
     threading.parallelFor(planes, minPerThread: 16, (out, input, argmax, height, width, g, ho, wo)) { args, range in
         let (out, input, argmax, height, width, g, ho, wo) = args.pointee
         for p in range {
@@ -100,6 +112,60 @@ func maxPool3x3s2Narrow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer
         if oy * wo + 8 <= ho * wo { store8(m, d) } else { for x in 0..<wo { d[x] = m[x] } }
     }
 }
+
+/// LruNet's pooling (3x3, stride 2, padding 1) on one plane, with argmax, 8 outputs at a time.
+/// Scalar, the running maximum is one long chain of compare-and-select (a sixth of an lru1
+/// training step). Here each input row is copied into `t` with -infinity for the padding at
+/// x = -1 and x >= w, and the three taps of 8 outputs are its even lanes (x = 2ox-1), odd
+/// lanes (2ox) and even lanes one further (2ox+1). Taps are taken in PyTorch's order (rows,
+/// then columns, ascending) with its rule `v > best || isnan(v)`, so the first maximum wins
+/// and NaN propagates; padding is never taken. `t` holds 3 x ``maxPoolArgmaxRowCount(wo:)`` + 8 floats.
+@inline(__always)
+private func maxPool3x3s2Argmax(_ dst: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>,
+                                _ src: UnsafePointer<Float>, height h: Int, width w: Int, ho: Int, wo: Int,
+                                rows t: UnsafeMutablePointer<Float>) {
+    let padded = maxPoolArgmaxRowCount(wo: wo)
+    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+    for oy in 0..<ho {
+        let y0 = max(2 * oy - 1, 0), y1 = min(2 * oy + 1, h - 1)
+        for y in y0...y1 {                       // the window's rows, padded
+            let r = t + (y - y0) * padded
+            let minusInfinity = SIMD8<Float>(repeating: -.infinity)
+            r[0] = -.infinity
+            copyFloats(r + 1, src + y * w, w)
+            var x = 1 + w
+            while x < padded { store8(minusInfinity, r + x); x += 8 }   // may run into the next row (written after) or the slack
+        }
+        var ox0 = 0
+        while ox0 < wo {
+            // x of each lane's left tap, and its first valid tap's index (PyTorch's start value).
+            let xLeft = 2 &* (SIMD8(repeating: Int32(ox0)) &+ lanes) &- 1
+            var best = SIMD8<Float>(repeating: -.infinity)
+            // max(xLeft, 0) as bit operations: `replacing(with: 0, where: xLeft .< 0)` compiled to a
+            // lane-by-lane loop through the stack, half this function's time.
+            var at = SIMD8(repeating: Int32(y0 * w)) &+ (xLeft & ~(xLeft &>> 31))
+            @inline(__always) func tap(_ v: SIMD8<Float>, _ index: SIMD8<Int32>) {
+                let take = (v .> best) .| (v .!= v)
+                best.replace(with: v, where: take)
+                at.replace(with: index, where: take)
+            }
+            for y in y0...y1 {
+                let r = t + (y - y0) * padded + 2 * ox0
+                let a = load8(r), b = load8(r + 8), c = load8(r + 2), d = load8(r + 10)
+                let base = SIMD8(repeating: Int32(y * w)) &+ xLeft
+                tap(SIMD8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]), base)
+                tap(SIMD8(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]), base &+ 1)
+                tap(SIMD8(c[0], c[2], c[4], c[6], d[0], d[2], d[4], d[6]), base &+ 2)
+            }
+            let n = min(8, wo - ox0)
+            for l in 0..<n { dst[oy * wo + ox0 + l] = best[l]; idx[oy * wo + ox0 + l] = at[l] }
+            ox0 += 8
+        }
+    }
+}
+
+/// Floats of one padded row for ``maxPool3x3s2Argmax``: every vector a block of 8 outputs reads.
+func maxPoolArgmaxRowCount(wo: Int) -> Int { 2 * ((wo + 7) & ~7) + 16 }
 
 /// Routes each output gradient to the input its maximum came from (gradInput is overwritten).
 func maxPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
