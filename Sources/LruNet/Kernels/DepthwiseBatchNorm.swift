@@ -13,10 +13,40 @@
 // The rows are computed by the same sweep as the forward pass and BatchNorm runs the same
 // row functions as the layer-by-layer kernels, so the results are the same bits.
 
-/// Scratch floats for the fused kernels.
-func depthwiseBatchNormScratchCount(multiplier: Int, batch: Int, height: Int, width: Int, threads: Int) -> Int {
-    depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threads,
-                             rowsPerWorker: multiplier * batch * height * width)
+/// Reserves the fused kernels' scratch (lane masks, tall planes and rows for every worker) and
+/// writes the masks. Call before the parallel region.
+func depthwiseBatchNormScratch(_ scratch: Scratch, multiplier: Int, batch: Int, height: Int, width: Int,
+                               threads: Int) -> UnsafeMutablePointer<Float> {
+    let s = scratch.reserve(depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threads,
+                                                     rowsPerWorker: multiplier * batch * height * width))
+    _ = TallPlane(height: height, width: width, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues).prepareMasks(in: s)
+    return s
+}
+
+extension Depthwise3x3Worker {
+    /// One input channel of ``depthwiseBatchNormTrainForward``: its `mult` normalised output
+    /// rows into `out` (the first one), BatchNorm channels `o ..< o + mult`.
+    @inline(__always)
+    func forwardBatchNorm(_ out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                          bn: BatchNormTraining, firstOutput o: Int) {
+        let l = batch * hw
+        forward(rows, input: input, weight: weight, scale: nil, shift: nil)
+        for m in 0..<mult { bn.forwardRow(out + m * l, rows + m * l, l, channel: o + m) }
+    }
+
+    /// One input channel of ``depthwiseBatchNormBackward``.
+    @inline(__always)
+    func backwardBatchNorm(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
+                           bn: BatchNormGradient, gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                           weight: UnsafePointer<Float>, addTo: UnsafePointer<Float>?, firstOutput o: Int) {
+        let l = batch * hw
+        forward(rows, input: input, weight: weight, scale: nil, shift: nil)      // the raw rows again
+        for m in 0..<mult {
+            let row = rows + m * l
+            bn.backwardRow(row, dy: gradOutput + m * l, x: row, l, channel: o + m)
+        }
+        backward(gradInput: gradInput, gradWeight: gradWeight, gradOutput: rows, input: input, weight: weight, addTo: addTo)
+    }
 }
 
 /// `out = BN(depthwise3x3(input))` in training mode: batch statistics saved in `bn`, running
@@ -26,8 +56,7 @@ func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ input:
                                     channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                                     scratch: Scratch, threading: Threading) {
     let threads = threading.threads, rowLength = batch * h * w
-    let s = scratch.reserve(depthwiseBatchNormScratchCount(multiplier: mult, batch: batch, height: h, width: w, threads: threads))
-    _ = TallPlane(height: h, width: w, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues).prepareMasks(in: s)
+    let s = depthwiseBatchNormScratch(scratch, multiplier: mult, batch: batch, height: h, width: w, threads: threads)
     threading.parallelChunks(channels, minPerThread: 1,
                              (out, input, weight, bn, mult, batch, h, w, s, threads, rowLength)) { args, worker, range in
         let (out, input, weight, bn, mult, batch, h, w, s, threads, rowLength) = args.pointee
@@ -35,10 +64,7 @@ func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ input:
                                    worker: worker, scratch: s)
         for c in range {
             let o = c * mult
-            k.forward(k.rows, input: input + c * rowLength, weight: weight + o * 9, scale: nil, shift: nil)
-            for m in 0..<mult {
-                bn.forwardRow(out + (o + m) * rowLength, k.rows + m * rowLength, rowLength, channel: o + m)
-            }
+            k.forwardBatchNorm(out + o * rowLength, input: input + c * rowLength, weight: weight + o * 9, bn: bn, firstOutput: o)
         }
     }
 }
@@ -52,8 +78,7 @@ func depthwiseBatchNormBackward(gradInput: UnsafeMutablePointer<Float>?, gradWei
                                 channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                                 scratch: Scratch, threading: Threading) {
     let threads = threading.threads, rowLength = batch * h * w
-    let s = scratch.reserve(depthwiseBatchNormScratchCount(multiplier: mult, batch: batch, height: h, width: w, threads: threads))
-    _ = TallPlane(height: h, width: w, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues).prepareMasks(in: s)
+    let s = depthwiseBatchNormScratch(scratch, multiplier: mult, batch: batch, height: h, width: w, threads: threads)
     threading.parallelChunks(channels, minPerThread: 1,
                              (gradInput, gradWeight, bn, gradOutput, input, weight, addToInput, mult, batch, h, w, s,
                               threads, rowLength)) { args, worker, range in
@@ -62,14 +87,10 @@ func depthwiseBatchNormBackward(gradInput: UnsafeMutablePointer<Float>?, gradWei
         let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
                                    worker: worker, scratch: s)
         for c in range {
-            let o = c * mult, x = input + c * rowLength
-            k.forward(k.rows, input: x, weight: weight + o * 9, scale: nil, shift: nil)      // the raw rows again
-            for m in 0..<mult {
-                let row = k.rows + m * rowLength
-                bn.backwardRow(row, dy: gradOutput + (o + m) * rowLength, x: row, rowLength, channel: o + m)
-            }
-            k.backward(gradInput: gradInput.map { $0 + c * rowLength }, gradWeight: gradWeight + o * 9,
-                       gradOutput: k.rows, input: x, weight: weight + o * 9, addTo: addToInput.map { $0 + c * rowLength })
+            let o = c * mult
+            k.backwardBatchNorm(gradInput: gradInput.map { $0 + c * rowLength }, gradWeight: gradWeight + o * 9, bn: bn,
+                                gradOutput: gradOutput + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
+                                addTo: addToInput.map { $0 + c * rowLength }, firstOutput: o)
         }
     }
 }
