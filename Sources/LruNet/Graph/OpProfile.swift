@@ -3,14 +3,14 @@ import Dispatch
 /// The kinds of work the time split reports.
 public enum OpTimer: String, CaseIterable, Sendable {
     case depthwise = "depthwise"
-    /// Training's depthwise conv with its BatchNorm, one kernel (DepthwiseBatchNorm.swift).
-    case depthwiseBatchNorm = "depthwise+BN"
     case pointwise = "1x1 GEMM"
     case im2colConv = "im2col conv"
     case batchNorm = "BN + epilogues"
     case poolShuffleConcat = "pool/shuffle/concat"
     /// A reuse block run tile by tile in inference: depthwise, 1x1 and epilogues fused.
     case reuseBlock = "fused reuse blocks"
+    /// A reuse block in training, group by group (depthwise + BN, 1x1, BN + residual + ReLU).
+    case trainingBlock = "reuse blocks (training)"
     case other = "other"
 }
 

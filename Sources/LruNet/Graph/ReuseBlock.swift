@@ -52,11 +52,12 @@ public final class ReuseBlock: Layer {
     var inputRepeatsHalf = false
     private var poolsOutput = false
     private var unpooled = FloatBuffer(count: 0)
-    // Training: one record per iteration.
+    // Training: one record per iteration; the input gradient in two buffers (an iteration reads
+    // one at shuffled places while it writes the other); per-thread rows for one group's gradients.
     private var saved: [IterationState] = []
     private var blockInput: UnsafeMutablePointer<Float>?
-    private var gradY = FloatBuffer(count: 0), gradPw = FloatBuffer(count: 0)
-    private var gradDwBN = FloatBuffer(count: 0), gradIn = FloatBuffer(count: 0)
+    private var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
+    private var groupGradients = FloatBuffer(count: 0)
 
     /// Activations and batch statistics of one iteration, kept for backward. The raw depthwise
     /// output is not kept: backward computes it again (see DepthwiseBatchNorm.swift).
@@ -109,12 +110,11 @@ public final class ReuseBlock: Layer {
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
-            gradY = FloatBuffer(count: planes * l); gradPw = FloatBuffer(count: planes * l)
-            gradDwBN = FloatBuffer(count: wide * l)
-            gradIn = FloatBuffer(count: planes * l)
+            gradIn = (FloatBuffer(count: planes * l), FloatBuffer(count: planes * l))
+            groupGradients = FloatBuffer(count: (WorkerPool.shared.workers + 1) * 4 * groupWidth * l)
         } else {
             saved = []
-            gradY = FloatBuffer(count: 0); gradPw = gradY; gradDwBN = gradY; gradIn = gradY
+            gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0)); groupGradients = FloatBuffer(count: 0)
             out = FloatBuffer(count: pools ? planes * input.batch * pooledPlane : planes * l)
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
@@ -212,75 +212,114 @@ public final class ReuseBlock: Layer {
     private func pooledSide(_ n: Int) -> Int { Self.poolGeometry.outputHeight(n) }
     private var pooledPlane: Int { pooledSide(shape.height) * pooledSide(shape.width) }
 
+    /// Input channels of one pointwise group, which are also its output channels.
+    private var groupWidth: Int { planes / Self.pointwiseGroups }
+
+    // Training runs each iteration group by group: a pointwise group's 1x1 reads only the
+    // depthwise outputs of its own input channels, and its BatchNorm + residual + ReLU only its
+    // own outputs, so one thread takes a group through depthwise + BN, the 1x1 and the second
+    // BN while that group's rows (a few MB at stage 1, batch 128) are still in cache, instead
+    // of each op streaming the whole stage through memory. Backward likewise. The kernels are
+    // the layer kernels' per-channel parts, in the same order: the results are the same bits
+    // (ReuseBlockTrainingTests).
+
     private func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let l = shape.rowLength
+        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
+                                                height: shape.height, width: shape.width, threads: threads)
+        let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
         blockInput = input
-        var res = input
+        var res = UnsafePointer(input)
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
-            let bn = BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
-                                       savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
-                                       runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
-                                       momentum: momentum, eps: eps)
-            ctx.timed(.depthwiseBatchNorm) { depthwiseBatchNormTrainForward(s.dwNorm.pointer, res, ctx.cache.fetch(dwWeight), bn: bn,
-                                                                   channels: planes, multiplier: expansion, batch: shape.batch,
-                                                                   height: shape.height, width: shape.width,
-                                                                   scratch: depthwiseScratch, threading: ctx.threading) }
-            ctx.timed(.pointwise) { convForward(s.pwRaw.pointer, s.dwNorm.pointer, weight: ctx.cache.fetch(pwWeight), bias: nil, shape: pwShape!,
-                        columns: nil, threading: ctx.threading) }
-            // BN + residual + ReLU in one pass, written shuffled except after the last iteration.
-            let y = last ? s.y.pointer : s.next.pointer, r = res
-            ctx.timed(.batchNorm) { batchNormTrainForward(y, s.pwRaw.pointer,
-                                  gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
-                                  savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
-                                  runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
-                                  momentum: momentum, eps: eps, channels: planes, rowLength: l,
-                                  residual: r, relu: true, shuffleOutput: !last, threading: ctx.threading) }
-            res = y
+            let dwBNi = BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
+                                          savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
+                                          runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
+                                          momentum: momentum, eps: eps)
+            let pwBNi = BatchNormTraining(gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
+                                          savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
+                                          runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
+                                          momentum: momentum, eps: eps)
+            let y = last ? s.y.pointer : s.next.pointer
+            let pass = (res, y, s.dwNorm.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
+                        shape, threads, scratch)
+            ctx.timed(.trainingBlock) {
+                ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
+                    let (res, y, dwNorm, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch) = args.pointee
+                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
+                                               threads: threads, worker: worker, scratch: scratch)
+                    for g in groups {
+                        let c0 = g * cin
+                        for c in c0 ..< c0 + cin {       // depthwise + BN of the group's input channels
+                            k.forwardBatchNorm(dwNorm + 2 * c * l, input: res + c * l, weight: dw + 18 * c, bn: dwBN, firstOutput: 2 * c)
+                        }
+                        sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm + 2 * c0 * l, pwRaw + c0 * l)
+                        for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
+                            let dest = shuffle ? shuffleDestination(c, channels: planes) : c
+                            pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
+                        }
+                    }
+                }
+            }
+            res = UnsafePointer(y)
         }
         return saved[iterations - 1].y.pointer
     }
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let l = shape.rowLength
-        let gy = gradY.pointer, gin = gradIn.pointer
+        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
+                                                height: shape.height, width: shape.width, threads: threads)
+        let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
+        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
+        var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
-            let s = saved[i]
-            // Gradient at this iteration's pre-ReLU sum (un-shuffled unless this is the last
-            // iteration, masked by the saved ReLU output) into gy, which is also the residual's
-            // gradient; then the pw BatchNorm backward on that row while it is in cache.
-            let last = i == iterations - 1
-            let src = last ? UnsafePointer(gradOutput) : UnsafePointer(gin), mask = last ? UnsafePointer(s.y.pointer) : UnsafePointer(s.next.pointer)
-            let bn = BatchNormGradient(gamma: store.pointer(pwBN[i].weight), savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
-                                       gradGamma: store.gradient(pwBN[i].weight), gradBeta: store.gradient(pwBN[i].bias))
-            ctx.timed(.batchNorm) {
-                ctx.threading.parallelFor(planes, minPerThread: max(1, 16384 / max(l, 1)),
-                                          (gy, src, mask, last, planes, l, bn, gradPw.pointer, s.pwRaw.pointer)) { args, channels in
-                    let (gy, src, mask, last, planes, l, bn, gradPw, pwRaw) = args.pointee
-                    for c in channels {
-                        let at = last ? c : shuffleDestination(c, channels: planes)
-                        rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)
-                        bn.backwardRow(gradPw + c * l, dy: gy + c * l, x: pwRaw + c * l, l, channel: c)
+            let s = saved[i], last = i == iterations - 1
+            // The ReLU mask is this iteration's saved output, shuffled like the incoming gradient.
+            let mask = UnsafePointer(last ? s.y.pointer : s.next.pointer)
+            let res = UnsafePointer(i == 0 ? blockInput! : saved[i - 1].next.pointer)
+            let pwBNi = BatchNormGradient(gamma: store.pointer(pwBN[i].weight), savedMean: s.pwMean.pointer,
+                                          savedInvStd: s.pwInvStd.pointer, gradGamma: store.gradient(pwBN[i].weight),
+                                          gradBeta: store.gradient(pwBN[i].bias))
+            let dwBNi = BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
+                                          savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
+                                          gradBeta: store.gradient(dwBN[i].bias))
+            let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
+            let pass = (src, mask, res, gin, UnsafePointer(s.dwNorm.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
+                        pwBNi, dwBNi, shuffled: !last, planes, cin, l, shape, threads, scratch, groupGradients.pointer)
+            ctx.timed(.trainingBlock) {
+                ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
+                    let (src, mask, res, gin, dwNorm, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, shuffled, planes, cin, l, shape,
+                         threads, scratch, groupGradients) = args.pointee
+                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
+                                               threads: threads, worker: worker, scratch: scratch)
+                    // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
+                    // residual's), at the pw output, and at the normalised depthwise output.
+                    let gy = groupGradients + worker * 4 * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
+                    for g in groups {
+                        let c0 = g * cin
+                        for j in 0..<cin {
+                            let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
+                            rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
+                            pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
+                        }
+                        // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
+                        sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm + 2 * c0 * l, beta: 1, pwGrad + c0 * 2 * cin)
+                        sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
+                        for j in 0..<cin {
+                            let c = c0 + j
+                            k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
+                                                gradOutput: gDwNorm + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
+                                                addTo: gy + j * l, firstOutput: 2 * c)
+                        }
                     }
                 }
             }
-            ctx.timed(.pointwise) { convBackward(gradInput: gradDwBN.pointer, gradWeight: store.gradient(pwWeight), gradBias: nil,
-                         gradOutput: gradPw.pointer, input: s.dwNorm.pointer, weight: store.pointer(pwWeight),
-                         shape: pwShape!, columns: nil, threading: ctx.threading) }
-            let res = i == 0 ? blockInput! : saved[i - 1].next.pointer
-            let needIn = i > 0 || needInputGradient
-            let dwBNGrad = BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
-                                             savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
-                                             gradBeta: store.gradient(dwBN[i].bias))
-            ctx.timed(.depthwiseBatchNorm) { depthwiseBatchNormBackward(gradInput: needIn ? gin : nil, gradWeight: store.gradient(dwWeight),
-                                                               bn: dwBNGrad, gradOutput: gradDwBN.pointer, input: res,
-                                                               weight: store.pointer(dwWeight), addToInput: gy,   // plus the residual path's gradient
-                                                               channels: planes, multiplier: expansion, batch: shape.batch,
-                                                               height: shape.height, width: shape.width,
-                                                               scratch: depthwiseScratch, threading: ctx.threading) }
+            src = UnsafePointer(into)
+            swap(&into, &spare)
         }
-        return needInputGradient ? gin : nil
+        return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
     }
 
     /// Multiply-accumulates per image of one application of `dw` and of `pw`.
