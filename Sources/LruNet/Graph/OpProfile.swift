@@ -3,14 +3,14 @@ import Dispatch
 /// The kinds of work the time split reports.
 public enum OpTimer: String, CaseIterable, Sendable {
     case depthwise = "depthwise"
+    /// Training's depthwise conv with its BatchNorm, one kernel (DepthwiseBatchNorm.swift).
+    case depthwiseBatchNorm = "depthwise+BN"
     case pointwise = "1x1 GEMM"
     case im2colConv = "im2col conv"
     case batchNorm = "BN + epilogues"
     case poolShuffleConcat = "pool/shuffle/concat"
     /// A reuse block run tile by tile in inference: depthwise, 1x1 and epilogues fused.
     case reuseBlock = "fused reuse blocks"
-    /// A reuse block in training, group by group (depthwise + BN, 1x1, BN + residual + ReLU).
-    case trainingBlock = "reuse blocks (training)"
     case other = "other"
 }
 
@@ -21,6 +21,9 @@ public final class OpProfile {
     public init() {}
     public func reset() { seconds = [:] }
     public var total: Double { seconds.values.reduce(0, +) }
+
+    /// Adds time measured elsewhere (inside a parallel region, say).
+    func add(_ kind: OpTimer, seconds: Double) { self.seconds[kind, default: 0] += seconds }
 
     @inline(__always)
     func add(_ kind: OpTimer, since start: UInt64) {
@@ -36,5 +39,41 @@ extension RunContext {
         let t0 = DispatchTime.now().uptimeNanoseconds
         defer { profile.add(kind, since: t0) }
         return try body()
+    }
+}
+
+/// Op timing inside a parallel region: each worker adds the nanoseconds of its parts to its own
+/// slots, and ``report(to:workers:)`` charges the profile the average over the workers (their
+/// parts run side by side). Only used while a profile is on.
+struct RegionTimer {
+    static let kinds: [OpTimer] = [.depthwiseBatchNorm, .pointwise, .batchNorm]
+    let slots: UnsafeMutablePointer<UInt64>?
+
+    @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    /// The clock when timing, else 0.
+    @inline(__always) func start() -> UInt64 { slots == nil ? 0 : Self.now() }
+
+    /// Charges `kind` (one of ``kinds``) for worker `worker` with the time since `start`; returns now.
+    @inline(__always)
+    func lap(_ kind: Int, worker: Int, since start: UInt64) -> UInt64 {
+        guard let slots else { return 0 }
+        let t = Self.now()
+        slots[worker * Self.kinds.count + kind] += t - start
+        return t
+    }
+}
+
+extension RunContext {
+    /// Runs `body` with a ``RegionTimer`` that is live only when profiling, then charges the profile.
+    @inline(__always)
+    func timedRegion(workers: Int, scratch: UnsafeMutablePointer<UInt64>, _ body: (RegionTimer) -> Void) {
+        guard let profile else { body(RegionTimer(slots: nil)); return }
+        let n = RegionTimer.kinds.count
+        scratch.update(repeating: 0, count: workers * n)
+        body(RegionTimer(slots: scratch))
+        for (k, kind) in RegionTimer.kinds.enumerated() {
+            let total = (0..<workers).reduce(UInt64(0)) { $0 + scratch[$1 * n + k] }
+            profile.add(kind, seconds: Double(total) * 1e-9 / Double(workers))
+        }
     }
 }

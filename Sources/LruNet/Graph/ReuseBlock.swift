@@ -57,7 +57,9 @@ public final class ReuseBlock: Layer {
     private var saved: [IterationState] = []
     private var blockInput: UnsafeMutablePointer<Float>?
     private var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
-    private var groupGradients = FloatBuffer(count: 0)
+    private let groupGradients = Scratch()
+    /// Per-worker op times inside the training regions, while profiling.
+    private let regionTimes: UnsafeMutablePointer<UInt64>
 
     /// Activations and batch statistics of one iteration, kept for backward. The raw depthwise
     /// output is not kept: backward computes it again (see DepthwiseBatchNorm.swift).
@@ -83,9 +85,10 @@ public final class ReuseBlock: Layer {
         dwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).dw_bn_list.\($0)", channels: wide, store: store) }
         pwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).pw_bn_list.\($0)", channels: planes, store: store) }
         iterationWeights = .allocate(capacity: iterations)
+        regionTimes = .allocate(capacity: Self.pointwiseGroups * RegionTimer.kinds.count)
     }
 
-    deinit { iterationWeights.deallocate() }
+    deinit { iterationWeights.deallocate(); regionTimes.deallocate() }
 
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         guard input.channels == planes else {
@@ -111,10 +114,10 @@ public final class ReuseBlock: Layer {
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
             gradIn = (FloatBuffer(count: planes * l), FloatBuffer(count: planes * l))
-            groupGradients = FloatBuffer(count: (WorkerPool.shared.workers + 1) * 4 * groupWidth * l)
+            _ = groupGradients.reserve((WorkerPool.shared.workers + 1) * 4 * groupWidth * l)
         } else {
             saved = []
-            gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0)); groupGradients = FloatBuffer(count: 0)
+            gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
             out = FloatBuffer(count: pools ? planes * input.batch * pooledPlane : planes * l)
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
@@ -214,6 +217,8 @@ public final class ReuseBlock: Layer {
 
     /// Input channels of one pointwise group, which are also its output channels.
     private var groupWidth: Int { planes / Self.pointwiseGroups }
+    /// Threads a group-by-group region runs on.
+    private func regionWidth(_ ctx: RunContext) -> Int { min(ctx.threading.threads, Self.pointwiseGroups) }
 
     // Training runs each iteration group by group: a pointwise group's 1x1 reads only the
     // depthwise outputs of its own input channels, and its BatchNorm + residual + ReLU only its
@@ -241,23 +246,27 @@ public final class ReuseBlock: Layer {
                                           runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
                                           momentum: momentum, eps: eps)
             let y = last ? s.y.pointer : s.next.pointer
-            let pass = (res, y, s.dwNorm.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
-                        shape, threads, scratch)
-            ctx.timed(.trainingBlock) {
+            ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
+                let pass = (res, y, s.dwNorm.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
+                            shape, threads, scratch, timer)
                 ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
-                    let (res, y, dwNorm, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch) = args.pointee
+                    let (res, y, dwNorm, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch, timer) = args.pointee
                     let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
                                                threads: threads, worker: worker, scratch: scratch)
+                    var t = timer.start()
                     for g in groups {
                         let c0 = g * cin
                         for c in c0 ..< c0 + cin {       // depthwise + BN of the group's input channels
                             k.forwardBatchNorm(dwNorm + 2 * c * l, input: res + c * l, weight: dw + 18 * c, bn: dwBN, firstOutput: 2 * c)
                         }
+                        t = timer.lap(0, worker: worker, since: t)
                         sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm + 2 * c0 * l, pwRaw + c0 * l)
+                        t = timer.lap(1, worker: worker, since: t)
                         for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
                             let dest = shuffle ? shuffleDestination(c, channels: planes) : c
                             pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
                         }
+                        t = timer.lap(2, worker: worker, since: t)
                     }
                 }
             }
@@ -273,6 +282,8 @@ public final class ReuseBlock: Layer {
                                                 height: shape.height, width: shape.width, threads: threads)
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
+        // Rows for each thread's group gradients (a region has at most one thread per group).
+        let rows = groupGradients.reserve(regionWidth(ctx) * 4 * cin * l)
         var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i], last = i == iterations - 1
@@ -286,17 +297,18 @@ public final class ReuseBlock: Layer {
                                           savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
                                           gradBeta: store.gradient(dwBN[i].bias))
             let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
-            let pass = (src, mask, res, gin, UnsafePointer(s.dwNorm.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
-                        pwBNi, dwBNi, shuffled: !last, planes, cin, l, shape, threads, scratch, groupGradients.pointer)
-            ctx.timed(.trainingBlock) {
+            ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
+                let pass = (src, mask, res, gin, UnsafePointer(s.dwNorm.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
+                            pwBNi, dwBNi, shuffled: !last, planes, cin, l, shape, threads, scratch, rows, timer)
                 ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
                     let (src, mask, res, gin, dwNorm, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, shuffled, planes, cin, l, shape,
-                         threads, scratch, groupGradients) = args.pointee
+                         threads, scratch, groupGradients, timer) = args.pointee
                     let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
                                                threads: threads, worker: worker, scratch: scratch)
                     // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
                     // residual's), at the pw output, and at the normalised depthwise output.
                     let gy = groupGradients + worker * 4 * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
+                    var t = timer.start()
                     for g in groups {
                         let c0 = g * cin
                         for j in 0..<cin {
@@ -304,15 +316,18 @@ public final class ReuseBlock: Layer {
                             rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
                             pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
                         }
+                        t = timer.lap(2, worker: worker, since: t)
                         // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
                         sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm + 2 * c0 * l, beta: 1, pwGrad + c0 * 2 * cin)
                         sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
+                        t = timer.lap(1, worker: worker, since: t)
                         for j in 0..<cin {
                             let c = c0 + j
                             k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
                                                 gradOutput: gDwNorm + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
                                                 addTo: gy + j * l, firstOutput: 2 * c)
                         }
+                        t = timer.lap(0, worker: worker, since: t)
                     }
                 }
             }
