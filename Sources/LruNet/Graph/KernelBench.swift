@@ -88,18 +88,26 @@ public struct KernelBench {
         }
     }
 
-    /// A whole reused block in inference (`iterations` applications, tile by tile: depthwise + BN,
-    /// 1x1 + BN + residual + ReLU + shuffle), with random weights and BN statistics.
-    public static func tiledBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
+    /// A reused block with random weights and BN statistics, planned for `batch` images, a random
+    /// input (and output gradient) and a context: what the whole-block benches run.
+    private static func randomBlock(planes: Int, side: Int, batch: Int, iterations: Int, training: Bool,
+                                    threading: Threading) throws -> (ReuseBlock, x: FloatBuffer, gy: FloatBuffer, RunContext) {
         let store = ParameterStore()
         let block = ReuseBlock(name: "stage", store: store, planes: planes, iterations: iterations)
         store.seal()
         store.initialise(seed: 4)
-        let shape = try block.plan(input: ActivationShape(channels: planes, batch: batch, height: side, width: side), training: false)
+        let shape = try block.plan(input: ActivationShape(channels: planes, batch: batch, height: side, width: side), training: training)
         var rng = SplitMix64(seed: 6)
-        let x = FloatBuffer(count: shape.count)
-        for i in 0..<x.count { x.pointer[i] = rng.nextUniform() }
-        let context = RunContext(training: false, threading: threading, cache: ParameterCache(store: store))
+        let x = FloatBuffer(count: shape.count), gy = FloatBuffer(count: shape.count)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform(); gy.pointer[i] = rng.nextUniform() - 0.5 }
+        return (block, x, gy, RunContext(training: training, threading: threading, cache: ParameterCache(store: store)))
+    }
+
+    /// A whole reused block in inference (`iterations` applications, tile by tile: depthwise + BN,
+    /// 1x1 + BN + residual + ReLU + shuffle).
+    public static func tiledBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
+        let (block, x, _, context) = try randomBlock(planes: planes, side: side, batch: batch, iterations: iterations,
+                                                     training: false, threading: threading)
         let m = block.macsPerIteration
         return KernelBench(name: "reuse block x\(iterations) \(planes)ch \(side)x\(side) b\(batch)",
                            macs: iterations * (m.dw + m.pw) * batch) {
@@ -112,15 +120,8 @@ public struct KernelBench {
     /// and the backward pass to the input and every weight. The MACs count the backward as twice
     /// the forward.
     public static func trainingBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
-        let store = ParameterStore()
-        let block = ReuseBlock(name: "stage", store: store, planes: planes, iterations: iterations)
-        store.seal()
-        store.initialise(seed: 4)
-        let shape = try block.plan(input: ActivationShape(channels: planes, batch: batch, height: side, width: side), training: true)
-        var rng = SplitMix64(seed: 6)
-        let x = FloatBuffer(count: shape.count), gy = FloatBuffer(count: shape.count)
-        for i in 0..<x.count { x.pointer[i] = rng.nextUniform(); gy.pointer[i] = rng.nextUniform() - 0.5 }
-        let context = RunContext(training: true, threading: threading, cache: ParameterCache(store: store))
+        let (block, x, gy, context) = try randomBlock(planes: planes, side: side, batch: batch, iterations: iterations,
+                                                      training: true, threading: threading)
         let m = block.macsPerIteration
         return KernelBench(name: "train block x\(iterations) \(planes)ch \(side)x\(side) b\(batch)",
                            macs: 3 * iterations * (m.dw + m.pw) * batch, context: context) {

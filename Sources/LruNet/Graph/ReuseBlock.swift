@@ -24,13 +24,13 @@ public final class ReuseBlock: Layer {
     let eps: Float = 1e-5, momentum: Float = 0.1
     let dwGeometry = ConvGeometry(kernel: 3, stride: 1, padding: 1)
 
-    private var shape = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
+    private(set) var shape = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
     private var pwShape: ConvShape?
     private var training = false
     // Inference scratch, reused by every iteration.
     private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0), spare = FloatBuffer(count: 0)
     private var out = FloatBuffer(count: 0)
-    private let depthwiseScratch = Scratch()
+    let depthwiseScratch = Scratch()
     // Tiled inference (see ReuseTile.swift): one workspace slice per participant, the lane masks,
     // each iteration's weights gathered once per pass, and the barrier for batches too small to split.
     private var tile: ReuseTile?
@@ -54,12 +54,12 @@ public final class ReuseBlock: Layer {
     private var unpooled = FloatBuffer(count: 0)
     // Training: one record per iteration; the input gradient in two buffers (an iteration reads
     // one at shuffled places while it writes the other); per-thread rows for one group's gradients.
-    private var saved: [IterationState] = []
-    private var blockInput: UnsafeMutablePointer<Float>?
-    private var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
-    private let groupGradients = Scratch()
+    var saved: [IterationState] = []
+    var blockInput: UnsafeMutablePointer<Float>?
+    var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
+    let groupGradients = Scratch()
     /// Per-worker op times inside the training regions, while profiling.
-    private let regionTimes: UnsafeMutablePointer<UInt64>
+    let regionTimes: UnsafeMutablePointer<UInt64>
 
     /// Activations and batch statistics of one iteration, kept for backward. The raw depthwise
     /// output is not kept: backward computes it again (see DepthwiseBatchNorm.swift).
@@ -214,128 +214,6 @@ public final class ReuseBlock: Layer {
     static let poolGeometry = ConvGeometry(kernel: 3, stride: 2, padding: 1)
     private func pooledSide(_ n: Int) -> Int { Self.poolGeometry.outputHeight(n) }
     private var pooledPlane: Int { pooledSide(shape.height) * pooledSide(shape.width) }
-
-    /// Input channels of one pointwise group, which are also its output channels.
-    private var groupWidth: Int { planes / Self.pointwiseGroups }
-    /// Threads a group-by-group region runs on.
-    private func regionWidth(_ ctx: RunContext) -> Int { min(ctx.threading.threads, Self.pointwiseGroups) }
-
-    // Training runs each iteration group by group: a pointwise group's 1x1 reads only the
-    // depthwise outputs of its own input channels, and its BatchNorm + residual + ReLU only its
-    // own outputs, so one thread takes a group through depthwise + BN, the 1x1 and the second
-    // BN while that group's rows (a few MB at stage 1, batch 128) are still in cache, instead
-    // of each op streaming the whole stage through memory. Backward likewise. The kernels are
-    // the layer kernels' per-channel parts, in the same order: the results are the same bits
-    // (ReuseBlockTrainingTests).
-
-    private func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
-        let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
-        blockInput = input
-        var res = UnsafePointer(input)
-        for i in 0..<iterations {
-            let s = saved[i], last = i == iterations - 1
-            let dwBNi = BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
-                                          savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
-                                          runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
-                                          momentum: momentum, eps: eps)
-            let pwBNi = BatchNormTraining(gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
-                                          savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
-                                          runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
-                                          momentum: momentum, eps: eps)
-            let y = last ? s.y.pointer : s.next.pointer
-            ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = (res, y, s.dwNorm.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
-                            shape, threads, scratch, timer)
-                ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
-                    let (res, y, dwNorm, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch, timer) = args.pointee
-                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
-                                               threads: threads, worker: worker, scratch: scratch)
-                    var t = timer.start()
-                    for g in groups {
-                        let c0 = g * cin
-                        for c in c0 ..< c0 + cin {       // depthwise + BN of the group's input channels
-                            k.forwardBatchNorm(dwNorm + 2 * c * l, input: res + c * l, weight: dw + 18 * c, bn: dwBN, firstOutput: 2 * c)
-                        }
-                        t = timer.lap(0, worker: worker, since: t)
-                        sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm + 2 * c0 * l, pwRaw + c0 * l)
-                        t = timer.lap(1, worker: worker, since: t)
-                        for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
-                            let dest = shuffle ? shuffleDestination(c, channels: planes) : c
-                            pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
-                        }
-                        t = timer.lap(2, worker: worker, since: t)
-                    }
-                }
-            }
-            res = UnsafePointer(y)
-        }
-        return saved[iterations - 1].y.pointer
-    }
-
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
-                         _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
-        let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
-        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
-        // Rows for each thread's group gradients (a region has at most one thread per group).
-        let rows = groupGradients.reserve(regionWidth(ctx) * 4 * cin * l)
-        var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
-        for i in stride(from: iterations - 1, through: 0, by: -1) {
-            let s = saved[i], last = i == iterations - 1
-            // The ReLU mask is this iteration's saved output, shuffled like the incoming gradient.
-            let mask = UnsafePointer(last ? s.y.pointer : s.next.pointer)
-            let res = UnsafePointer(i == 0 ? blockInput! : saved[i - 1].next.pointer)
-            let pwBNi = BatchNormGradient(gamma: store.pointer(pwBN[i].weight), savedMean: s.pwMean.pointer,
-                                          savedInvStd: s.pwInvStd.pointer, gradGamma: store.gradient(pwBN[i].weight),
-                                          gradBeta: store.gradient(pwBN[i].bias))
-            let dwBNi = BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
-                                          savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
-                                          gradBeta: store.gradient(dwBN[i].bias))
-            let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
-            ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = (src, mask, res, gin, UnsafePointer(s.dwNorm.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
-                            pwBNi, dwBNi, shuffled: !last, planes, cin, l, shape, threads, scratch, rows, timer)
-                ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
-                    let (src, mask, res, gin, dwNorm, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, shuffled, planes, cin, l, shape,
-                         threads, scratch, groupGradients, timer) = args.pointee
-                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
-                                               threads: threads, worker: worker, scratch: scratch)
-                    // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
-                    // residual's), at the pw output, and at the normalised depthwise output.
-                    let gy = groupGradients + worker * 4 * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
-                    var t = timer.start()
-                    for g in groups {
-                        let c0 = g * cin
-                        for j in 0..<cin {
-                            let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
-                            rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
-                            pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
-                        }
-                        t = timer.lap(2, worker: worker, since: t)
-                        // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
-                        sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm + 2 * c0 * l, beta: 1, pwGrad + c0 * 2 * cin)
-                        sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
-                        t = timer.lap(1, worker: worker, since: t)
-                        for j in 0..<cin {
-                            let c = c0 + j
-                            k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
-                                                gradOutput: gDwNorm + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
-                                                addTo: gy + j * l, firstOutput: 2 * c)
-                        }
-                        t = timer.lap(0, worker: worker, since: t)
-                    }
-                }
-            }
-            src = UnsafePointer(into)
-            swap(&into, &spare)
-        }
-        return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
-    }
 
     /// Multiply-accumulates per image of one application of `dw` and of `pw`.
     var macsPerIteration: (dw: Int, pw: Int) {
