@@ -9,8 +9,9 @@
 /// The shared weights exist once. In inference each iteration asks the
 /// parameter cache for them (it fetches once per pass), BatchNorm is applied as
 /// a fused epilogue of the depthwise kernel, and BN + residual + ReLU as one
-/// fused pass after the pointwise GEMM. In training every iteration keeps its
-/// own activations and BN statistics, and both shared weight gradients
+/// fused pass after the pointwise GEMM (tile by tile, see ReuseTile.swift). In
+/// training every iteration keeps its own activations and BN statistics, runs
+/// group by group (ReuseBlock+Training.swift), and both shared weight gradients
 /// accumulate over all `n` iterations.
 public final class ReuseBlock: Layer {
     public let name: String
