@@ -119,7 +119,7 @@ func depthwise3x3ScratchCount(height: Int, width: Int, batch: Int, threads: Int,
 /// one input channel. Channel c's `mult` output rows (whole batch each) are consecutive, `batch*hw`
 /// apart, both in the output tensor and in the fused kernels' row scratch.
 struct Depthwise3x3Worker {
-    /// Values per chunk of images: the input, output-gradient and accumulator planes fit L1.
+    /// Values per chunk of images (see ``TallPlane``): a chunk's planes stay in L1/L2.
     static let chunkValues = 4096
     let tall: TallPlane
     let mult, batch, hw: Int

@@ -51,6 +51,8 @@ extension Depthwise3x3Worker {
 
 /// `out = BN(depthwise3x3(input))` in training mode: batch statistics saved in `bn`, running
 /// statistics updated. out: [C*mult][N][H][W]; input: [C][N][H][W]; weight: [C*mult][9].
+/// (The reuse block calls the per-channel methods above group by group; these whole-layer
+/// forms are what the tests check and the CI performance probe times.)
 func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                                     _ weight: UnsafePointer<Float>, bn: BatchNormTraining,
                                     channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
