@@ -35,25 +35,23 @@ extension ReuseBlock {
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
                 let pass = (res, y, s.dwNorm.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
                             shape, threads, scratch, timer)
-                ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
+                ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
                     let (res, y, dwNorm, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch, timer) = args.pointee
                     let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
                                                threads: threads, worker: worker, scratch: scratch)
                     var t = timer.start()
-                    for g in groups {
-                        let c0 = g * cin
-                        for c in c0 ..< c0 + cin {       // depthwise + BN of the group's input channels
-                            k.forwardBatchNorm(dwNorm + 2 * c * l, input: res + c * l, weight: dw + 18 * c, bn: dwBN, firstOutput: 2 * c)
-                        }
-                        t = timer.lap(0, worker: worker, since: t)
-                        sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm + 2 * c0 * l, pwRaw + c0 * l)
-                        t = timer.lap(1, worker: worker, since: t)
-                        for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
-                            let dest = shuffle ? shuffleDestination(c, channels: planes) : c
-                            pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
-                        }
-                        t = timer.lap(2, worker: worker, since: t)
+                    let c0 = g * cin
+                    for c in c0 ..< c0 + cin {       // depthwise + BN of the group's input channels
+                        k.forwardBatchNorm(dwNorm + 2 * c * l, input: res + c * l, weight: dw + 18 * c, bn: dwBN, firstOutput: 2 * c)
                     }
+                    t = timer.lap(0, worker: worker, since: t)
+                    sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm + 2 * c0 * l, pwRaw + c0 * l)
+                    t = timer.lap(1, worker: worker, since: t)
+                    for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
+                        let dest = shuffle ? shuffleDestination(c, channels: planes) : c
+                        pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
+                    }
+                    _ = timer.lap(2, worker: worker, since: t)
                 }
             }
             res = UnsafePointer(y)
@@ -86,7 +84,7 @@ extension ReuseBlock {
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
                 let pass = (src, mask, res, gin, UnsafePointer(s.dwNorm.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
                             pwBNi, dwBNi, shuffled: !last, planes, cin, l, shape, threads, scratch, rows, timer)
-                ctx.threading.parallelChunks(Self.pointwiseGroups, minPerThread: 1, pass) { args, worker, groups in
+                ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
                     let (src, mask, res, gin, dwNorm, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, shuffled, planes, cin, l, shape,
                          threads, scratch, groupGradients, timer) = args.pointee
                     let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
@@ -95,26 +93,24 @@ extension ReuseBlock {
                     // residual's), at the pw output, and at the normalised depthwise output.
                     let gy = groupGradients + worker * 4 * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
                     var t = timer.start()
-                    for g in groups {
-                        let c0 = g * cin
-                        for j in 0..<cin {
-                            let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
-                            rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
-                            pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
-                        }
-                        t = timer.lap(2, worker: worker, since: t)
-                        // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
-                        sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm + 2 * c0 * l, beta: 1, pwGrad + c0 * 2 * cin)
-                        sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
-                        t = timer.lap(1, worker: worker, since: t)
-                        for j in 0..<cin {
-                            let c = c0 + j
-                            k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
-                                                gradOutput: gDwNorm + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
-                                                addTo: gy + j * l, firstOutput: 2 * c)
-                        }
-                        t = timer.lap(0, worker: worker, since: t)
+                    let c0 = g * cin
+                    for j in 0..<cin {
+                        let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
+                        rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
+                        pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
                     }
+                    t = timer.lap(2, worker: worker, since: t)
+                    // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
+                    sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm + 2 * c0 * l, beta: 1, pwGrad + c0 * 2 * cin)
+                    sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
+                    t = timer.lap(1, worker: worker, since: t)
+                    for j in 0..<cin {
+                        let c = c0 + j
+                        k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
+                                            gradOutput: gDwNorm + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
+                                            addTo: gy + j * l, firstOutput: 2 * c)
+                    }
+                    _ = timer.lap(0, worker: worker, since: t)
                 }
             }
             src = UnsafePointer(into)

@@ -41,6 +41,8 @@ public final class ReuseBlock: Layer {
     /// The next tile to take: tiles are handed out one at a time, so a thread that the host
     /// slows down (or a worker that wakes late) takes fewer of them.
     private let tileCounter = TileCounter()
+    /// Hands out the pointwise groups of a training region.
+    let groupCounter = TileCounter()
     /// Run inference tile by tile (the default). Off: layer by layer over the whole batch, the
     /// reference the tiled kernels are tested against and the path that times each op kind.
     var tiled = true

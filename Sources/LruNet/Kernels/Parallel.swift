@@ -55,6 +55,36 @@ extension Threading {
     }
 }
 
+extension Threading {
+    /// Runs `body(args, worker, item)` for every item of `0..<count`, the threads taking items
+    /// one at a time from `counter` (reset here) until none are left.
+    ///
+    /// For a few large items (a reuse block's eight pointwise groups): on a shared machine one
+    /// core is often slowed for a while, and with fixed chunks the other then waits at the end
+    /// of every region; here it takes the slowed core's remaining items instead. Items must be
+    /// independent, so the result does not depend on who ran what.
+    @inline(__always)
+    func parallelItems<Args>(_ count: Int, counter: TileCounter, _ args: Args,
+                             _ body: @escaping (_ args: UnsafePointer<Args>, _ worker: Int, _ item: Int) -> Void) {
+        withUnsafePointer(to: args) { a in
+            let workers = min(threads, count)
+            if workers <= 1 { for i in 0..<count { body(a, 0, i) }; return }
+            counter.reset()
+            WorkerPool.shared.run(width: workers, Items(args: a, body: body, count: count, counter: counter)) { c, w, _ in
+                let c = c.pointee
+                while case let i = c.counter.take(), i < c.count { c.body(c.args, w, i) }
+            }
+        }
+    }
+}
+
+private struct Items<Args> {
+    let args: UnsafePointer<Args>
+    let body: (UnsafePointer<Args>, Int, Int) -> Void
+    let count: Int
+    let counter: TileCounter
+}
+
 // A loop's body and arguments on their way to the worker pool. The bodies take their
 // arguments by pointer, so storing them in these generic structs needs no reabstraction thunk.
 private struct ForLoop<Args> {
