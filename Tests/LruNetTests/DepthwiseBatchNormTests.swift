@@ -25,7 +25,7 @@ final class DepthwiseBatchNormTests: XCTestCase {
                                   runningMean: &rmRef, runningVar: &rvRef, momentum: 0.1, eps: 1e-5,
                                   channels: wide, rowLength: l, threading: threading)
             // Forward: fused.
-            var y = [Float](repeating: .nan, count: wide * l)
+            var y = [Float](repeating: .nan, count: wide * l), kept = y
             var mean = [Float](repeating: .nan, count: wide), inv = mean, rm = runMean0, rv = runVar0
             gamma.withUnsafeBufferPointer { gp in beta.withUnsafeBufferPointer { bp in
             mean.withUnsafeMutableBufferPointer { mp in inv.withUnsafeMutableBufferPointer { ip in
@@ -33,9 +33,10 @@ final class DepthwiseBatchNormTests: XCTestCase {
                 let bn = BatchNormTraining(gamma: gp.baseAddress!, beta: bp.baseAddress!, savedMean: mp.baseAddress!,
                                            savedInvStd: ip.baseAddress!, runningMean: rmp.baseAddress!, runningVar: rvp.baseAddress!,
                                            momentum: 0.1, eps: 1e-5)
-                depthwiseBatchNormTrainForward(&y, x, wt, bn: bn, channels: c, multiplier: m, batch: n, height: h, width: w,
+                depthwiseBatchNormTrainForward(&y, raw: &kept, x, wt, bn: bn, channels: c, multiplier: m, batch: n, height: h, width: w,
                                                scratch: Scratch(), threading: threading)
             } } } } } }
+            assertClose(kept, raw, atol: 1e-5, "kept raw output \(tag)")
             assertClose(y, yRef, atol: 1e-4, "forward \(tag)")
             assertClose(mean, meanRef, atol: 1e-5, "saved mean \(tag)")
             assertClose(inv, invRef, atol: 1e-4, "saved inverse std \(tag)")
@@ -51,13 +52,13 @@ final class DepthwiseBatchNormTests: XCTestCase {
             var dxRef = [Float](repeating: 0, count: c * l), gwRef = gw0
             depthwiseBackward(gradInput: &dxRef, gradWeight: &gwRef, gradOutput: dRaw, input: x, weight: wt, channels: c,
                               multiplier: m, batch: n, height: h, width: w, geometry: g, addToInput: residual, threading: threading)
-            // Backward: fused, from the statistics the fused forward saved.
+            // Backward: fused, from the raw rows and statistics the fused forward kept.
             var dx = [Float](repeating: .nan, count: c * l), gw = gw0, gg = gg0, gb = gb0
             gamma.withUnsafeBufferPointer { gp in mean.withUnsafeBufferPointer { mp in inv.withUnsafeBufferPointer { ip in
             gg.withUnsafeMutableBufferPointer { ggp in gb.withUnsafeMutableBufferPointer { gbp in
                 let bn = BatchNormGradient(gamma: gp.baseAddress!, savedMean: mp.baseAddress!, savedInvStd: ip.baseAddress!,
                                            gradGamma: ggp.baseAddress!, gradBeta: gbp.baseAddress!)
-                depthwiseBatchNormBackward(gradInput: &dx, gradWeight: &gw, bn: bn, gradOutput: dy, input: x, weight: wt,
+                depthwiseBatchNormBackward(gradInput: &dx, gradWeight: &gw, bn: bn, gradOutput: dy, raw: kept, input: x, weight: wt,
                                            addToInput: residual, channels: c, multiplier: m, batch: n, height: h, width: w,
                                            scratch: Scratch(), threading: threading)
             } } } } }

@@ -65,6 +65,7 @@ public struct KernelBench {
         var rng = SplitMix64(seed: 5)
         let l = batch * side * side, wide = 2 * planes
         let x = FloatBuffer(count: planes * l), y = FloatBuffer(count: wide * l), gy = FloatBuffer(count: wide * l)
+        let raw = FloatBuffer(count: wide * l)
         let gx = FloatBuffer(count: planes * l), residual = FloatBuffer(count: planes * l)
         for i in 0..<x.count { x.pointer[i] = rng.nextUniform(); residual.pointer[i] = rng.nextUniform() - 0.5 }
         for i in 0..<gy.count { gy.pointer[i] = rng.nextUniform() - 0.5 }
@@ -80,9 +81,9 @@ public struct KernelBench {
         let scratch = Scratch()
         return KernelBench(name: "depthwise+BN train \(planes)ch \(side)x\(side) b\(batch)", macs: 3 * wide * 9 * l) {
             withExtendedLifetime(bnState) {}        // the BatchNorm structs point into it
-            depthwiseBatchNormTrainForward(y.pointer, x.pointer, w.pointer, bn: forward, channels: planes, multiplier: 2,
+            depthwiseBatchNormTrainForward(y.pointer, raw: raw.pointer, x.pointer, w.pointer, bn: forward, channels: planes, multiplier: 2,
                                            batch: batch, height: side, width: side, scratch: scratch, threading: threading)
-            depthwiseBatchNormBackward(gradInput: gx.pointer, gradWeight: gw.pointer, bn: backward, gradOutput: gy.pointer,
+            depthwiseBatchNormBackward(gradInput: gx.pointer, gradWeight: gw.pointer, bn: backward, gradOutput: gy.pointer, raw: raw.pointer,
                                        input: x.pointer, weight: w.pointer, addToInput: residual.pointer, channels: planes,
                                        multiplier: 2, batch: batch, height: side, width: side, scratch: scratch, threading: threading)
         }

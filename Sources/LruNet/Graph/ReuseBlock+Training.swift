@@ -10,9 +10,12 @@ extension ReuseBlock {
     // depthwise outputs of its own input channels, and its BatchNorm + residual + ReLU only its
     // own outputs, so one thread takes a group through depthwise + BN, the 1x1 and the second
     // BN while that group's rows (a few MB at stage 1, batch 128) are still in cache, instead
-    // of each op streaming the whole stage through memory. Backward likewise. The kernels are
-    // the layer kernels' per-channel parts, in the same order: the results are the same bits
-    // (ReuseBlockTrainingTests).
+    // of each op streaming the whole stage through memory. Backward likewise.
+    //
+    // Kept for backward: the raw depthwise output (BatchNorm's backward needs it), not the
+    // normalised one. That lives in a per-thread buffer only while its group's 1x1 reads it;
+    // backward rebuilds it there with one multiply-add per value for the 1x1 weight gradient.
+    // The kernels are the layer kernels' per-channel parts (ReuseBlockTrainingTests).
 
     func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
@@ -20,6 +23,7 @@ extension ReuseBlock {
                                                 height: shape.height, width: shape.width, threads: threads)
         let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
         blockInput = input
+        let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
         var res = UnsafePointer(input)
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
@@ -33,19 +37,22 @@ extension ReuseBlock {
                                           momentum: momentum, eps: eps)
             let y = last ? s.y.pointer : s.next.pointer
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = (res, y, s.dwNorm.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
-                            shape, threads, scratch, timer)
+                let pass = (res, y, s.dwRaw.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
+                            shape, threads, scratch, rows, timer)
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
-                    let (res, y, dwNorm, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch, timer) = args.pointee
+                    let (res, y, dwRaw, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch, rows, timer) = args.pointee
                     let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
                                                threads: threads, worker: worker, scratch: scratch)
+                    let dwNorm = rows + worker * 4 * cin * l     // this group's normalised depthwise rows
                     var t = timer.start()
                     let c0 = g * cin
-                    for c in c0 ..< c0 + cin {       // depthwise + BN of the group's input channels
-                        k.forwardBatchNorm(dwNorm + 2 * c * l, input: res + c * l, weight: dw + 18 * c, bn: dwBN, firstOutput: 2 * c)
+                    for j in 0..<cin {       // depthwise + BN of the group's input channels
+                        let c = c0 + j
+                        k.forwardBatchNorm(dwNorm + 2 * j * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
+                                           bn: dwBN, firstOutput: 2 * c)
                     }
                     t = timer.lap(0, worker: worker, since: t)
-                    sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm + 2 * c0 * l, pwRaw + c0 * l)
+                    sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm, pwRaw + c0 * l)
                     t = timer.lap(1, worker: worker, since: t)
                     for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
@@ -67,7 +74,7 @@ extension ReuseBlock {
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
         // Rows for each thread's group gradients (a region has at most one thread per group).
-        let rows = groupGradients.reserve(regionWidth(ctx) * 4 * cin * l)
+        let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
         var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i], last = i == iterations - 1
@@ -80,18 +87,21 @@ extension ReuseBlock {
             let dwBNi = BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
                                           savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
                                           gradBeta: store.gradient(dwBN[i].bias))
+            let dwReplay = BatchNormReplay(gamma: store.pointer(dwBN[i].weight), beta: store.pointer(dwBN[i].bias),
+                                           savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer)
             let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = (src, mask, res, gin, UnsafePointer(s.dwNorm.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
-                            pwBNi, dwBNi, shuffled: !last, planes, cin, l, shape, threads, scratch, rows, timer)
+                let pass = (src, mask, res, gin, UnsafePointer(s.dwRaw.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
+                            pwBNi, dwBNi, dwReplay, shuffled: !last, planes, cin, l, shape, threads, scratch, rows, timer)
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
-                    let (src, mask, res, gin, dwNorm, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, shuffled, planes, cin, l, shape,
-                         threads, scratch, groupGradients, timer) = args.pointee
+                    let (src, mask, res, gin, dwRaw, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, dwReplay, shuffled, planes, cin, l, shape,
+                         threads, scratch, rows, timer) = args.pointee
                     let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
                                                threads: threads, worker: worker, scratch: scratch)
                     // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
-                    // residual's), at the pw output, and at the normalised depthwise output.
-                    let gy = groupGradients + worker * 4 * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
+                    // residual's), at the pw output, and the normalised depthwise output, which the
+                    // gradient at it then replaces.
+                    let gy = rows + worker * 4 * cin * l, gPw = gy + cin * l, dwNorm = gPw + cin * l, gDwNorm = dwNorm
                     var t = timer.start()
                     let c0 = g * cin
                     for j in 0..<cin {
@@ -99,15 +109,16 @@ extension ReuseBlock {
                         rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
                         pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
                     }
+                    for o in 0 ..< 2 * cin { dwReplay.row(dwNorm + o * l, dwRaw + (2 * c0 + o) * l, l, channel: 2 * c0 + o) }
                     t = timer.lap(2, worker: worker, since: t)
                     // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
-                    sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm + 2 * c0 * l, beta: 1, pwGrad + c0 * 2 * cin)
+                    sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm, beta: 1, pwGrad + c0 * 2 * cin)
                     sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
                     t = timer.lap(1, worker: worker, since: t)
                     for j in 0..<cin {
                         let c = c0 + j
                         k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
-                                            gradOutput: gDwNorm + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
+                                            gradOutput: gDwNorm + 2 * j * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
                                             addTo: gy + j * l, firstOutput: 2 * c)
                     }
                     _ = timer.lap(0, worker: worker, since: t)

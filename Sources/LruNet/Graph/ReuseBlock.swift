@@ -56,20 +56,21 @@ public final class ReuseBlock: Layer {
     private var poolsOutput = false
     private var unpooled = FloatBuffer(count: 0)
     // Training: one record per iteration; the input gradient in two buffers (an iteration reads
-    // one at shuffled places while it writes the other); per-thread rows for one group's gradients.
+    // one at shuffled places while it writes the other); per-thread rows for one group (forward:
+    // its normalised depthwise output; backward: that again, and its gradients).
     var saved: [IterationState] = []
     var blockInput: UnsafeMutablePointer<Float>?
     var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
-    let groupGradients = Scratch()
+    let groupRows = Scratch()
     /// Per-worker op times inside the training regions, while profiling.
     let regionTimes: UnsafeMutablePointer<UInt64>
 
-    /// Activations and batch statistics of one iteration, kept for backward. The raw depthwise
-    /// output is not kept: backward computes it again (see DepthwiseBatchNorm.swift).
+    /// Activations and batch statistics of one iteration, kept for backward. The normalised
+    /// depthwise output is not kept: backward rebuilds it from `dwRaw` and the statistics.
     struct IterationState {
         /// The iteration's output after ReLU: `next` is it shuffled (all but the last iteration),
         /// `y` unshuffled (the last only). Backward reads the ReLU mask from whichever exists.
-        let dwNorm, pwRaw, y, next: FloatBuffer
+        let dwRaw, pwRaw, y, next: FloatBuffer
         let dwMean, dwInvStd, pwMean, pwInvStd: FloatBuffer
     }
 
@@ -110,14 +111,14 @@ public final class ReuseBlock: Layer {
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
-                IterationState(dwNorm: FloatBuffer(count: wide * l),
+                IterationState(dwRaw: FloatBuffer(count: wide * l),
                                pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: i == iterations - 1 ? planes * l : 0),
                                next: FloatBuffer(count: i == iterations - 1 ? 0 : planes * l),
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
             gradIn = (FloatBuffer(count: planes * l), FloatBuffer(count: planes * l))
-            _ = groupGradients.reserve((WorkerPool.shared.workers + 1) * 4 * groupWidth * l)
+            _ = groupRows.reserve((WorkerPool.shared.workers + 1) * 4 * groupWidth * l)
         } else {
             saved = []
             gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))

@@ -60,11 +60,30 @@ struct BatchNormTraining {
         let variance = sq / Float(n)
         let invStd = 1 / (variance + eps).squareRoot()
         savedMean[c] = mean; savedInvStd[c] = invStd
-        let s = gamma[c] * invStd
-        rowAffine(out, x, n, scale: s, shift: beta[c] - mean * s, residual: residual, relu: relu)
+        let a = batchNormAffine(gamma: gamma[c], beta: beta[c], mean: mean, invStd: invStd)
+        rowAffine(out, x, n, scale: a.scale, shift: a.shift, residual: residual, relu: relu)
         let unbiased = n > 1 ? sq / Float(n - 1) : variance
         runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
         runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+    }
+}
+
+/// The multiply-add training's BatchNorm applies to channel values, from the batch statistics:
+/// one function, so that applying it again from the saved statistics gives the same bits.
+@inline(__always) func batchNormAffine(gamma: Float, beta: Float, mean: Float, invStd: Float) -> (scale: Float, shift: Float) {
+    let s = gamma * invStd
+    return (s, beta - mean * s)
+}
+
+/// Training-mode BatchNorm applied again from the statistics the forward pass saved: the reused
+/// block's backward rebuilds the normalised depthwise output this way instead of keeping it.
+struct BatchNormReplay {
+    let gamma, beta, savedMean, savedInvStd: UnsafePointer<Float>
+
+    @inline(__always)
+    func row(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
+        let a = batchNormAffine(gamma: gamma[c], beta: beta[c], mean: savedMean[c], invStd: savedInvStd[c])
+        rowAffine(out, x, n, scale: a.scale, shift: a.shift, residual: nil, relu: false)
     }
 }
 
