@@ -121,7 +121,7 @@ func inferenceSeconds(_ model: LruNet, batch: Int, side: Int, repeats: Int) thro
     }
 }
 
-func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int) throws -> Stat {
+func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int, runs: Int = runs) throws -> Stat {
     let x = randomImages(batch, model.config.inChannels, side)
     let labels = (0..<batch).map { Int32($0 % model.config.numClasses) }
     return try measure(runs: runs) {
@@ -133,6 +133,22 @@ func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int) throws -> 
             blackHole(r.loss)
         }
     }
+}
+
+/// One thread against all cores: `pairs` pairs of `once()` (seconds of one run), one run on each
+/// side back to back after a warm-up of each, so both see the same phase of a shared machine.
+/// Returns the per-pair speedups and the median one-thread time.
+func pairedScaling(_ model: LruNet, pairs: Int, _ once: () throws -> Double) rethrows -> (speedup: Stat, oneThread: Double) {
+    var ratios: [Double] = [], ones: [Double] = []
+    model.threading = Threading(threads: 1); _ = try once()
+    model.threading = Threading(threads: cores); _ = try once()
+    for _ in 0..<pairs {
+        model.threading = Threading(threads: 1)
+        let one = try once()
+        model.threading = Threading(threads: cores)
+        ratios.append(one / (try once())); ones.append(one)
+    }
+    return (Stat(ratios), Stat(ones).median)
 }
 
 var modelReports: [[String: Any]] = []
@@ -189,20 +205,31 @@ for spec in specs {
     r["infer_b256_layer_by_layer_img_s"] = unfused
     r["fused_vs_layer_by_layer"] = fused / unfused
 
-    // Scaling: 1 thread vs all cores.
+    // Scaling: 1 thread vs all cores, in back-to-back pairs. Measured minutes apart, the two
+    // sides saw different phases of this shared machine (readings from 1.5x to 2.1x).
     if cores > 1 {
-        model.threading = Threading(threads: 1)
-        let i1 = Double(256) / (try inferenceSeconds(model, batch: 256, side: spec.side, repeats: 1)).median
-        let latency1 = 1000 * (try inferenceSeconds(model, batch: 1, side: spec.side, repeats: 32)).median / 32
-        let t1 = Double(128 * steps) / (try trainSeconds(model, batch: 128, side: spec.side, steps: steps)).median
-        model.threading = Threading(threads: cores)
-        let iAll = r["infer_b256_img_s"] as! Double
-        print("  scaling \(cores) threads vs 1: inference b256 \(fmt(iAll / i1, 2))x (\(fmt(i1, 0)) img/s on 1), training b128 \(fmt(tips / t1, 2))x (\(fmt(t1, 0)) img/s on 1)")
-        let latencyAll = r["latency_b1_ms"] as! Double
-        print("  batch-1 latency: \(fmt(latency1, 2)) ms on 1 thread, \(fmt(latencyAll, 2)) ms on \(cores) (\(fmt(latency1 / latencyAll, 2))x)")
-        r["latency_b1_ms_1t"] = latency1
-        r["scaling_infer"] = iAll / i1
-        r["scaling_train"] = tips / t1
+        let x256 = randomImages(256, spec.config.inChannels, spec.side), x1 = randomImages(1, spec.config.inChannels, spec.side)
+        var y = [Float](repeating: 0, count: 256 * spec.config.numClasses)
+        func infer(_ x: [Float], _ batch: Int, repeats: Int) throws -> Double {
+            let t = now()
+            for _ in 0..<repeats {
+                try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
+                    try model.infer(xb.baseAddress!, batch: batch, channels: spec.config.inChannels, height: spec.side, width: spec.side,
+                                    into: yb.baseAddress!)
+                } }
+            }
+            return (now() - t) / Double(repeats)
+        }
+        let inference = try pairedScaling(model, pairs: runs) { try infer(x256, 256, repeats: 1) }
+        let latency = try pairedScaling(model, pairs: runs) { try infer(x1, 1, repeats: 32) }
+        let training = try pairedScaling(model, pairs: runs) { try trainSeconds(model, batch: 128, side: spec.side, steps: steps, runs: 1).median }
+        func spread(_ s: Stat) -> String { "\(fmt(s.median, 2))x [\(fmt(s.min, 2))-\(fmt(s.max, 2))]" }
+        print("  scaling \(cores) threads vs 1, median of \(runs) back-to-back pairs: inference b256 \(spread(inference.speedup)) (\(fmt(256 / inference.oneThread, 0)) img/s on 1), training b128 \(spread(training.speedup)) (\(fmt(Double(128 * steps) / training.oneThread, 0)) img/s on 1)")
+        print("  batch-1 latency: \(fmt(1000 * latency.oneThread, 2)) ms on 1 thread, \(fmt(1000 * latency.oneThread / latency.speedup.median, 2)) ms on \(cores) (\(spread(latency.speedup)))")
+        r["latency_b1_ms_1t"] = 1000 * latency.oneThread
+        r["scaling_infer"] = inference.speedup.median
+        r["scaling_train"] = training.speedup.median
+        r["scaling_latency_b1"] = latency.speedup.median
     }
     modelReports.append(r)
 }
