@@ -73,7 +73,7 @@ extension ReuseBlock {
                                                 height: shape.height, width: shape.width, threads: threads)
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
-        // Rows for each thread's group gradients (a region has at most one thread per group).
+        // Each thread's rows for one group (a region has at most one thread per group).
         let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
         var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {

@@ -68,8 +68,9 @@ func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, raw: Uns
 }
 
 /// Gradients of ``depthwiseBatchNormTrainForward``, from the gradient at its output
-/// (`gradOutput`, [C*mult][N][H][W]) and the raw rows it kept. The BatchNorm and depthwise weight gradients accumulate;
-/// `gradInput` is overwritten, plus `addToInput` when given (the residual path's gradient).
+/// (`gradOutput`, [C*mult][N][H][W]) and the raw rows it kept. The BatchNorm and depthwise
+/// weight gradients accumulate; `gradInput` is overwritten, plus `addToInput` when given (the
+/// residual path's gradient).
 func depthwiseBatchNormBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                                 bn: BatchNormGradient, gradOutput: UnsafePointer<Float>, raw: UnsafePointer<Float>,
                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, addToInput: UnsafePointer<Float>?,
