@@ -121,10 +121,10 @@ func inferenceSeconds(_ model: LruNet, batch: Int, side: Int, repeats: Int) thro
     }
 }
 
-func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int, runs: Int = runs) throws -> Stat {
+func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int, runs: Int = runs, warmup: Int = 1) throws -> Stat {
     let x = randomImages(batch, model.config.inChannels, side)
     let labels = (0..<batch).map { Int32($0 % model.config.numClasses) }
-    return try measure(runs: runs) {
+    return try measure(runs: runs, warmup: warmup) {
         for s in 0..<steps {
             let r = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
                 try model.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: batch, channels: model.config.inChannels,
@@ -222,7 +222,7 @@ for spec in specs {
         }
         let inference = try pairedScaling(model, pairs: runs) { try infer(x256, 256, repeats: 1) }
         let latency = try pairedScaling(model, pairs: runs) { try infer(x1, 1, repeats: 32) }
-        let training = try pairedScaling(model, pairs: runs) { try trainSeconds(model, batch: 128, side: spec.side, steps: steps, runs: 1).median }
+        let training = try pairedScaling(model, pairs: runs) { try trainSeconds(model, batch: 128, side: spec.side, steps: steps, runs: 1, warmup: 0).median }
         func spread(_ s: Stat) -> String { "\(fmt(s.median, 2))x [\(fmt(s.min, 2))-\(fmt(s.max, 2))]" }
         print("  scaling \(cores) threads vs 1, median of \(runs) back-to-back pairs: inference b256 \(spread(inference.speedup)) (\(fmt(256 / inference.oneThread, 0)) img/s on 1), training b128 \(spread(training.speedup)) (\(fmt(Double(128 * steps) / training.oneThread, 0)) img/s on 1)")
         print("  batch-1 latency: \(fmt(1000 * latency.oneThread, 2)) ms on 1 thread, \(fmt(1000 * latency.oneThread / latency.speedup.median, 2)) ms on \(cores) (\(spread(latency.speedup)))")
