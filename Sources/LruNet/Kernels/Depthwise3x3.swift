@@ -146,6 +146,7 @@ struct Depthwise3x3Worker {
     @inline(__always)
     func forward(_ dst: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                  scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?) {
+        if hw == 16 && tall.width == 4 { return forward4x4(dst, input: input, weight: weight, scale: scale, shift: shift) }
         let w = tall.width
         var n0 = 0
         while n0 < batch {
@@ -178,6 +179,10 @@ struct Depthwise3x3Worker {
     func backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                   gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                   addTo: UnsafePointer<Float>?) {
+        if hw == 16 && tall.width == 4 {
+            return backward4x4(gradInput: gradInput, gradWeight: gradWeight, gradOutput: gradOutput, input: input,
+                               weight: weight, addTo: addTo)
+        }
         let w = tall.width
         var n0 = 0
         while n0 < batch {

@@ -166,14 +166,21 @@ func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Fl
                     scratch s: TileScratch, masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>)) {
     let cin = t.groupIn, c0 = g * cin, ld = t.ld
     let pad = s.tall + TallPlane.origin
-    // Depthwise (multiplier 2) with its BN, for the group's input channels.
+    // Depthwise (multiplier 2) with its BN, for the group's input channels. 4x4 planes are
+    // convolved in registers, straight from the tile row (Depthwise4x4.swift).
+    let square4 = t.height == 4 && t.width == 4
     for ci in 0..<cin {
         let c = c0 + ci
-        t.tall.fill(pad, from: res + c * ld, n0: 0, n: n)
+        if !square4 { t.tall.fill(pad, from: res + c * ld, n0: 0, n: n) }
         for m in 0..<2 {
-            let o = 2 * c + m
-            depthwiseImages(s.dw + (2 * ci + m) * ld, UnsafePointer(pad), tall: t.tall, images: n, masks: masks,
-                            k.dw + 9 * o, scale: k.dwScale[o], shift: k.dwShift[o])
+            let o = 2 * c + m, dst = s.dw + (2 * ci + m) * ld
+            if square4 {
+                depthwise4x4Images(dst, res + c * ld, images: n, Taps4x4(k.dw + 9 * o, scale: k.dwScale[o]),
+                                   shift: k.dwShift[o])
+            } else {
+                depthwiseImages(dst, UnsafePointer(pad), tall: t.tall, images: n, masks: masks,
+                                k.dw + 9 * o, scale: k.dwScale[o], shift: k.dwShift[o])
+            }
         }
     }
     // 1x1 over the 2*cin depthwise rows, with BN + residual + ReLU (+ shuffle) on the way out.
