@@ -17,7 +17,7 @@ struct Train: ParsableCommand {
         --resume continues it and ends with the same weights as an uninterrupted run (same seed, \
         same --threads). A NaN or infinite loss stops the run with the last good checkpoint kept.
 
-        Example (91.73% on Fashion-MNIST in about 7 min on 2 cores, see README):
+        Example (91.6% on Fashion-MNIST in about 6 min on 2 cores, see README):
           lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
         """)
 
