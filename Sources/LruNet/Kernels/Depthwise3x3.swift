@@ -138,15 +138,18 @@ struct Depthwise3x3Worker {
         let buffer = tall.workerBuffers(in: scratch, worker: worker)
         pin = buffer + TallPlane.origin; pout = buffer + size + TallPlane.origin; acc = buffer + 2 * size
         rows = scratch + (2 + 3 * threads) * size + worker * mult * batch * hw
-        buffer.update(repeating: 0, count: 2 * size)      // separators and guards stay zero
+        if !square4 { buffer.update(repeating: 0, count: 2 * size) }     // separators and guards stay zero
     }
+
+    /// 4x4 planes skip the tall planes: they are convolved in registers (Depthwise4x4.swift).
+    var square4: Bool { tall.height == 4 && tall.width == 4 }
 
     /// Forward of one channel: `dst[m]` = conv of `input` (the channel's row) with `weight[m]`,
     /// times `scale[m]` plus `shift[m]` when given.
     @inline(__always)
     func forward(_ dst: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                  scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?) {
-        if hw == 16 && tall.width == 4 { return forward4x4(dst, input: input, weight: weight, scale: scale, shift: shift) }
+        if square4 { return forward4x4(dst, input: input, weight: weight, scale: scale, shift: shift) }
         let w = tall.width
         var n0 = 0
         while n0 < batch {
@@ -179,7 +182,7 @@ struct Depthwise3x3Worker {
     func backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                   gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                   addTo: UnsafePointer<Float>?) {
-        if hw == 16 && tall.width == 4 {
+        if square4 {
             return backward4x4(gradInput: gradInput, gradWeight: gradWeight, gradOutput: gradOutput, input: input,
                                weight: weight, addTo: addTo)
         }

@@ -103,7 +103,6 @@ func depthwise4x4Images(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer
     }
 }
 
-
 // Training: the same views give the two gradients.
 //   dIn = the conv of the output gradient G with the mirrored kernel (same edge masks);
 //   dW[t] = sum over images of G0 * view0[t] + G1 * view1[t], with G's two vectors (output
