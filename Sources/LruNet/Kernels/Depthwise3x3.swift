@@ -40,6 +40,8 @@ struct TallPlane {
     let images: Int
     /// Rows one image takes, its separator included.
     var rowsPerImage: Int { height + 1 }
+    /// 4x4 planes skip the tall plane: they are convolved in registers (Depthwise4x4.swift).
+    var square4: Bool { height == 4 && width == 4 }
     /// Flat outputs computed for `n` images (separator rows included), rounded up to whole vectors.
     func flat(_ n: Int) -> Int { (n * rowsPerImage * width + 7) & ~7 }
     /// Floats of one tall buffer: one leading guard vector, the rows, slack for the last taps.
@@ -141,8 +143,7 @@ struct Depthwise3x3Worker {
         if !square4 { buffer.update(repeating: 0, count: 2 * size) }     // separators and guards stay zero
     }
 
-    /// 4x4 planes skip the tall planes: they are convolved in registers (Depthwise4x4.swift).
-    var square4: Bool { tall.height == 4 && tall.width == 4 }
+    var square4: Bool { tall.square4 }
 
     /// Forward of one channel: `dst[m]` = conv of `input` (the channel's row) with `weight[m]`,
     /// times `scale[m]` plus `shift[m]` when given.

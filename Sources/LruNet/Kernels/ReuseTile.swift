@@ -168,7 +168,7 @@ func reuseTileGroup(_ next: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Fl
     let pad = s.tall + TallPlane.origin
     // Depthwise (multiplier 2) with its BN, for the group's input channels. 4x4 planes are
     // convolved in registers, straight from the tile row (Depthwise4x4.swift).
-    let square4 = t.height == 4 && t.width == 4
+    let square4 = t.tall.square4
     for ci in 0..<cin {
         let c = c0 + ci
         if !square4 { t.tall.fill(pad, from: res + c * ld, n0: 0, n: n) }
