@@ -20,10 +20,16 @@ let package = Package(
             name: "CZlib", path: "Modules/CZlib",
             providers: [.apt(["zlib1g-dev"])]),
 
+        // The hot kernels in C, compiled per instruction set (baseline, AVX2, AVX-512) in one
+        // binary and chosen at run time: no compiler flag, so every build is the fast build.
+        .target(
+            name: "CLruNetKernels",
+            path: "Sources/CLruNetKernels"),
+
         // The engine: tensors, kernels, layers, graph, models, IO, training.
         .target(
             name: "LruNet",
-            dependencies: ["COpenBLAS", "CZlib"],
+            dependencies: ["COpenBLAS", "CZlib", "CLruNetKernels"],
             path: "Sources/LruNet"),
 
         // Allocation counting for the benchmark and the tests (interposes malloc; not in the library).
@@ -38,12 +44,12 @@ let package = Package(
             path: "Sources/LruNetCLI"),
         .executableTarget(
             name: "LruNetBench",
-            dependencies: ["LruNet", "COpenBLAS", "CAllocCounter"],
+            dependencies: ["LruNet", "COpenBLAS", "CAllocCounter", "CLruNetKernels"],
             path: "Sources/LruNetBench"),
 
         .testTarget(
             name: "LruNetTests",
-            dependencies: ["LruNet", "COpenBLAS", "CZlib", "CAllocCounter"],
+            dependencies: ["LruNet", "COpenBLAS", "CZlib", "CAllocCounter", "CLruNetKernels"],
             path: "Tests/LruNetTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -5,19 +5,36 @@ extension ReuseBlock {
     var groupWidth: Int { planes / Self.pointwiseGroups }
     /// Threads a group-by-group region runs on.
     func regionWidth(_ ctx: RunContext) -> Int { min(ctx.threading.threads, Self.pointwiseGroups) }
+    /// More threads than pointwise groups: run each iteration in steps that split by channel
+    /// and by column block instead, so that every thread has work (see ``forwardWide``).
+    func runsWide(_ ctx: RunContext) -> Bool { ctx.threading.threads > Self.pointwiseGroups }
 
-    // Training runs each iteration group by group: a pointwise group's 1x1 reads only the
-    // depthwise outputs of its own input channels, and its BatchNorm + residual + ReLU only its
-    // own outputs, so one thread takes a group through depthwise + BN, the 1x1 and the second
-    // BN while that group's rows (a few MB at stage 1, batch 128) are still in cache, instead
-    // of each op streaming the whole stage through memory. Backward likewise.
+    // Up to 8 threads, training runs each iteration group by group: a pointwise group's 1x1
+    // reads only the depthwise outputs of its own input channels, and its BatchNorm + residual
+    // + ReLU only its own outputs, so one thread takes a group through depthwise + BN, the 1x1
+    // and the second BN while that group's rows (a few MB at stage 1, batch 128) are still in
+    // cache, instead of each op streaming the whole stage through memory. Backward likewise.
     //
     // Kept for backward: the raw depthwise output (BatchNorm's backward needs it), not the
     // normalised one. That lives in a per-thread buffer only while its group's 1x1 reads it;
     // backward rebuilds it there with one multiply-add per value for the 1x1 weight gradient.
     // The kernels are the layer kernels' per-channel parts (ReuseBlockTrainingTests).
 
+    /// The BatchNorms of iteration `i` in training.
+    private func trainingBatchNorms(_ i: Int, _ ctx: RunContext) -> (dw: BatchNormTraining, pw: BatchNormTraining) {
+        let s = saved[i]
+        return (BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
+                                  savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
+                                  runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
+                                  momentum: momentum, eps: eps),
+                BatchNormTraining(gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
+                                  savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
+                                  runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
+                                  momentum: momentum, eps: eps))
+    }
+
     func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        if runsWide(ctx) { return forwardWide(input, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
         let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
                                                 height: shape.height, width: shape.width, threads: threads)
@@ -27,14 +44,7 @@ extension ReuseBlock {
         var res = UnsafePointer(input)
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
-            let dwBNi = BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
-                                          savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
-                                          runningMean: store.pointer(dwBN[i].runningMean), runningVar: store.pointer(dwBN[i].runningVar),
-                                          momentum: momentum, eps: eps)
-            let pwBNi = BatchNormTraining(gamma: ctx.cache.fetch(pwBN[i].weight), beta: ctx.cache.fetch(pwBN[i].bias),
-                                          savedMean: s.pwMean.pointer, savedInvStd: s.pwInvStd.pointer,
-                                          runningMean: store.pointer(pwBN[i].runningMean), runningVar: store.pointer(pwBN[i].runningVar),
-                                          momentum: momentum, eps: eps)
+            let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
             let y = last ? s.y.pointer : s.next.pointer
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
                 let pass = (res, y, s.dwRaw.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
@@ -68,6 +78,7 @@ extension ReuseBlock {
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
+        if runsWide(ctx) { return backwardWide(gradOutput, needInputGradient: needInputGradient, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
         let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
                                                 height: shape.height, width: shape.width, threads: threads)
@@ -78,17 +89,7 @@ extension ReuseBlock {
         var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i], last = i == iterations - 1
-            // The ReLU mask is this iteration's saved output, shuffled like the incoming gradient.
-            let mask = UnsafePointer(last ? s.y.pointer : s.next.pointer)
-            let res = UnsafePointer(i == 0 ? blockInput! : saved[i - 1].next.pointer)
-            let pwBNi = BatchNormGradient(gamma: store.pointer(pwBN[i].weight), savedMean: s.pwMean.pointer,
-                                          savedInvStd: s.pwInvStd.pointer, gradGamma: store.gradient(pwBN[i].weight),
-                                          gradBeta: store.gradient(pwBN[i].bias))
-            let dwBNi = BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
-                                          savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
-                                          gradBeta: store.gradient(dwBN[i].bias))
-            let dwReplay = BatchNormReplay(gamma: store.pointer(dwBN[i].weight), beta: store.pointer(dwBN[i].bias),
-                                           savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer)
+            let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
             let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
                 let pass = (src, mask, res, gin, UnsafePointer(s.dwRaw.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
@@ -122,6 +123,155 @@ extension ReuseBlock {
                                             addTo: gy + j * l, firstOutput: 2 * c)
                     }
                     _ = timer.lap(0, worker: worker, since: t)
+                }
+            }
+            src = UnsafePointer(into)
+            swap(&into, &spare)
+        }
+        return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
+    }
+
+    /// What backward reads of iteration `i`: the ReLU mask (its saved output, shuffled like the
+    /// incoming gradient), its input, and its BatchNorms' gradient and replay forms.
+    private func backwardState(_ i: Int) -> (mask: UnsafePointer<Float>, res: UnsafePointer<Float>, pw: BatchNormGradient,
+                                             dw: BatchNormGradient, dwReplay: BatchNormReplay) {
+        let s = saved[i], last = i == iterations - 1
+        return (UnsafePointer(last ? s.y.pointer : s.next.pointer),
+                UnsafePointer(i == 0 ? blockInput! : saved[i - 1].next.pointer),
+                BatchNormGradient(gamma: store.pointer(pwBN[i].weight), savedMean: s.pwMean.pointer,
+                                  savedInvStd: s.pwInvStd.pointer, gradGamma: store.gradient(pwBN[i].weight),
+                                  gradBeta: store.gradient(pwBN[i].bias)),
+                BatchNormGradient(gamma: store.pointer(dwBN[i].weight), savedMean: s.dwMean.pointer,
+                                  savedInvStd: s.dwInvStd.pointer, gradGamma: store.gradient(dwBN[i].weight),
+                                  gradBeta: store.gradient(dwBN[i].bias)),
+                BatchNormReplay(gamma: store.pointer(dwBN[i].weight), beta: store.pointer(dwBN[i].bias),
+                                savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer))
+    }
+}
+
+// More threads than pointwise groups (16 to 64 cores): each iteration runs in steps, each a
+// parallel region over many items, so no region is capped at 8. Forward: depthwise + BN by
+// input channel into a shared buffer; the 1x1 by (group, column block); BN + residual + ReLU by
+// output channel. Backward mirrors it. The per-channel and per-GEMM pieces are the same as the
+// group schedule's, so both give the same results (ReuseBlockTrainingTests runs both).
+extension ReuseBlock {
+    /// Column blocks per group for the wide 1x1 steps: enough items for every thread.
+    private func columnBlocks(_ ctx: RunContext) -> Int {
+        min(max(1, (ctx.threading.threads + Self.pointwiseGroups - 1) / Self.pointwiseGroups), max(1, shape.rowLength / 64))
+    }
+
+    /// The wide schedule's shared rows: normalised depthwise output (and later its gradient),
+    /// the gradients at the pre-ReLU sum and at the pw output.
+    private func wideRows() -> (dwNorm: UnsafeMutablePointer<Float>, gDwNorm: UnsafeMutablePointer<Float>,
+                                gy: UnsafeMutablePointer<Float>, gPw: UnsafeMutablePointer<Float>) {
+        let l = shape.rowLength, wide = planes * expansion
+        let base = wideScratch.reserve((2 * wide + 2 * planes) * l)
+        return (base, base + wide * l, base + 2 * wide * l, base + 2 * wide * l + planes * l)
+    }
+
+    func forwardWide(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
+                                                height: shape.height, width: shape.width, threads: threads)
+        let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
+        let dwNorm = wideRows().dwNorm, blocks = columnBlocks(ctx)
+        blockInput = input
+        var res = UnsafePointer(input)
+        for i in 0..<iterations {
+            let s = saved[i], last = i == iterations - 1
+            let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
+            let y = last ? s.y.pointer : s.next.pointer
+            ctx.timed(.depthwiseBatchNorm) {
+                ctx.threading.parallelChunks(planes, minPerThread: 1,
+                                             (res, s.dwRaw.pointer, dwNorm, dw, dwBNi, l, shape, threads, scratch)) { args, worker, range in
+                    let (res, dwRaw, dwNorm, dw, dwBN, l, shape, threads, scratch) = args.pointee
+                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
+                                               threads: threads, worker: worker, scratch: scratch)
+                    for c in range {
+                        k.forwardBatchNorm(dwNorm + 2 * c * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
+                                           bn: dwBN, firstOutput: 2 * c)
+                    }
+                }
+            }
+            ctx.timed(.pointwise) {
+                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, (dwNorm, s.pwRaw.pointer, pw, cin, l, blocks)) { args, items in
+                    let (dwNorm, pwRaw, pw, cin, l, blocks) = args.pointee
+                    for item in items {
+                        let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
+                        sgemm(m: cin, n: hi - lo, k: 2 * cin, pw + g * cin * 2 * cin, lda: 2 * cin, dwNorm + 2 * g * cin * l + lo,
+                              ldb: l, pwRaw + g * cin * l + lo, ldc: l)
+                    }
+                }
+            }
+            ctx.timed(.batchNorm) {
+                ctx.threading.parallelFor(planes, (res, y, s.pwRaw.pointer, pwBNi, !last, planes, l)) { args, range in
+                    let (res, y, pwRaw, pwBN, shuffle, planes, l) = args.pointee
+                    for c in range {
+                        let dest = shuffle ? shuffleDestination(c, channels: planes) : c
+                        pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
+                    }
+                }
+            }
+            res = UnsafePointer(y)
+        }
+        return saved[iterations - 1].y.pointer
+    }
+
+    func backwardWide(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                      _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
+        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
+                                                height: shape.height, width: shape.width, threads: threads)
+        let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
+        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
+        let (dwNorm, gDwNorm, gy, gPw) = wideRows(), blocks = columnBlocks(ctx)
+        var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
+        for i in stride(from: iterations - 1, through: 0, by: -1) {
+            let s = saved[i], last = i == iterations - 1
+            let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
+            let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
+            // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the
+            // normalised depthwise rows of input channel c rebuilt.
+            ctx.timed(.batchNorm) {
+                ctx.threading.parallelFor(planes, (src, mask, UnsafePointer(s.pwRaw.pointer), UnsafePointer(s.dwRaw.pointer), gy, gPw,
+                                                   dwNorm, pwBNi, dwReplay, !last, planes, l)) { args, range in
+                    let (src, mask, pwRaw, dwRaw, gy, gPw, dwNorm, pwBN, dwReplay, shuffled, planes, l) = args.pointee
+                    for c in range {
+                        let at = shuffled ? shuffleDestination(c, channels: planes) : c
+                        rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)
+                        pwBN.backwardRow(gPw + c * l, dy: gy + c * l, x: pwRaw + c * l, l, channel: c)
+                        for o in 2 * c ..< 2 * c + 2 { dwReplay.row(dwNorm + o * l, dwRaw + o * l, l, channel: o) }
+                    }
+                }
+            }
+            // Per (group, block): rows of dW_g += dPw_g x dwNorm_g^T, columns of dDwNorm_g = W_g^T x dPw_g.
+            ctx.timed(.pointwise) {
+                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, (gPw, dwNorm, gDwNorm, pw, pwGrad, cin, l, blocks)) { args, items in
+                    let (gPw, dwNorm, gDwNorm, pw, pwGrad, cin, l, blocks) = args.pointee
+                    for item in items {
+                        let g = item / blocks, b = item % blocks
+                        let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
+                        let gPwG = gPw + g * cin * l, dwNormG = dwNorm + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
+                        sgemm(transB: true, m: r1 - r0, n: 2 * cin, k: l, gPwG + r0 * l, lda: l, dwNormG, ldb: l, beta: 1,
+                              pwGrad + (g * cin + r0) * 2 * cin, ldc: 2 * cin)
+                        sgemm(transA: true, m: 2 * cin, n: hi - lo, k: cin, wG, lda: 2 * cin, gPwG + lo, ldb: l,
+                              gDwNorm + 2 * g * cin * l + lo, ldc: l)
+                    }
+                }
+            }
+            // Per input channel: BN backward, then the depthwise gradients (+ the residual's).
+            ctx.timed(.depthwiseBatchNorm) {
+                ctx.threading.parallelChunks(planes, minPerThread: 1,
+                                             (gin, dwGrad, dwBNi, gDwNorm, UnsafePointer(s.dwRaw.pointer), res, dw, gy, l, shape,
+                                              threads, scratch)) { args, worker, range in
+                    let (gin, dwGrad, dwBN, gDwNorm, dwRaw, res, dw, gy, l, shape, threads, scratch) = args.pointee
+                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
+                                               threads: threads, worker: worker, scratch: scratch)
+                    for c in range {
+                        k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
+                                            gradOutput: gDwNorm + 2 * c * l, raw: dwRaw + 2 * c * l, input: res + c * l,
+                                            weight: dw + 18 * c, addTo: gy + c * l, firstOutput: 2 * c)
+                    }
                 }
             }
             src = UnsafePointer(into)

@@ -35,6 +35,8 @@ public final class ReuseBlock: Layer {
     // Tiled inference (see ReuseTile.swift): one workspace slice per participant, the lane masks,
     // each iteration's weights gathered once per pass, and the barrier for batches too small to split.
     private var tile: ReuseTile?
+    /// The participants the tile workspace was sized for.
+    private var tileParticipants = 1
     private var tileScratch = FloatBuffer(count: 0), tileMasks = FloatBuffer(count: 0)
     private let iterationWeights: UnsafeMutablePointer<IterationWeights>
     private let barrier = SpinBarrier()
@@ -62,6 +64,8 @@ public final class ReuseBlock: Layer {
     var blockInput: UnsafeMutablePointer<Float>?
     var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
     let groupRows = Scratch()
+    /// The wide training schedule's shared rows (more threads than pointwise groups only).
+    let wideScratch = Scratch()
     /// Per-worker op times inside the training regions, while profiling.
     let regionTimes: UnsafeMutablePointer<UInt64>
 
@@ -100,7 +104,8 @@ public final class ReuseBlock: Layer {
         }
         let pools = !training && followingPool != nil && input.width <= 16
         followingPool?.inputAlreadyPooled = pools
-        if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : out.count) > 0 { return input }
+        if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : out.count) > 0
+            && (training || tile == nil || tileParticipants == WorkerPool.shared.participants) { return input }
         poolsOutput = pools
         shape = input; self.training = training
         let wide = planes * expansion, l = input.rowLength
@@ -118,7 +123,7 @@ public final class ReuseBlock: Layer {
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
             gradIn = (FloatBuffer(count: planes * l), FloatBuffer(count: planes * l))
-            _ = groupRows.reserve((WorkerPool.shared.workers + 1) * 4 * groupWidth * l)
+            _ = groupRows.reserve(min(WorkerPool.shared.participants, Self.pointwiseGroups) * 4 * groupWidth * l)
         } else {
             saved = []
             gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
@@ -136,16 +141,19 @@ public final class ReuseBlock: Layer {
         return forwardInference(input, context)
     }
 
-    /// Sizes the tile workspace for every participant the worker pool can run.
+    /// Sizes the tile workspace for every participant the worker pool can run (and, past 8 of
+    /// them, the depthwise rows the wide schedule shares).
     private func planTiles() {
         guard planes % (4 * ReuseTile.groups) == 0 else { tile = nil; return }   // the 1x1 kernel takes rows 4 at a time
-        let participants = WorkerPool.shared.workers + 1
+        let participants = WorkerPool.shared.participants
         let t = ReuseTile(planes: planes, height: shape.height, width: shape.width, batch: shape.batch,
                           parallelTiles: participants)
         tile = t
-        tileScratch = FloatBuffer(count: participants * t.participantCount)
+        tileParticipants = participants
+        let shared = participants > ReuseTile.groups ? t.allDepthwiseCount : 0
+        tileScratch = FloatBuffer(count: participants * t.participantCount + shared)
         tileMasks = FloatBuffer(count: 2 * t.tall.bufferCount)
-        _ = t.tall.prepareMasks(in: tileMasks.pointer)
+        t.tall.prepareMasks(in: tileMasks.pointer)
     }
 
     private func forwardTiled(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -158,19 +166,19 @@ public final class ReuseBlock: Layer {
         let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
         let pass = TiledPass(tile: t, input: input, inputChannels: inputRepeatsHalf ? planes / 2 : planes,
                              out: out.pointer, batch: batch, iterations: iterations,
-                             weights: iterationWeights, workspace: tileScratch.pointer, masks: masks,
+                             weights: iterationWeights, workspace: tileScratch.pointer,
+                             sharedDepthwise: tileScratch.pointer + tileParticipants * t.participantCount, masks: masks,
                              counter: tileCounter, barrier: barrier,
                              pool: poolsOutput ? TiledPass.Pooling(height: shape.height, width: shape.width,
-                                                                   ho: pooledSide(shape.height), wo: pooledSide(shape.width),
-                                                                   pastRight: maxPoolPastRight(width: shape.width)) : nil)
-        let width = min(ctx.threading.threads, WorkerPool.shared.workers + 1)
+                                                                   ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil)
+        let width = min(ctx.threading.threads, tileParticipants)
         if pass.tiles >= width {
             // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.
             tileCounter.reset()
             WorkerPool.shared.run(width: min(width, pass.tiles), pass) { pass, p, _ in pass.pointee.takeTiles(participant: p) }
         } else {
-            // One tile smaller than the thread count (batch 1): split each iteration's groups.
-            WorkerPool.shared.run(width: width, pass) { pass, p, w in pass.pointee.shareGroups(participant: p, width: w) }
+            // Fewer tiles than threads (batch 1): all threads work on each tile.
+            WorkerPool.shared.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
         }
         return out.pointer
     }

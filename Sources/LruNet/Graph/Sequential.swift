@@ -4,17 +4,20 @@ public final class Sequential {
     public private(set) var inputShape: ActivationShape?
     public private(set) var outputShape: ActivationShape?
     private var plannedTraining = false
+    /// Workspaces are sized for the worker pool's participants; a grown pool means a new plan.
+    private var plannedParticipants = 0
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
     /// Plans every layer for `input`; a no-op if already planned for it.
     @discardableResult
     public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
-        if input == inputShape, training == plannedTraining, let o = outputShape { return o }
+        let participants = WorkerPool.shared.participants
+        if input == inputShape, training == plannedTraining, participants == plannedParticipants, let o = outputShape { return o }
         var shape = input
         fuseAroundReuseBlocks(!training)
         for layer in layers { shape = try layer.plan(input: shape, training: training) }
-        inputShape = input; outputShape = shape; plannedTraining = training
+        inputShape = input; outputShape = shape; plannedTraining = training; plannedParticipants = participants
         fuseBatchNormReLU(!training)
         return shape
     }

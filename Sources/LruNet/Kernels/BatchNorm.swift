@@ -1,26 +1,30 @@
+import CLruNetKernels
+
 // BatchNorm over CNHW rows: channel c is the contiguous row x[c*L ..< (c+1)*L], L = N*H*W.
+// The row kernels are C (Sources/CLruNetKernels/body_rows.h); here the parallel loops.
 
 /// Inference BatchNorm folded to one multiply-add per value: `scale = gamma / sqrt(var + eps)`,
 /// `shift = beta - mean * scale`. Computed per forward pass by the parameter cache.
 func batchNormFold(scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>,
                    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                    mean: UnsafePointer<Float>, variance: UnsafePointer<Float>, channels: Int, eps: Float) {
-    // Eight channels at a time: a batch-1 lru10 pass folds 28,800 channels, and scalar
-    // square roots and divisions took 6% of it.
-    var c = 0
-    let e = SIMD8(repeating: eps)
-    while c + 8 <= channels {
-        let s = load8(gamma + c) / (load8(variance + c) + e).squareRoot()
-        store8(s, scale + c)
-        store8(load8(beta + c) - load8(mean + c) * s, shift + c)
-        c += 8
-    }
-    while c < channels {
-        let s = gamma[c] / (variance[c] + eps).squareRoot()
-        scale[c] = s
-        shift[c] = beta[c] - mean[c] * s
-        c += 1
-    }
+    lru_bn_fold(scale, shift, gamma, beta, mean, variance, channels, eps)
+}
+
+/// out = x*s + b (+ r) (then ReLU), over one row.
+@inline(__always) func rowAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, scale: Float, shift: Float,
+                                 residual r: UnsafePointer<Float>?, relu: Bool) {
+    lru_row_affine(out, x, n, scale, shift, r, relu ? 1 : 0)
+}
+
+/// g = (mask > 0) ? x : 0: an output gradient through a ReLU whose output was `mask`.
+@inline(__always) func rowReLUGradient(_ g: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, output mask: UnsafePointer<Float>, _ n: Int) {
+    lru_row_relu_grad(g, x, mask, n)
+}
+
+/// out = a + b (out may be a).
+@inline(__always) func rowAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    lru_row_add(out, a, b, n)
 }
 
 /// out = x * scale[c] + shift[c], optionally `+ residual`, optionally ReLU: the fused per-channel epilogue.
@@ -45,69 +49,53 @@ func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
 /// biased variance, update the running statistics with `momentum` using the unbiased variance,
 /// and save `mean` and `invStd` for backward. Shared by the BatchNorm kernels and the fused
 /// depthwise + BatchNorm kernel, so both give the same bits.
-struct BatchNormTraining {
-    let gamma, beta: UnsafePointer<Float>
-    let savedMean, savedInvStd, runningMean, runningVar: UnsafeMutablePointer<Float>
-    let momentum, eps: Float
+typealias BatchNormTraining = lru_bn_train
+
+extension lru_bn_train {
+    init(gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, savedMean: UnsafeMutablePointer<Float>,
+         savedInvStd: UnsafeMutablePointer<Float>, runningMean: UnsafeMutablePointer<Float>,
+         runningVar: UnsafeMutablePointer<Float>, momentum: Float, eps: Float) {
+        self.init(gamma: gamma, beta: beta, saved_mean: savedMean, saved_invstd: savedInvStd, running_mean: runningMean,
+                  running_var: runningVar, momentum: momentum, eps: eps)
+    }
 
     /// Normalises channel `c`'s row `x` (n values) into `out`, optionally `+ residual` and ReLU.
     @inline(__always)
     func forwardRow(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int,
                     residual: UnsafePointer<Float>? = nil, relu: Bool = false) {
-        // Two passes (mean, then centred squares) in 16 float lanes: accurate for these row lengths.
-        let mean = rowSum(x, n) / Float(n)
-        let sq = rowCenteredSquares(x, n, mean: mean)
-        let variance = sq / Float(n)
-        let invStd = 1 / (variance + eps).squareRoot()
-        savedMean[c] = mean; savedInvStd[c] = invStd
-        let a = batchNormAffine(gamma: gamma[c], beta: beta[c], mean: mean, invStd: invStd)
-        rowAffine(out, x, n, scale: a.scale, shift: a.shift, residual: residual, relu: relu)
-        let unbiased = n > 1 ? sq / Float(n - 1) : variance
-        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
-        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+        withUnsafePointer(to: self) { lru_bn_train_row($0, out, x, n, c, residual, relu ? 1 : 0) }
     }
-}
-
-/// The multiply-add training's BatchNorm applies to channel values, from the batch statistics:
-/// one function, so that applying it again from the saved statistics gives the same bits.
-@inline(__always) func batchNormAffine(gamma: Float, beta: Float, mean: Float, invStd: Float) -> (scale: Float, shift: Float) {
-    let s = gamma * invStd
-    return (s, beta - mean * s)
 }
 
 /// Training-mode BatchNorm applied again from the statistics the forward pass saved: the reused
 /// block's backward rebuilds the normalised depthwise output this way instead of keeping it.
-struct BatchNormReplay {
-    let gamma, beta, savedMean, savedInvStd: UnsafePointer<Float>
+typealias BatchNormReplay = lru_bn_replay
+
+extension lru_bn_replay {
+    init(gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>) {
+        self.init(gamma: gamma, beta: beta, saved_mean: savedMean, saved_invstd: savedInvStd)
+    }
 
     @inline(__always)
     func row(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
-        let a = batchNormAffine(gamma: gamma[c], beta: beta[c], mean: savedMean[c], invStd: savedInvStd[c])
-        rowAffine(out, x, n, scale: a.scale, shift: a.shift, residual: nil, relu: false)
+        withUnsafePointer(to: self) { lru_bn_replay_row($0, out, x, n, c) }
     }
 }
 
 /// Training-mode BatchNorm backward of one channel row. `gradGamma`/`gradBeta` accumulate.
 /// dx = gamma*invStd/L * (L*dy - sum(dy) - xhat*sum(dy*xhat)).
-struct BatchNormGradient {
-    let gamma, savedMean, savedInvStd: UnsafePointer<Float>
-    let gradGamma, gradBeta: UnsafeMutablePointer<Float>
+typealias BatchNormGradient = lru_bn_grad
+
+extension lru_bn_grad {
+    init(gamma: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
+         gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>) {
+        self.init(gamma: gamma, saved_mean: savedMean, saved_invstd: savedInvStd, grad_gamma: gradGamma, grad_beta: gradBeta)
+    }
 
     /// `dx` may be `x` (each value is read before it is overwritten).
     @inline(__always)
     func backwardRow(_ dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
-        let mean = savedMean[c], inv = savedInvStd[c]
-        let (sumDy, centred) = rowSumAndCenteredDot(dy, x, n, mean: mean)
-        let sumDyXhat = centred * inv
-        gradGamma[c] += sumDyXhat
-        gradBeta[c] += sumDy
-        // dx = k*L*dy - k*sumDy - k*(x - mean)*inv*sumDyXhat, k = gamma*inv/L
-        let k = gamma[c] * inv / Float(n)
-        let a = SIMD8(repeating: k * Float(n)), b = SIMD8(repeating: -k * sumDy), q = SIMD8(repeating: -k * inv * sumDyXhat)
-        let m = SIMD8(repeating: mean)
-        var i = 0
-        while i + 8 <= n { store8(b.addingProduct(a, load8(dy + i)).addingProduct(q, load8(x + i) - m), dx + i); i += 8 }
-        while i < n { dx[i] = a[0] * dy[i] + b[0] + q[0] * (x[i] - mean); i += 1 }
+        withUnsafePointer(to: self) { lru_bn_backward_row($0, dx, dy, x, n, c) }
     }
 }
 

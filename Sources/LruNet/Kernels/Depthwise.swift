@@ -89,7 +89,7 @@ func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: Unsa
                 let src = input + (c * batch + n) * height * width
                 let gin = gradInput.map { $0 + (c * batch + n) * height * width }
                 if let gin, !accumulateInput { gin.update(repeating: 0, count: height * width) }
-                if let gin, let addToInput { rowAdd(gin, addToInput + (c * batch + n) * height * width, height * width) }
+                if let gin, let addToInput { rowAdd(gin, gin, addToInput + (c * batch + n) * height * width, height * width) }
                 for m in 0..<mult {
                     let o = c * mult + m
                     let gout = gradOutput + (o * batch + n) * ho * wo

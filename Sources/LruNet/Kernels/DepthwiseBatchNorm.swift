@@ -1,4 +1,7 @@
-// Training's depthwise 3x3 + BatchNorm, one input channel at a time.
+import CLruNetKernels
+
+// Training's depthwise 3x3 + BatchNorm, one input channel at a time (the per-channel kernels
+// are C: lru_dw3_forward_bn and lru_dw3_backward_bn in Sources/CLruNetKernels/body_depthwise.h).
 //
 // A worker computes one input channel's output rows for the whole batch (about 200 KB for
 // lru10 at batch 128), and while they are still in its L2 takes the batch statistics and
@@ -17,7 +20,7 @@ func depthwiseBatchNormScratch(_ scratch: Scratch, multiplier: Int, batch: Int, 
                                threads: Int) -> UnsafeMutablePointer<Float> {
     let s = scratch.reserve(depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threads,
                                                      rowsPerWorker: multiplier * batch * height * width))
-    _ = TallPlane(height: height, width: width, batch: batch, chunkValues: Depthwise3x3Worker.chunkValues).prepareMasks(in: s)
+    lru_dw3_prepare(s, height, width, batch)
     return s
 }
 
@@ -27,9 +30,7 @@ extension Depthwise3x3Worker {
     @inline(__always)
     func forwardBatchNorm(_ out: UnsafeMutablePointer<Float>, raw: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                           weight: UnsafePointer<Float>, bn: BatchNormTraining, firstOutput o: Int) {
-        let l = batch * hw
-        forward(raw, input: input, weight: weight, scale: nil, shift: nil)
-        for m in 0..<mult { bn.forwardRow(out + m * l, raw + m * l, l, channel: o + m) }
+        withUnsafePointer(to: self) { k in withUnsafePointer(to: bn) { lru_dw3_forward_bn(k, out, raw, input, weight, $0, o) } }
     }
 
     /// One input channel of ``depthwiseBatchNormBackward``.
@@ -38,9 +39,9 @@ extension Depthwise3x3Worker {
                            bn: BatchNormGradient, gradOutput: UnsafePointer<Float>, raw: UnsafePointer<Float>,
                            input: UnsafePointer<Float>, weight: UnsafePointer<Float>, addTo: UnsafePointer<Float>?,
                            firstOutput o: Int) {
-        let l = batch * hw
-        for m in 0..<mult { bn.backwardRow(rows + m * l, dy: gradOutput + m * l, x: raw + m * l, l, channel: o + m) }
-        backward(gradInput: gradInput, gradWeight: gradWeight, gradOutput: rows, input: input, weight: weight, addTo: addTo)
+        withUnsafePointer(to: self) { k in withUnsafePointer(to: bn) {
+            lru_dw3_backward_bn(k, gradInput, gradWeight, $0, gradOutput, raw, input, weight, addTo, o)
+        } }
     }
 }
 

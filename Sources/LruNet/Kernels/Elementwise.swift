@@ -1,12 +1,13 @@
-/// max(x, 0) over `count` values, in 8-wide vectors (NaN stays NaN, as in PyTorch), split
-/// across the threads.
+import CLruNetKernels
+
+/// max(x, 0) over `count` values (NaN stays NaN, as in PyTorch), split across the threads in
+/// blocks of 8 values.
 func reluForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int, threading: Threading) {
     threading.parallelFor(count / 8, minPerThread: 4096, (out, input, count)) { args, vectors in
         let (out, input, count) = args.pointee
-        for v in vectors { store8(relu8(load8(input + 8 * v)), out + 8 * v) }
-        if vectors.upperBound == count / 8 {                          // the last chunk takes the tail
-            for i in (count & ~7)..<count { out[i] = input[i] < 0 ? 0 : input[i] }
-        }
+        let lo = 8 * vectors.lowerBound
+        let hi = vectors.upperBound == count / 8 ? count : 8 * vectors.upperBound   // the last chunk takes the tail
+        lru_relu(out + lo, input + lo, hi - lo)
     }
 }
 

@@ -10,10 +10,11 @@ import COpenBLAS
 public struct Threading: Sendable, Equatable {
     public var threads: Int
 
-    /// - Parameter threads: worker count; 0 means all cores.
+    /// - Parameter threads: worker count; 0 means ``CPUBudget/threads`` (the CPUs this process
+    ///   may use, or `LRUNET_THREADS`). More threads than cores is allowed (and tested).
     public init(threads: Int = 0) {
-        let cores = max(1, ProcessInfoCores.count)
-        self.threads = threads <= 0 ? cores : threads
+        self.threads = threads <= 0 ? CPUBudget.threads : threads
+        if self.threads > WorkerPool.shared.participants { WorkerPool.shared.grow(toParticipants: self.threads) }
         openblas_set_num_threads(1)
     }
 
@@ -96,16 +97,6 @@ private struct Chunks<Args> {
     let args: UnsafePointer<Args>
     let body: (UnsafePointer<Args>, Int, Range<Int>) -> Void
     let count: Int, workers: Int
-}
-
-enum ProcessInfoCores {
-    static let count: Int = {
-        #if canImport(Glibc)
-        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        #else
-        return 1
-        #endif
-    }()
 }
 
 #if canImport(Glibc)

@@ -1,0 +1,378 @@
+// Depthwise 3x3 (stride 1, padding 1) kernels: the tall-plane sweep for planes of any size,
+// 4x4 planes in registers, and training's fused depthwise + BatchNorm.
+
+/// `count` floats, inline: planes here are 16 to 196 floats, where a call to memcpy costs as
+/// much as the copy.
+static inline __attribute__((always_inline)) void FN(copy_floats)(float *dst, const float *src, long count) {
+    long i = 0;
+    for (; i + VW <= count; i += VW) st(dst + i, ld(src + i));
+    for (; i < count; i++) dst[i] = src[i];
+}
+
+/// Copies images n0 ..< n0+n of a channel row into the tall plane; separators stay zero.
+static inline void FN(tall_fill)(const lru_tall *t, float *tall, const float *row, long n0, long n) {
+    long hw = t->height * t->width;
+    for (long i = 0; i < n; i++) FN(copy_floats)(tall + (i * t->rows_per_image + 1) * t->width, row + (n0 + i) * hw, hw);
+}
+
+/// Zeroes what a full chunk would have past image n, up to where a sweep of flat(n) outputs
+/// reads: the weight gradient sums over every lane, so a short last chunk must not see the
+/// previous chunk's images there.
+static inline void FN(tall_clear_past)(const lru_tall *t, float *tall, long n) {
+    long from = (n * t->rows_per_image + 1) * t->width, to = lru_tall_flat_n(t, n) + 3 * t->width + LRU_MAX_LANES;
+    for (long i = from; i < to; i++) tall[i] = 0;
+}
+
+/// acc[j] (+)= left[j]*sum_r a_r*p[j + rW - 1] + sum_r b_r*p[j + rW] + right[j]*sum_r c_r*p[j + rW + 1]
+/// for rows r = 0, 1, 2; k holds (a0, b0, c0, a1, b1, c1, a2, b2, c2), mirrored when `reversed`.
+static inline __attribute__((always_inline)) void FN(sweep3x3)(float *acc, const float *p, long w, long flat,
+                                                                 const float *left, const float *right, const float *k,
+                                                                 int reversed, int accumulate) {
+#define TAP(t) splat(k[reversed ? 8 - (t) : (t)])
+    vf a0 = TAP(0), b0 = TAP(1), c0 = TAP(2), a1 = TAP(3), b1 = TAP(4), c1 = TAP(5), a2 = TAP(6), b2 = TAP(7), c2 = TAP(8);
+#undef TAP
+    const float *pl = p - 1, *pm = p, *pr = p + 1;
+    OPAQUE(pl); OPAQUE(pm); OPAQUE(pr);
+    for (long j = 0; j < flat; j += VW) {
+        vf l = a0 * ld(pl + j), m = b0 * ld(pm + j), r = c0 * ld(pr + j);
+        l = MADD(a1, ld(pl + j + w), l); m = MADD(b1, ld(pm + j + w), m); r = MADD(c1, ld(pr + j + w), r);
+        l = MADD(a2, ld(pl + j + 2 * w), l); m = MADD(b2, ld(pm + j + 2 * w), m); r = MADD(c2, ld(pr + j + 2 * w), r);
+        if (accumulate) m += ld(acc + j);
+        vf v = MADD(ld(left + j), l, m);
+        st(acc + j, MADD(ld(right + j), r, v));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4x4 planes in registers.
+//
+// 8 lanes: a plane is two vectors, rows (0, 1) and rows (2, 3), one row per 128-bit lane. Each
+// tap's view is a load at another row offset (or one row loaded into both lanes), and for the
+// left and right columns a permute inside each lane. 16 lanes: a plane is one vector, and the
+// row shifts are permutes too. The views never read outside the image; the junk they shift in
+// at an edge meets taps that are zero in that lane (edge-masked tap vectors, made once per
+// channel). Literal zeros shifted into the views instead made LLVM split the FMAs into narrower
+// pieces; masked taps keep every lane of every vector op alike.
+
+#if LRU_VW == 8
+static inline __attribute__((always_inline)) v8 from_left4(v8 v) { return __builtin_shufflevector(v, v, 0, 0, 1, 2, 4, 4, 5, 6); }
+static inline __attribute__((always_inline)) v8 from_right4(v8 v) { return __builtin_shufflevector(v, v, 1, 2, 3, 3, 5, 6, 7, 7); }
+
+typedef struct { v8 left, centre, right; } FN(taprow);
+static inline __attribute__((always_inline)) FN(taprow) FN(taprow_make)(float w0, float w1, float w2, v8 rows) {
+    const v8 not_left = {0, 1, 1, 1, 0, 1, 1, 1}, not_right = {1, 1, 1, 0, 1, 1, 1, 0};
+    FN(taprow) r = {(v8)w0 * (rows * not_left), (v8)w1 * rows, (v8)w2 * (rows * not_right)};
+    return r;
+}
+
+/// The nine taps of one output channel for both vectors of a plane, scaled and edge-masked.
+/// Output rows (0, 1) have no row above row 0; rows (2, 3) none below row 3.
+typedef struct { FN(taprow) top01, top23, middle, bottom01, bottom23; } FN(taps);
+static inline __attribute__((always_inline)) FN(taps) FN(taps_make)(const float *w, float scale, int reversed) {
+#define TAP(t) (scale * w[reversed ? 8 - (t) : (t)])
+    const v8 all = 1, low = {1, 1, 1, 1, 0, 0, 0, 0}, high = all - low;
+    FN(taps) t;
+    t.top01 = FN(taprow_make)(TAP(0), TAP(1), TAP(2), high);
+    t.top23 = FN(taprow_make)(TAP(0), TAP(1), TAP(2), all);
+    t.middle = FN(taprow_make)(TAP(3), TAP(4), TAP(5), all);
+    t.bottom01 = FN(taprow_make)(TAP(6), TAP(7), TAP(8), all);
+    t.bottom23 = FN(taprow_make)(TAP(6), TAP(7), TAP(8), low);
+#undef TAP
+    return t;
+}
+
+/// One image's row views: rows (r-1, r, r+1) for output rows (0, 1) are (above, r01, inner),
+/// for rows (2, 3) (inner, r23, below).
+typedef struct { v8 above, r01, inner, r23, below; } FN(plane);
+static inline __attribute__((always_inline)) FN(plane) FN(plane_load)(const float *p) {
+    v4 row0 = ld4(p), row3 = ld4(p + 12);
+    FN(plane) q;
+    q.above = __builtin_shufflevector(row0, row0, 0, 1, 2, 3, 0, 1, 2, 3);   // low lane junk (masked)
+    q.r01 = ld8(p); q.inner = ld8(p + 4); q.r23 = ld8(p + 8);
+    q.below = __builtin_shufflevector(row3, row3, 0, 1, 2, 3, 0, 1, 2, 3);   // high lane junk (masked)
+    return q;
+}
+
+static inline __attribute__((always_inline)) v8 column3(v8 t0, v8 v0, v8 t1, v8 v1, v8 t2, v8 v2) {
+    return MADD(t2, v2, MADD(t1, v1, t0 * v0));
+}
+
+/// 3x3 conv (padding 1) of one plane plus a seed per output vector. The three columns sum
+/// separately: one chain of nine FMAs per output would wait on FMA latency.
+static inline __attribute__((always_inline)) void FN(conv4x4)(FN(plane) p, const FN(taps) *t, v8 seed0, v8 seed1,
+                                                                v8 *out0, v8 *out1) {
+    v8 aL = from_left4(p.above), r01L = from_left4(p.r01), inL = from_left4(p.inner), r23L = from_left4(p.r23), beL = from_left4(p.below);
+    v8 aR = from_right4(p.above), r01R = from_right4(p.r01), inR = from_right4(p.inner), r23R = from_right4(p.r23), beR = from_right4(p.below);
+    v8 c0 = column3(t->top01.centre, p.above, t->middle.centre, p.r01, t->bottom01.centre, p.inner);
+    v8 l0 = column3(t->top01.left, aL, t->middle.left, r01L, t->bottom01.left, inL);
+    v8 q0 = column3(t->top01.right, aR, t->middle.right, r01R, t->bottom01.right, inR);
+    v8 c1 = column3(t->top23.centre, p.inner, t->middle.centre, p.r23, t->bottom23.centre, p.below);
+    v8 l1 = column3(t->top23.left, inL, t->middle.left, r23L, t->bottom23.left, beL);
+    v8 q1 = column3(t->top23.right, inR, t->middle.right, r23R, t->bottom23.right, beR);
+    *out0 = seed0 + c0 + (l0 + q0);
+    *out1 = seed1 + c1 + (l1 + q1);
+}
+
+/// dst = conv of n consecutive 4x4 images at src with `mult` output channels' taps (scaled),
+/// plus their shifts; output m's images at dst_m[m].
+static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
+                                    const float *scale, const float *shift) {
+    for (long m = 0; m < mult; m++) {
+        FN(taps) t = FN(taps_make)(weight + 9 * m, scale ? scale[m] : 1.0f, 0);
+        v8 seed = (v8)(shift ? shift[m] : 0.0f);
+        float *d = dst_m[m];
+        for (long i = 0; i < n; i++) {
+            v8 o0, o1;
+            FN(conv4x4)(FN(plane_load)(src + 16 * i), &t, seed, seed, &o0, &o1);
+            st8(d + 16 * i, o0); st8(d + 16 * i + 8, o1);
+        }
+    }
+}
+
+/// Gradients of one channel on 4x4 planes (see dw3_backward). dW[t] = sum over images of
+/// G0 * view0[t] + G1 * view1[t], with G's vectors zeroed in the lanes where tap t would read
+/// past the plane: the top row's taps for output row 0, the bottom row's for row 3 (on G), and
+/// the first and last columns (on the nine sums, once at the end). dIn = the conv of G with the
+/// mirrored kernel (same edge masks).
+static void FN(dw4x4_backward)(long mult, long batch, float *grad_input, float *grad_weight, const float *grad_output,
+                               const float *input, const float *weight, const float *add_to) {
+    const v8 low = {1, 1, 1, 1, 0, 0, 0, 0}, high = (v8)1 - low;
+    const v8 not_left = {0, 1, 1, 1, 0, 1, 1, 1}, not_right = {1, 1, 1, 0, 1, 1, 1, 0};
+    for (long m = 0; m < mult; m++) {
+        const float *g = grad_output + m * batch * 16;
+        v8 s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0;
+        for (long i = 0; i < batch; i++) {
+            FN(plane) p = FN(plane_load)(input + 16 * i);
+            v8 g0 = ld8(g + 16 * i), g1 = ld8(g + 16 * i + 8), g0top = g0 * high, g1bottom = g1 * low;
+            s1 = MADD(g1, p.inner, MADD(g0top, p.above, s1));
+            s4 = MADD(g1, p.r23, MADD(g0, p.r01, s4));
+            s7 = MADD(g1bottom, p.below, MADD(g0, p.inner, s7));
+            v8 inL = from_left4(p.inner), inR = from_right4(p.inner);
+            s0 = MADD(g1, inL, MADD(g0top, from_left4(p.above), s0));
+            s3 = MADD(g1, from_left4(p.r23), MADD(g0, from_left4(p.r01), s3));
+            s6 = MADD(g1bottom, from_left4(p.below), MADD(g0, inL, s6));
+            s2 = MADD(g1, inR, MADD(g0top, from_right4(p.above), s2));
+            s5 = MADD(g1, from_right4(p.r23), MADD(g0, from_right4(p.r01), s5));
+            s8 = MADD(g1bottom, from_right4(p.below), MADD(g0, inR, s8));
+        }
+        float *gw = grad_weight + 9 * m;
+        gw[0] += hsum8(s0 * not_left); gw[1] += hsum8(s1); gw[2] += hsum8(s2 * not_right);
+        gw[3] += hsum8(s3 * not_left); gw[4] += hsum8(s4); gw[5] += hsum8(s5 * not_right);
+        gw[6] += hsum8(s6 * not_left); gw[7] += hsum8(s7); gw[8] += hsum8(s8 * not_right);
+    }
+    if (!grad_input) return;
+    for (long m = 0; m < mult; m++) {
+        const float *g = grad_output + m * batch * 16;
+        FN(taps) t = FN(taps_make)(weight + 9 * m, 1.0f, 1);
+        // Output m adds to what the outputs before it left, the first to the residual's gradient.
+        const float *base = m > 0 ? grad_input : add_to;
+        for (long i = 0; i < batch; i++) {
+            v8 seed0 = base ? ld8(base + 16 * i) : (v8)0, seed1 = base ? ld8(base + 16 * i + 8) : (v8)0, d0, d1;
+            FN(conv4x4)(FN(plane_load)(g + 16 * i), &t, seed0, seed1, &d0, &d1);
+            st8(grad_input + 16 * i, d0); st8(grad_input + 16 * i + 8, d1);
+        }
+    }
+}
+
+#else  // 16 lanes: one 4x4 plane per vector, lane 4r + x.
+
+static inline __attribute__((always_inline)) vf row_up(vf v) {      // row r-1 at row r; row 0 junk
+    return __builtin_shufflevector(v, v, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
+}
+static inline __attribute__((always_inline)) vf row_down(vf v) {    // row r+1 at row r; row 3 junk
+    return __builtin_shufflevector(v, v, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 12, 13, 14, 15);
+}
+static inline __attribute__((always_inline)) vf col_left(vf v) {    // x-1 at x; x = 0 junk
+    return __builtin_shufflevector(v, v, 0, 0, 1, 2, 4, 4, 5, 6, 8, 8, 9, 10, 12, 12, 13, 14);
+}
+static inline __attribute__((always_inline)) vf col_right(vf v) {   // x+1 at x; x = 3 junk
+    return __builtin_shufflevector(v, v, 1, 2, 3, 3, 5, 6, 7, 7, 9, 10, 11, 11, 13, 14, 15, 15);
+}
+
+static const float FN(row_mask)[3][16] = {
+    {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+};
+static const float FN(col_mask)[3][16] = {
+    {0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1},
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0},
+};
+
+/// The nine views of a plane: view[3*ky + kx] holds, at output (r, x), input (r + ky - 1, x + kx - 1).
+typedef struct { vf v[9]; } FN(views);
+static inline __attribute__((always_inline)) FN(views) FN(views_make)(vf p) {
+    FN(views) q;
+    vf l = col_left(p), r = col_right(p);
+    q.v[0] = row_up(l); q.v[1] = row_up(p); q.v[2] = row_up(r);
+    q.v[3] = l; q.v[4] = p; q.v[5] = r;
+    q.v[6] = row_down(l); q.v[7] = row_down(p); q.v[8] = row_down(r);
+    return q;
+}
+
+/// Nine edge-masked tap vectors of one output channel, scaled; mirrored when `reversed`.
+typedef struct { vf t[9]; } FN(taps);
+static inline __attribute__((always_inline)) FN(taps) FN(taps_make)(const float *w, float scale, int reversed) {
+    FN(taps) k;
+    for (int t = 0; t < 9; t++)
+        k.t[t] = splat(scale * w[reversed ? 8 - t : t]) * ld(FN(row_mask)[t / 3]) * ld(FN(col_mask)[t % 3]);
+    return k;
+}
+
+/// seed + sum over taps, three column sums for short dependency chains.
+static inline __attribute__((always_inline)) vf FN(conv4x4)(const FN(views) *q, const FN(taps) *k, vf seed) {
+    vf c = MADD(k->t[7], q->v[7], MADD(k->t[4], q->v[4], MADD(k->t[1], q->v[1], seed)));
+    vf l = MADD(k->t[6], q->v[6], MADD(k->t[3], q->v[3], k->t[0] * q->v[0]));
+    vf r = MADD(k->t[8], q->v[8], MADD(k->t[5], q->v[5], k->t[2] * q->v[2]));
+    return c + (l + r);
+}
+
+/// See the 8-lane version. Each image's views are made once for all output channels.
+static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
+                                    const float *scale, const float *shift) {
+    if (mult == 2) {
+        FN(taps) t0 = FN(taps_make)(weight, scale ? scale[0] : 1.0f, 0), t1 = FN(taps_make)(weight + 9, scale ? scale[1] : 1.0f, 0);
+        vf s0 = splat(shift ? shift[0] : 0.0f), s1 = splat(shift ? shift[1] : 0.0f);
+        for (long i = 0; i < n; i++) {
+            FN(views) q = FN(views_make)(ld(src + 16 * i));
+            st(dst_m[0] + 16 * i, FN(conv4x4)(&q, &t0, s0));
+            st(dst_m[1] + 16 * i, FN(conv4x4)(&q, &t1, s1));
+        }
+        return;
+    }
+    for (long m = 0; m < mult; m++) {
+        FN(taps) t = FN(taps_make)(weight + 9 * m, scale ? scale[m] : 1.0f, 0);
+        vf s = splat(shift ? shift[m] : 0.0f);
+        for (long i = 0; i < n; i++) {
+            FN(views) q = FN(views_make)(ld(src + 16 * i));
+            st(dst_m[m] + 16 * i, FN(conv4x4)(&q, &t, s));
+        }
+    }
+}
+
+/// dW[t] = sum over images of G (row-masked for tap t) * view[t], the column masks applied to
+/// the nine sums at the end; dIn = the conv of G with the mirrored kernel.
+static void FN(dw4x4_backward)(long mult, long batch, float *grad_input, float *grad_weight, const float *grad_output,
+                               const float *input, const float *weight, const float *add_to) {
+    const vf top = ld(FN(row_mask)[0]), bottom = ld(FN(row_mask)[2]);
+    for (long m = 0; m < mult; m++) {
+        const float *g = grad_output + m * batch * 16;
+        vf s[9];
+        for (int t = 0; t < 9; t++) s[t] = 0;
+        for (long i = 0; i < batch; i++) {
+            FN(views) q = FN(views_make)(ld(input + 16 * i));
+            vf g1 = ld(g + 16 * i), g0 = g1 * top, g2 = g1 * bottom;
+            s[0] = MADD(g0, q.v[0], s[0]); s[1] = MADD(g0, q.v[1], s[1]); s[2] = MADD(g0, q.v[2], s[2]);
+            s[3] = MADD(g1, q.v[3], s[3]); s[4] = MADD(g1, q.v[4], s[4]); s[5] = MADD(g1, q.v[5], s[5]);
+            s[6] = MADD(g2, q.v[6], s[6]); s[7] = MADD(g2, q.v[7], s[7]); s[8] = MADD(g2, q.v[8], s[8]);
+        }
+        float *gw = grad_weight + 9 * m;
+        for (int t = 0; t < 9; t++) gw[t] += hsum(s[t] * ld(FN(col_mask)[t % 3]));
+    }
+    if (!grad_input) return;
+    for (long m = 0; m < mult; m++) {
+        const float *g = grad_output + m * batch * 16;
+        FN(taps) k = FN(taps_make)(weight + 9 * m, 1.0f, 1);
+        const float *base = m > 0 ? grad_input : add_to;
+        for (long i = 0; i < batch; i++) {
+            FN(views) q = FN(views_make)(ld(g + 16 * i));
+            st(grad_input + 16 * i, FN(conv4x4)(&q, &k, base ? ld(base + 16 * i) : (vf)0));
+        }
+    }
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// One input channel over the whole batch (a worker's unit of work).
+
+static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, const float *weight,
+                            const float *scale, const float *shift) {
+    long mult = k->mult, batch = k->batch, hw = k->hw, w = k->tall.width;
+    if (lru_tall_is_square4(&k->tall)) {
+        float *rows[8];
+        for (long m0 = 0; m0 < mult; m0 += 8) {      // multipliers above 8 go eight at a time
+            long mm = mult - m0 < 8 ? mult - m0 : 8;
+            for (long m = 0; m < mm; m++) rows[m] = dst + (m0 + m) * batch * hw;
+            FN(dw4x4_images)(rows, input, batch, weight + 9 * m0, mm, scale ? scale + m0 : 0, shift ? shift + m0 : 0);
+        }
+        return;
+    }
+    for (long n0 = 0; n0 < batch; n0 += k->tall.images) {
+        long n = batch - n0 < k->tall.images ? batch - n0 : k->tall.images;
+        FN(tall_fill)(&k->tall, k->pin, input, n0, n);
+        for (long m = 0; m < mult; m++) {
+            FN(sweep3x3)(k->acc, k->pin, w, lru_tall_flat_n(&k->tall, n), k->left, k->right, weight + 9 * m, 0, 0);
+            float sc = scale ? scale[m] : 1.0f, shv = shift ? shift[m] : 0.0f;
+            vf s = splat(sc), b = splat(shv);
+            float *d0 = dst + m * batch * hw + n0 * hw;
+            for (long i = 0; i < n; i++) {
+                const float *a = k->acc + i * k->tall.rows_per_image * w;
+                float *d = d0 + i * hw;
+                long x = 0;
+                for (; x + VW <= hw; x += VW) st(d + x, MADD(ld(a + x), s, b));
+                for (; x < hw; x++) d[x] = a[x] * sc + shv;
+            }
+        }
+    }
+}
+
+/// With the output gradient in a tall plane G (the input's layout P):
+///   dIn = the forward sweep over G with the kernel mirrored (taps reversed, masks swapped by it);
+///   dW[ky][kx] = sum_j G[j + W] * P[j + ky*W + kx - 1] * mask_kx[j]  (nine flat dot products;
+///   G's separator rows blank the junk outputs).
+static void FN(dw3_backward)(const lru_dw3 *k, float *grad_input, float *grad_weight, const float *grad_output,
+                             const float *input, const float *weight, const float *add_to) {
+    long mult = k->mult, batch = k->batch, hw = k->hw, w = k->tall.width;
+    if (lru_tall_is_square4(&k->tall)) {
+        FN(dw4x4_backward)(mult, batch, grad_input, grad_weight, grad_output, input, weight, add_to);
+        return;
+    }
+    for (long n0 = 0; n0 < batch; n0 += k->tall.images) {
+        long n = batch - n0 < k->tall.images ? batch - n0 : k->tall.images;
+        long flat = lru_tall_flat_n(&k->tall, n);
+        FN(tall_fill)(&k->tall, k->pin, input, n0, n);
+        for (long m = 0; m < mult; m++) {
+            FN(tall_fill)(&k->tall, k->pout, grad_output + m * batch * hw, n0, n);
+            if (n < k->tall.images) FN(tall_clear_past)(&k->tall, k->pout, n);
+            const float *g = k->pout + w, *pl = k->pin - 1, *pm = k->pin, *pr = k->pin + 1;
+            OPAQUE(pl); OPAQUE(pm); OPAQUE(pr);
+            vf s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0;
+            for (long j = 0; j < flat; j += VW) {
+                vf gm = ld(g + j), gl = gm * ld(k->left + j), gr = gm * ld(k->right + j);
+                s0 = MADD(gl, ld(pl + j), s0); s1 = MADD(gm, ld(pm + j), s1); s2 = MADD(gr, ld(pr + j), s2);
+                s3 = MADD(gl, ld(pl + j + w), s3); s4 = MADD(gm, ld(pm + j + w), s4); s5 = MADD(gr, ld(pr + j + w), s5);
+                s6 = MADD(gl, ld(pl + j + 2 * w), s6); s7 = MADD(gm, ld(pm + j + 2 * w), s7); s8 = MADD(gr, ld(pr + j + 2 * w), s8);
+            }
+            float *gw = grad_weight + m * 9;
+            gw[0] += hsum(s0); gw[1] += hsum(s1); gw[2] += hsum(s2);
+            gw[3] += hsum(s3); gw[4] += hsum(s4); gw[5] += hsum(s5);
+            gw[6] += hsum(s6); gw[7] += hsum(s7); gw[8] += hsum(s8);
+            // dIn[j] = sum w[ky][kx] * G[j + (2-ky)*W + (1-kx)]: the reversed taps at the forward's offsets.
+            if (grad_input) FN(sweep3x3)(k->acc, k->pout, w, flat, k->left, k->right, weight + m * 9, 1, m > 0);
+        }
+        if (grad_input) {
+            float *dst = grad_input + n0 * hw;
+            for (long i = 0; i < n; i++) {
+                const float *a = k->acc + i * k->tall.rows_per_image * w;
+                if (add_to) FN(row_add)(dst + i * hw, a, add_to + (n0 + i) * hw, hw);
+                else FN(copy_floats)(dst + i * hw, a, hw);
+            }
+        }
+    }
+}
+
+static void FN(dw3_forward_bn)(const lru_dw3 *k, float *out, float *raw, const float *input, const float *weight,
+                               const lru_bn_train *bn, long first_output) {
+    long l = k->batch * k->hw;
+    FN(dw3_forward)(k, raw, input, weight, 0, 0);
+    for (long m = 0; m < k->mult; m++) FN(bn_train_row)(bn, out + m * l, raw + m * l, l, first_output + m, 0, 0);
+}
+
+static void FN(dw3_backward_bn)(const lru_dw3 *k, float *grad_input, float *grad_weight, const lru_bn_grad *bn,
+                                const float *grad_output, const float *raw, const float *input, const float *weight,
+                                const float *add_to, long first_output) {
+    long l = k->batch * k->hw;
+    for (long m = 0; m < k->mult; m++) FN(bn_backward_row)(bn, k->rows + m * l, grad_output + m * l, raw + m * l, l, first_output + m);
+    FN(dw3_backward)(k, grad_input, grad_weight, k->rows, input, weight, add_to);
+}

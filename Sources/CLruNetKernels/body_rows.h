@@ -1,0 +1,129 @@
+// Row loops and BatchNorm rows. LLVM will not vectorise a float sum without reassociation, so
+// the reductions are written out: LRU_VW lanes, two accumulators to hide the add latency.
+
+static void FN(row_affine)(float *out, const float *x, long n, float scale, float shift, const float *r, int relu) {
+    vf s = splat(scale), b = splat(shift);
+    long i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf v = MADD(ld(x + i), s, b);
+        if (r) v += ld(r + i);
+        if (relu) v = relu_v(v);
+        st(out + i, v);
+    }
+    for (; i < n; i++) {
+        float v = x[i] * scale + shift;
+        if (r) v += r[i];
+        out[i] = relu ? (v < 0 ? 0 : v) : v;
+    }
+}
+
+static void FN(row_relu_grad)(float *g, const float *x, const float *mask, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) {
+        vi keep = ld(mask + i) > (vf)0;
+        st(g + i, (vf)((vi)ld(x + i) & keep));
+    }
+    for (; i < n; i++) g[i] = mask[i] > 0 ? x[i] : 0;
+}
+
+static void FN(row_add)(float *out, const float *a, const float *b, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) st(out + i, ld(a + i) + ld(b + i));
+    for (; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void FN(relu)(float *out, const float *x, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) st(out + i, relu_v(ld(x + i)));
+    for (; i < n; i++) out[i] = x[i] < 0 ? 0 : x[i];
+}
+
+static void FN(bn_fold)(float *scale, float *shift, const float *gamma, const float *beta, const float *mean,
+                        const float *variance, long channels, float eps) {
+    long c = 0;
+    for (; c + VW <= channels; c += VW) {
+        vf s = ld(gamma + c) / __builtin_elementwise_sqrt(ld(variance + c) + splat(eps));
+        st(scale + c, s);
+        st(shift + c, ld(beta + c) - ld(mean + c) * s);
+    }
+    for (; c < channels; c++) {
+        float s = gamma[c] / __builtin_elementwise_sqrt(variance[c] + eps);
+        scale[c] = s;
+        shift[c] = beta[c] - mean[c] * s;
+    }
+}
+
+static inline float FN(row_sum)(const float *x, long n) {
+    vf a = 0, b = 0;
+    long i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) { a += ld(x + i); b += ld(x + i + VW); }
+    float s = hsum(a + b);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/// Sum of (x - mean)^2.
+static inline float FN(row_centered_squares)(const float *x, long n, float mean) {
+    vf m = splat(mean), a = 0, b = 0;
+    long i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        vf d0 = ld(x + i) - m, d1 = ld(x + i + VW) - m;
+        a = MADD(d0, d0, a); b = MADD(d1, d1, b);
+    }
+    float s = hsum(a + b);
+    for (; i < n; i++) { float d = x[i] - mean; s += d * d; }
+    return s;
+}
+
+/// The multiply-add training's BatchNorm applies from batch statistics: one function, so the
+/// replay from saved statistics gives the same bits as the forward.
+static inline void FN(bn_affine)(float gamma, float beta, float mean, float invstd, float *scale, float *shift) {
+    float s = gamma * invstd;
+    *scale = s;
+    *shift = beta - mean * s;
+}
+
+static void FN(bn_train_row)(const lru_bn_train *bn, float *out, const float *x, long n, long c,
+                             const float *residual, int relu) {
+    // Two passes (mean, then centred squares): accurate for these row lengths.
+    float mean = FN(row_sum)(x, n) / (float)n;
+    float sq = FN(row_centered_squares)(x, n, mean);
+    float variance = sq / (float)n;
+    float invstd = 1.0f / __builtin_elementwise_sqrt(variance + bn->eps);
+    bn->saved_mean[c] = mean;
+    bn->saved_invstd[c] = invstd;
+    float scale, shift;
+    FN(bn_affine)(bn->gamma[c], bn->beta[c], mean, invstd, &scale, &shift);
+    FN(row_affine)(out, x, n, scale, shift, residual, relu);
+    float unbiased = n > 1 ? sq / (float)(n - 1) : variance;
+    bn->running_mean[c] = (1 - bn->momentum) * bn->running_mean[c] + bn->momentum * mean;
+    bn->running_var[c] = (1 - bn->momentum) * bn->running_var[c] + bn->momentum * unbiased;
+}
+
+static void FN(bn_replay_row)(const lru_bn_replay *bn, float *out, const float *x, long n, long c) {
+    float scale, shift;
+    FN(bn_affine)(bn->gamma[c], bn->beta[c], bn->saved_mean[c], bn->saved_invstd[c], &scale, &shift);
+    FN(row_affine)(out, x, n, scale, shift, 0, 0);
+}
+
+/// dx = gamma*invstd/n * (n*dy - sum(dy) - xhat*sum(dy*xhat)); gamma's and beta's gradients accumulate.
+static void FN(bn_backward_row)(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c) {
+    float mean = bn->saved_mean[c], inv = bn->saved_invstd[c];
+    vf m = splat(mean), s = 0, d = 0;
+    long i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf y = ld(dy + i);
+        s += y;
+        d = MADD(y, ld(x + i) - m, d);
+    }
+    float sum_dy = hsum(s), centred = hsum(d);
+    for (; i < n; i++) { sum_dy += dy[i]; centred += dy[i] * (x[i] - mean); }
+    float sum_dy_xhat = centred * inv;
+    bn->grad_gamma[c] += sum_dy_xhat;
+    bn->grad_beta[c] += sum_dy;
+    float k = bn->gamma[c] * inv / (float)n;
+    float a = k * (float)n, b = -k * sum_dy, q = -k * inv * sum_dy_xhat;
+    vf av = splat(a), bv = splat(b), qv = splat(q);
+    for (i = 0; i + VW <= n; i += VW) st(dx + i, MADD(qv, ld(x + i) - m, MADD(av, ld(dy + i), bv)));
+    for (; i < n; i++) dx[i] = a * dy[i] + b + q * (x[i] - mean);
+}

@@ -1,0 +1,276 @@
+// Picks the instruction set once, from what the CPU reports, and forwards every entry point
+// of lrunet_kernels.h to that set's table. Also the layout arithmetic every set shares.
+#include <stdio.h>
+#include <string.h>
+#include "table.h"
+#include "layout.h"
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// What the CPU can run.
+
+static struct {
+    int probed, avx2, avx512;
+    char description[160];
+} cpu;
+
+#if defined(__x86_64__)
+static unsigned long long xgetbv0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+static void probe(void) {
+    if (__atomic_load_n(&cpu.probed, __ATOMIC_ACQUIRE)) return;
+#if defined(__x86_64__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    char vendor[13] = {0};
+    __get_cpuid(0, &a, &b, &c, &d);
+    memcpy(vendor, &b, 4); memcpy(vendor + 4, &d, 4); memcpy(vendor + 8, &c, 4);
+    __get_cpuid(1, &a, &b, &c, &d);
+    unsigned family = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
+    if (family == 0xf) family += (a >> 20) & 0xff;
+    if (family >= 6) model |= ((a >> 16) & 0xf) << 4;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
+    int ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xe6) == 0xe6;     // the OS saves YMM / ZMM state
+    unsigned b7 = 0, c7 = 0, d7 = 0, a7 = 0;
+    __get_cpuid_count(7, 0, &a7, &b7, &c7, &d7);
+    int avx2 = (b7 >> 5) & 1, f = (b7 >> 16) & 1, dq = (b7 >> 17) & 1, bw = (b7 >> 30) & 1, vl = (b7 >> 31) & 1;
+    cpu.avx2 = avx && avx2 && fma && ymm;
+    cpu.avx512 = cpu.avx2 && f && dq && bw && vl && zmm;
+    snprintf(cpu.description, sizeof cpu.description, "%s family %u model %u: sse2%s%s%s%s", vendor, family, model,
+             avx && ymm ? " avx" : "", cpu.avx2 ? " avx2" : "", fma ? " fma" : "",
+             f && zmm ? (cpu.avx512 ? " avx512f/bw/vl/dq" : " avx512f") : "");
+#else
+    snprintf(cpu.description, sizeof cpu.description, "non-x86 CPU: portable vectors only");
+#endif
+    __atomic_store_n(&cpu.probed, 1, __ATOMIC_RELEASE);
+}
+
+int lru_isa_supported(int isa) {
+    probe();
+    switch (isa) {
+    case LRU_ISA_BASELINE: return 1;
+    case LRU_ISA_AVX2: case LRU_ISA_AVX2_W16: return cpu.avx2;
+    case LRU_ISA_AVX512: return cpu.avx512;
+    default: return 0;
+    }
+}
+
+int lru_isa_best(void) {
+    probe();
+    return cpu.avx512 ? LRU_ISA_AVX512 : cpu.avx2 ? LRU_ISA_AVX2 : LRU_ISA_BASELINE;
+}
+
+const char *lru_isa_name(int isa) {
+    switch (isa) {
+    case LRU_ISA_BASELINE: return "baseline";
+    case LRU_ISA_AVX2: return "avx2";
+    case LRU_ISA_AVX512: return "avx512";
+    case LRU_ISA_AVX2_W16: return "avx2-w16";
+    default: return "unknown";
+    }
+}
+
+int lru_isa_lanes(int isa) { return isa == LRU_ISA_AVX512 || isa == LRU_ISA_AVX2_W16 ? 16 : 8; }
+
+const char *lru_cpu_description(void) { probe(); return cpu.description; }
+
+// ---------------------------------------------------------------------------------------------
+// The active table.
+
+static const lru_table *table_of(int isa) {
+#if defined(__x86_64__)
+    switch (isa) {
+    case LRU_ISA_AVX2: return &lru_table_avx2;
+    case LRU_ISA_AVX512: return &lru_table_avx512;
+    case LRU_ISA_AVX2_W16: return &lru_table_avx2_w16;
+    }
+#endif
+    return &lru_table_baseline;
+}
+
+static const lru_table *active;
+static int active_isa = -1;
+
+const lru_table *lru_active_table(void) {
+    const lru_table *t = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(t != 0, 1)) return t;
+    int isa = lru_isa_best();
+    __atomic_store_n(&active_isa, isa, __ATOMIC_RELAXED);
+    __atomic_store_n(&active, table_of(isa), __ATOMIC_RELEASE);
+    return table_of(isa);
+}
+
+int lru_isa_select(int isa) {
+    if (isa < 0 || isa >= LRU_ISA_COUNT || !lru_isa_supported(isa)) return -1;
+    __atomic_store_n(&active_isa, isa, __ATOMIC_RELAXED);
+    __atomic_store_n(&active, table_of(isa), __ATOMIC_RELEASE);
+    return 0;
+}
+
+int lru_isa_active(void) {
+    lru_active_table();
+    return __atomic_load_n(&active_isa, __ATOMIC_RELAXED);
+}
+
+#define T (lru_active_table())
+
+// ---------------------------------------------------------------------------------------------
+// Layouts (the same for every set).
+
+lru_tall lru_tall_layout(long height, long width, long batch, long chunk_values) {
+    lru_tall t;
+    t.height = height; t.width = width; t.rows_per_image = height + 1;
+    long fit = chunk_values / ((height + 1) * width);
+    t.images = batch < fit ? batch : fit;
+    if (t.images < 1) t.images = 1;
+    t.flat = lru_round_lanes(t.images * t.rows_per_image * width);
+    t.buffer_count = LRU_TALL_ORIGIN + t.flat + 3 * width + 2 * LRU_MAX_LANES;
+    return t;
+}
+
+void lru_tall_masks(const lru_tall *t, float *left, float *right) {
+    for (long j = 0; j < t->flat; j++) {
+        long x = j % t->width;
+        left[j] = x != 0;
+        right[j] = x != t->width - 1;
+    }
+}
+
+int lru_tall_square4(const lru_tall *t) { return lru_tall_is_square4(t); }
+
+/// Values per chunk of images: a chunk's planes stay in L1/L2.
+#define DW3_CHUNK 4096
+
+long lru_dw3_scratch_count(long height, long width, long batch, long threads, long rows_per_worker) {
+    lru_tall t = lru_tall_layout(height, width, batch, DW3_CHUNK);
+    return 2 * t.buffer_count + threads * (3 * t.buffer_count + rows_per_worker);
+}
+
+void lru_dw3_prepare(float *scratch, long height, long width, long batch) {
+    lru_tall t = lru_tall_layout(height, width, batch, DW3_CHUNK);
+    lru_tall_masks(&t, scratch, scratch + t.buffer_count);
+}
+
+lru_dw3 lru_dw3_worker(float *scratch, long height, long width, long batch, long mult, long threads, long worker) {
+    lru_dw3 k;
+    k.tall = lru_tall_layout(height, width, batch, DW3_CHUNK);
+    k.mult = mult; k.batch = batch; k.hw = height * width;
+    long size = k.tall.buffer_count;
+    k.left = scratch; k.right = scratch + size;
+    float *buffer = scratch + (2 + 3 * worker) * size;
+    k.pin = buffer + LRU_TALL_ORIGIN; k.pout = buffer + size + LRU_TALL_ORIGIN; k.acc = buffer + 2 * size;
+    k.rows = scratch + (2 + 3 * threads) * size + worker * mult * batch * k.hw;
+    if (!lru_tall_is_square4(&k.tall)) memset(buffer, 0, 2 * size * sizeof(float));   // separators and guards stay zero
+    return k;
+}
+
+lru_tile lru_tile_plan(long planes, long height, long width, long batch, long parallel_tiles, long cache_budget) {
+    lru_tile t;
+    t.planes = planes; t.height = height; t.width = width; t.plane = height * width;
+    t.group_in = planes / 8;
+    long per_image = 2 * planes * height * width * (long)sizeof(float);
+    long n = cache_budget / per_image;
+    if (n < 1) n = 1;
+    if (parallel_tiles > 0 && batch >= parallel_tiles) {
+        long share = (batch + parallel_tiles - 1) / parallel_tiles;
+        if (share < n) n = share;
+    }
+    if (batch < n) n = batch;
+    t.tall = lru_tall_layout(height, width, n, DW3_CHUNK);
+    t.images = t.tall.images;
+    // A vector past the images, so a depthwise row's last vector never reaches the next row.
+    t.ld = lru_round_lanes(t.images * t.plane) + LRU_MAX_LANES;
+    t.activation_count = planes * t.ld + LRU_SLACK;
+    t.depthwise_count = 2 * t.group_in * t.ld + LRU_SLACK;
+    t.participant_count = 2 * t.activation_count + t.depthwise_count + t.tall.buffer_count;
+    return t;
+}
+
+long lru_maxpool_argmax_row_count(long wo) { return lru_argmax_row_count(wo); }
+
+/// The larger of two values, NaN if either is (PyTorch's max pooling propagates NaN).
+static inline float max_nan(float a, float b) { return (b > a) != (b != b) ? b : a; }
+
+/// Any width, in two passes per output row that the compiler vectorises: the vertical maximum
+/// of the (up to) three input rows into row[1...w], then out[ox] = max(row[2ox], row[2ox+1],
+/// row[2ox+2]). The edges are clamped (row[0] = row[1], row[w+1] = row[w]) instead of padded:
+/// repeating an edge value leaves a maximum unchanged.
+void lru_maxpool3s2(float *dst, const float *src, long h, long w, long ho, long wo, float *row) {
+    for (long oy = 0; oy < ho; oy++) {
+        long y = 2 * oy;
+        const float *r1 = src + y * w, *r0 = y > 0 ? r1 - w : r1, *r2 = y + 1 < h ? r1 + w : r1;
+        for (long x = 0; x < w; x++) row[1 + x] = max_nan(max_nan(r0[x], r1[x]), r2[x]);
+        row[0] = row[1]; row[w + 1] = row[w];
+        float *d = dst + oy * wo;
+        for (long ox = 0; ox < wo; ox++) d[ox] = max_nan(max_nan(row[2 * ox], row[2 * ox + 1]), row[2 * ox + 2]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points.
+
+void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int relu) {
+    T->row_affine(out, x, n, scale, shift, residual, relu);
+}
+void lru_row_relu_grad(float *g, const float *x, const float *mask, long n) { T->row_relu_grad(g, x, mask, n); }
+void lru_row_add(float *out, const float *a, const float *b, long n) { T->row_add(out, a, b, n); }
+void lru_relu(float *out, const float *x, long n) { T->relu(out, x, n); }
+void lru_bn_fold(float *scale, float *shift, const float *gamma, const float *beta, const float *mean,
+                 const float *variance, long channels, float eps) {
+    T->bn_fold(scale, shift, gamma, beta, mean, variance, channels, eps);
+}
+void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int relu) {
+    T->bn_train_row(bn, out, x, n, c, residual, relu);
+}
+void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c) {
+    T->bn_backward_row(bn, dx, dy, x, n, c);
+}
+void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c) { T->bn_replay_row(bn, out, x, n, c); }
+void lru_dw3_forward(const lru_dw3 *k, float *dst, const float *input, const float *weight, const float *scale,
+                     const float *shift) {
+    T->dw3_forward(k, dst, input, weight, scale, shift);
+}
+void lru_dw3_backward(const lru_dw3 *k, float *grad_input, float *grad_weight, const float *grad_output,
+                      const float *input, const float *weight, const float *add_to) {
+    T->dw3_backward(k, grad_input, grad_weight, grad_output, input, weight, add_to);
+}
+void lru_dw3_forward_bn(const lru_dw3 *k, float *out, float *raw, const float *input, const float *weight,
+                        const lru_bn_train *bn, long first_output) {
+    T->dw3_forward_bn(k, out, raw, input, weight, bn, first_output);
+}
+void lru_dw3_backward_bn(const lru_dw3 *k, float *grad_input, float *grad_weight, const lru_bn_grad *bn,
+                         const float *grad_output, const float *raw, const float *input, const float *weight,
+                         const float *add_to, long first_output) {
+    T->dw3_backward_bn(k, grad_input, grad_weight, bn, grad_output, raw, input, weight, add_to, first_output);
+}
+void lru_tile_depthwise(float *dw_rows, const float *res, long c_base, long c_begin, long c_end, long images,
+                        const lru_tile *t, const lru_iteration_weights *k, float *tall_buffer,
+                        const float *mask_left, const float *mask_right) {
+    T->tile_depthwise(dw_rows, res, c_base, c_begin, c_end, images, t, k, tall_buffer, mask_left, mask_right);
+}
+void lru_tile_pointwise(float *next, const float *res, const float *dw_rows, long group, long r_begin, long r_end,
+                        long images, const lru_tile *t, const lru_iteration_weights *k, int shuffle) {
+    T->tile_pointwise(next, res, dw_rows, group, r_begin, r_end, images, t, k, shuffle);
+}
+void lru_tile_group(float *next, const float *res, long group, long images, const lru_tile *t,
+                    const lru_iteration_weights *k, int shuffle, float *dw_rows, float *tall_buffer,
+                    const float *mask_left, const float *mask_right) {
+    const lru_table *table = T;
+    long c0 = group * t->group_in;
+    table->tile_depthwise(dw_rows, res, c0, c0, c0 + t->group_in, images, t, k, tall_buffer, mask_left, mask_right);
+    table->tile_pointwise(next, res, dw_rows, group, c0, c0 + t->group_in, images, t, k, shuffle);
+}
+void lru_maxpool3s2_narrow(float *dst, const float *src, long h, long w, long ho, long wo) {
+    T->maxpool3s2_narrow(dst, src, h, w, ho, wo);
+}
+void lru_maxpool3s2_argmax(float *dst, int32_t *idx, const float *src, long h, long w, long ho, long wo, float *rows) {
+    T->maxpool3s2_argmax(dst, idx, src, h, w, ho, wo, rows);
+}
+double lru_fma_peak(long iterations) { return T->fma_peak(iterations); }
