@@ -174,6 +174,102 @@ static void FN(dw4x4_backward)(long mult, long batch, float *grad_input, float *
     }
 }
 
+#elif LRU_VW == 4  // 4 lanes (SSE2): a plane is four row vectors; a row shift is another register.
+
+static inline __attribute__((always_inline)) vf col_left(vf v) { return __builtin_shufflevector(v, v, 0, 0, 1, 2); }
+static inline __attribute__((always_inline)) vf col_right(vf v) { return __builtin_shufflevector(v, v, 1, 2, 3, 3); }
+
+/// Per kernel row ky, the left, centre and right taps, scaled; the left one zero at x = 0 and
+/// the right one at x = 3. Mirrored when `reversed`.
+typedef struct { vf l[3], c[3], r[3]; } FN(taps);
+static inline __attribute__((always_inline)) FN(taps) FN(taps_make)(const float *w, float scale, int reversed) {
+    const vf not_left = {0, 1, 1, 1}, not_right = {1, 1, 1, 0};
+    FN(taps) k;
+    for (int ky = 0; ky < 3; ky++) {
+#define TAP(t) (scale * w[reversed ? 8 - (t) : (t)])
+        k.l[ky] = splat(TAP(3 * ky)) * not_left;
+        k.c[ky] = splat(TAP(3 * ky + 1));
+        k.r[ky] = splat(TAP(3 * ky + 2)) * not_right;
+#undef TAP
+    }
+    return k;
+}
+
+/// The plane's rows and their column shifts.
+typedef struct { vf row[4], left[4], right[4]; } FN(views);
+static inline __attribute__((always_inline)) FN(views) FN(views_make)(const float *p) {
+    FN(views) q;
+    for (int y = 0; y < 4; y++) { q.row[y] = ld(p + 4 * y); q.left[y] = col_left(q.row[y]); q.right[y] = col_right(q.row[y]); }
+    return q;
+}
+
+/// Output row y = seed + sum over the kernel rows that stay inside the plane.
+static inline __attribute__((always_inline)) vf FN(conv_row)(const FN(views) *q, const FN(taps) *k, int y, vf seed) {
+    vf acc = seed;
+    for (int ky = 0; ky < 3; ky++) {
+        int yy = y + ky - 1;
+        if (yy < 0 || yy > 3) continue;
+        acc = MADD(k->c[ky], q->row[yy], acc);
+        acc = MADD(k->l[ky], q->left[yy], acc);
+        acc = MADD(k->r[ky], q->right[yy], acc);
+    }
+    return acc;
+}
+
+static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
+                                    const float *scale, const float *shift) {
+    for (long m = 0; m < mult; m++) {
+        FN(taps) k = FN(taps_make)(weight + 9 * m, scale ? scale[m] : 1.0f, 0);
+        vf seed = splat(shift ? shift[m] : 0.0f);
+        for (long i = 0; i < n; i++) {
+            FN(views) q = FN(views_make)(src + 16 * i);
+            for (int y = 0; y < 4; y++) st(dst_m[m] + 16 * i + 4 * y, FN(conv_row)(&q, &k, y, seed));
+        }
+    }
+}
+
+/// dW[ky][kx] = sum over images and output rows y (with y + ky - 1 inside) of G[y] * view, the
+/// column masks applied to the sums at the end; dIn = the conv of G with the mirrored kernel.
+static void FN(dw4x4_backward)(long mult, long batch, float *grad_input, float *grad_weight, const float *grad_output,
+                               const float *input, const float *weight, const float *add_to) {
+    const vf not_left = {0, 1, 1, 1}, not_right = {1, 1, 1, 0};
+    for (long m = 0; m < mult; m++) {
+        const float *g = grad_output + m * batch * 16;
+        vf s[9];
+        for (int t = 0; t < 9; t++) s[t] = 0;
+        for (long i = 0; i < batch; i++) {
+            FN(views) q = FN(views_make)(input + 16 * i);
+            for (int y = 0; y < 4; y++) {
+                vf gy = ld(g + 16 * i + 4 * y);
+                for (int ky = 0; ky < 3; ky++) {
+                    int yy = y + ky - 1;
+                    if (yy < 0 || yy > 3) continue;
+                    s[3 * ky] = MADD(gy, q.left[yy], s[3 * ky]);
+                    s[3 * ky + 1] = MADD(gy, q.row[yy], s[3 * ky + 1]);
+                    s[3 * ky + 2] = MADD(gy, q.right[yy], s[3 * ky + 2]);
+                }
+            }
+        }
+        float *gw = grad_weight + 9 * m;
+        for (int ky = 0; ky < 3; ky++) {
+            gw[3 * ky] += hsum(s[3 * ky] * not_left);
+            gw[3 * ky + 1] += hsum(s[3 * ky + 1]);
+            gw[3 * ky + 2] += hsum(s[3 * ky + 2] * not_right);
+        }
+    }
+    if (!grad_input) return;
+    for (long m = 0; m < mult; m++) {
+        const float *g = grad_output + m * batch * 16;
+        FN(taps) k = FN(taps_make)(weight + 9 * m, 1.0f, 1);
+        const float *base = m > 0 ? grad_input : add_to;
+        for (long i = 0; i < batch; i++) {
+            FN(views) q = FN(views_make)(g + 16 * i);
+            for (int y = 0; y < 4; y++)
+                st(grad_input + 16 * i + 4 * y, FN(conv_row)(&q, &k, y, base ? ld(base + 16 * i + 4 * y) : (vf)0));
+        }
+    }
+}
+
 #else  // 16 lanes: one 4x4 plane per vector, lane 4r + x.
 
 static inline __attribute__((always_inline)) vf row_up(vf v) {      // row r-1 at row r; row 0 junk

@@ -2,17 +2,17 @@
 
 #if LRU_VW == 16
 #define PEAK_CHAINS 24
-#elif LRU_FMA
-#define PEAK_CHAINS 12
 #else
-#define PEAK_CHAINS 6      // 8 lanes are two SSE registers each
+#define PEAK_CHAINS 12
 #endif
 
 static double FN(fma_peak)(long iterations) {
+    // Read through volatile so the compiler cannot fold the chains into a constant.
+    volatile float seed[3] = {1.0f, 0.9999999f, 1e-7f};
     vf a[PEAK_CHAINS];
 #pragma unroll
-    for (int j = 0; j < PEAK_CHAINS; j++) a[j] = splat(1.0f + 1e-3f * (float)j);
-    vf m = splat(0.9999999f), c = splat(1e-7f);
+    for (int j = 0; j < PEAK_CHAINS; j++) a[j] = splat(seed[0] + 1e-3f * (float)j);
+    vf m = splat(seed[1]), c = splat(seed[2]);
     for (long i = 0; i < iterations; i++) {
 #pragma unroll
         for (int j = 0; j < PEAK_CHAINS; j++) a[j] = MADD(a[j], m, c);

@@ -63,16 +63,20 @@ typedef struct {
     int shuffle;
 } FN(epilogue);
 
-static inline __attribute__((always_inline)) void FN(epilogue_store)(const FN(epilogue) *e, vf acc, long c, long col) {
+/// Row c's part of the epilogue, its scale and shift broadcast once for all its vectors.
+static inline __attribute__((always_inline)) void FN(epilogue_row)(const FN(epilogue) *e, const vf *acc, int nv, long c,
+                                                                     long col) {
     long dest = e->shuffle ? lru_shuffle_destination(c, e->channels) : c;
-    vf v = MADD(acc, splat(e->scale[c]), ld(e->res + c * e->ld + col)) + splat(e->shift[c]);
-    st(e->out + dest * e->ld + col, relu_v(v));
+    vf sc = splat(e->scale[c]), sh = splat(e->shift[c]);
+    const float *res = e->res + c * e->ld + col;
+    float *out = e->out + dest * e->ld + col;
+    for (int j = 0; j < nv; j++) st(out + j * VW, relu_v(MADD(acc[j], sc, ld(res + j * VW)) + sh));
 }
 
 /// Between the rows of a 1x1 block: keeps the scheduler from loading the next row's weight
 /// before the last FMA of this one, which needs a 17th register on the 16-register paths and
 /// spilled an accumulator.
-#if LRU_VW == 8
+#if LRU_VW < 16
 #define ROW_FENCE() __asm__ volatile("" ::: "memory")
 #else
 #define ROW_FENCE() ((void)0)
@@ -84,14 +88,27 @@ static inline __attribute__((always_inline)) void FN(epilogue_store)(const FN(ep
 static inline __attribute__((always_inline)) void FN(pw_block)(const int R, const int NV, const FN(epilogue) *e,
                                                                  const float *b, long ldb, const float *w, long k,
                                                                  long r, long col) {
-    vf acc[8][4];
+    vf acc[8][6];
 #pragma unroll
     for (int i = 0; i < R; i++)
 #pragma unroll
         for (int j = 0; j < NV; j++) acc[i][j] = 0;
     const float *bp = b + col;
     for (long kk = 0; kk < k; kk++) {
-        vf bv[4];
+#if LRU_VW == 4
+        // SSE's two-operand multiply needs a temporary: broadcast the R weights first, then
+        // stream B one vector at a time through them (R + 2 registers besides the accumulators).
+        vf s[8];
+#pragma unroll
+        for (int i = 0; i < R; i++) s[i] = splat(w[i * k + kk]);
+#pragma unroll
+        for (int j = 0; j < NV; j++) {
+            vf bj = ld(bp + j * VW);
+#pragma unroll
+            for (int i = 0; i < R; i++) acc[i][j] = MADD(s[i], bj, acc[i][j]);
+        }
+#else
+        vf bv[6];
 #pragma unroll
         for (int j = 0; j < NV; j++) bv[j] = ld(bp + j * VW);
 #pragma unroll
@@ -101,12 +118,11 @@ static inline __attribute__((always_inline)) void FN(pw_block)(const int R, cons
 #pragma unroll
             for (int j = 0; j < NV; j++) acc[i][j] = MADD(s, bv[j], acc[i][j]);
         }
+#endif
         bp += ldb;
     }
 #pragma unroll
-    for (int i = 0; i < R; i++)
-#pragma unroll
-        for (int j = 0; j < NV; j++) FN(epilogue_store)(e, acc[i][j], r + i, col + j * VW);
+    for (int i = 0; i < R; i++) FN(epilogue_row)(e, acc[i], NV, r + i, col);
 }
 
 /// Rows [r_begin, r_end) of the group over `columns` columns (whole vectors), R rows and up to
@@ -118,8 +134,12 @@ static inline __attribute__((always_inline)) void FN(pw_rows)(const int R, const
         const float *w = w0 + (r - row0) * k;
         long col = 0;
         for (; col + NV * VW <= columns; col += NV * VW) FN(pw_block)(R, NV, e, b, ldb, w, k, r, col);
-        if (NV > 2 && columns - col >= 2 * VW) { FN(pw_block)(R, 2, e, b, ldb, w, k, r, col); col += 2 * VW; }
-        if (col < columns) FN(pw_block)(R, 1, e, b, ldb, w, k, r, col);
+        while (col < columns) {          // the last columns, in narrower blocks
+            long left = (columns - col) / VW;
+            if (NV > 4 && left >= 4) { FN(pw_block)(R, 4, e, b, ldb, w, k, r, col); col += 4 * VW; }
+            else if (left >= 2) { FN(pw_block)(R, 2, e, b, ldb, w, k, r, col); col += 2 * VW; }
+            else { FN(pw_block)(R, 1, e, b, ldb, w, k, r, col); col += VW; }
+        }
     }
 }
 
@@ -134,11 +154,12 @@ static void FN(tile_pointwise)(float *next, const float *res, const float *dw_ro
     long r8 = r_begin + ((r_end - r_begin) & ~7L);
     FN(pw_rows)(8, 3, &e, dw_rows, t->ld, w0, kk, r_begin, r8, columns, c0);
     FN(pw_rows)(4, 3, &e, dw_rows, t->ld, w0, kk, r8, r_end, columns, c0);
-#elif LRU_FMA
+#elif LRU_VW == 8
     // 4 rows x 3 vectors: 12 accumulators, 3 B vectors and a broadcast in 16 registers.
     FN(pw_rows)(4, 3, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, columns, c0);
 #else
-    // 8 lanes are two SSE registers: 4 rows x 1 vector (8 registers of accumulators).
-    FN(pw_rows)(4, 1, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, columns, c0);
+    // SSE: 2 rows x 6 vectors, so a k step needs only two weight broadcasts (a load and a
+    // shuffle each, where AVX2 has one broadcast load) for its 12 multiply-adds.
+    FN(pw_rows)(2, 6, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, columns, c0);
 #endif
 }

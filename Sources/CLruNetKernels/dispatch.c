@@ -77,7 +77,7 @@ const char *lru_isa_name(int isa) {
     }
 }
 
-int lru_isa_lanes(int isa) { return isa == LRU_ISA_AVX512 || isa == LRU_ISA_AVX2_W16 ? 16 : 8; }
+int lru_isa_lanes(int isa) { return isa == LRU_ISA_AVX512 || isa == LRU_ISA_AVX2_W16 ? 16 : isa == LRU_ISA_BASELINE ? 4 : 8; }
 
 const char *lru_cpu_description(void) { probe(); return cpu.description; }
 

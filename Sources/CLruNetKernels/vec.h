@@ -55,8 +55,10 @@ static inline __attribute__((always_inline)) float hsum(vf v) {
 #if LRU_VW == 16
     v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
     return hsum8(a);
-#else
+#elif LRU_VW == 8
     return hsum8(v);
+#else
+    return (v.x + v.z) + (v.y + v.w);
 #endif
 }
 

@@ -1,3 +1,4 @@
+import CLruNetKernels
 import COpenBLAS
 import Foundation
 import LruNet
@@ -43,4 +44,26 @@ func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
     }
     let flop = 2 * Double(n) * Double(n) * Double(n)
     return Stat([flop / t.median / 1e9, flop / t.max / 1e9, flop / t.min / 1e9])
+}
+
+/// GFLOP/s of the active kernel path's multiply-add peak: independent FMA chains (a multiply
+/// and an add on the baseline path) on `threads` threads at once, each running the same
+/// instruction set as the kernels.
+func fmaPeak(threads: Int, runs: Int) -> Stat {
+    let iterations = 20_000_000
+    let flopsPerThread = UnsafeMutablePointer<Double>.allocate(capacity: threads)
+    defer { flopsPerThread.deallocate() }
+    let t = measure(runs: runs) {
+        DispatchQueue.concurrentPerform(iterations: threads) { w in flopsPerThread[w] = lru_fma_peak(iterations) }
+    }
+    let flop = (0..<threads).reduce(0.0) { $0 + flopsPerThread[$1] }
+    return Stat([flop / t.median / 1e9, flop / t.max / 1e9, flop / t.min / 1e9])
+}
+
+/// A speed as fractions of the same run's calibrations.
+struct Calibration {
+    let peak: Double, sgemm: Double
+    func fractions(_ gflops: Double) -> String {
+        String(format: "%5.1f%% of peak  %5.1f%% of sgemm", 100 * gflops / peak, 100 * gflops / sgemm)
+    }
 }

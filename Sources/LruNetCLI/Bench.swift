@@ -66,7 +66,8 @@ struct Bench: ParsableCommand {
             let c = net.config.inChannels, classes = net.config.numClasses
             let macs = Double(try net.costReport(height: side, width: side).totalMACs)
             print("\((path as NSString).lastPathComponent): \(describe(net.config)), input \(c)x\(side)x\(side), "
-                  + String(format: "%.2f M MACs/image, %d thread(s)", macs / 1e6, net.threading.threads))
+                  + String(format: "%.2f M MACs/image", macs / 1e6))
+            print(describeMachine(threads: net.threading.threads))
             var rng = SplitMix64(seed: 42)
             for n in Self.batchSizes(batch)! {
                 let x = (0..<(n * c * side * side)).map { _ in rng.nextUniform() }

@@ -33,6 +33,12 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// Which kernels run and on how many threads, as `info` and `bench` print it.
+func describeMachine(threads: Int) -> String {
+    let set = InstructionSet.active
+    return "kernels: \(set) (\(set.lanes) lanes; this CPU: \(InstructionSet.cpuDescription)); threads: \(threads) (default \(CPUBudget.threads), from \(CPUBudget.source))"
+}
+
 func describe(_ config: LruNetConfig) -> String {
     "lrunet N=\(config.layerReuse) width x\(config.widthMult), \(config.inChannels) input channel(s), \(config.numClasses) classes"
 }

@@ -17,6 +17,7 @@ struct Info: ParsableCommand {
             let (net, path, meta) = try model.load()
             let side = size ?? inputSide(meta)
             print("\((path as NSString).lastPathComponent): \(describe(net.config)), input \(net.config.inChannels)x\(side)x\(side)")
+            print(describeMachine(threads: net.threading.threads))
             let rows = try net.layerSummaries(height: side, width: side)
             let nameW = max(12, rows.map(\.name.count).max() ?? 0)
             let opW = max(10, rows.map(\.op.count).max() ?? 0)

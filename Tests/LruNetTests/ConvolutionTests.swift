@@ -36,29 +36,31 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testDepthwiseMatchesNaiveGroupedConv() {
-        var rng = SplitMix64(seed: 2)
-        // (n, c, mult, h, w, k, stride, pad); 3/1/1 cases also run the SIMD kernel.
-        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
-            (2, 3, 2, 7, 5, 3, 1, 1), (1, 4, 1, 14, 14, 3, 1, 1), (3, 2, 3, 4, 4, 3, 1, 1), (2, 5, 2, 2, 2, 3, 1, 1),
-            (2, 3, 2, 9, 8, 3, 2, 1), (1, 2, 2, 6, 7, 5, 1, 2), (2, 4, 1, 5, 5, 3, 2, 0), (1, 3, 2, 1, 1, 3, 1, 1),
-        ]
-        for (n, c, mult, h, w, k, s, p) in cases {
-            let g = ConvGeometry(kernel: k, stride: s, padding: p)
-            let ho = g.outputHeight(h), wo = g.outputWidth(w)
-            let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * mult * k * k, &rng)
-            let scale = randomArray(c * mult, &rng), shift = randomArray(c * mult, &rng)
-            let ref = naiveConv(x, n: n, cin: c, h: h, w: w, weight: wt, bias: nil, cout: c * mult, k: k, stride: s, pad: p, groups: c)
-            let refAffine = (0..<ref.out.count).map { i in ref.out[i] * scale[(i / (ho * wo)) % (c * mult)] + shift[(i / (ho * wo)) % (c * mult)] }
-            let xin = toCNHW(x, n: n, c: c, plane: h * w)
-            for simd in [false, true] {
-                var out = [Float](repeating: .nan, count: n * c * mult * ho * wo)
-                var outAffine = out
-                depthwiseForward(&out, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
-                                 scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
-                depthwiseForward(&outAffine, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
-                                 scale: scale, shift: shift, scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
-                assertClose(toNCHW(out, n: n, c: c * mult, plane: ho * wo), ref.out, "dw c\(c) m\(mult) \(h)x\(w) k\(k) s\(s) p\(p) simd \(simd)")
-                assertClose(toNCHW(outAffine, n: n, c: c * mult, plane: ho * wo), refAffine, "dw+bn simd \(simd)")
+        forEachKernelPath { path in
+            var rng = SplitMix64(seed: 2)
+            // (n, c, mult, h, w, k, stride, pad); 3/1/1 cases also run the SIMD kernel.
+            let cases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+                (2, 3, 2, 7, 5, 3, 1, 1), (1, 4, 1, 14, 14, 3, 1, 1), (3, 2, 3, 4, 4, 3, 1, 1), (2, 5, 2, 2, 2, 3, 1, 1),
+                (2, 3, 2, 9, 8, 3, 2, 1), (1, 2, 2, 6, 7, 5, 1, 2), (2, 4, 1, 5, 5, 3, 2, 0), (1, 3, 2, 1, 1, 3, 1, 1),
+            ]
+            for (n, c, mult, h, w, k, s, p) in cases {
+                let g = ConvGeometry(kernel: k, stride: s, padding: p)
+                let ho = g.outputHeight(h), wo = g.outputWidth(w)
+                let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * mult * k * k, &rng)
+                let scale = randomArray(c * mult, &rng), shift = randomArray(c * mult, &rng)
+                let ref = naiveConv(x, n: n, cin: c, h: h, w: w, weight: wt, bias: nil, cout: c * mult, k: k, stride: s, pad: p, groups: c)
+                let refAffine = (0..<ref.out.count).map { i in ref.out[i] * scale[(i / (ho * wo)) % (c * mult)] + shift[(i / (ho * wo)) % (c * mult)] }
+                let xin = toCNHW(x, n: n, c: c, plane: h * w)
+                for simd in [false, true] {
+                    var out = [Float](repeating: .nan, count: n * c * mult * ho * wo)
+                    var outAffine = out
+                    depthwiseForward(&out, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
+                                     scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
+                    depthwiseForward(&outAffine, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
+                                     scale: scale, shift: shift, scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
+                    assertClose(toNCHW(out, n: n, c: c * mult, plane: ho * wo), ref.out, "dw c\(c) m\(mult) \(h)x\(w) k\(k) s\(s) p\(p) simd \(simd) \(path)")
+                    assertClose(toNCHW(outAffine, n: n, c: c * mult, plane: ho * wo), refAffine, "dw+bn simd \(simd) \(path)")
+                }
             }
         }
     }
@@ -82,29 +84,31 @@ final class ConvolutionTests: XCTestCase {
 /// The SIMD 3x3 depthwise backward against the generic direct loop.
 final class DepthwiseBackwardTests: XCTestCase {
     func testSIMDBackwardMatchesGeneric() {
-        var rng = SplitMix64(seed: 12)
-        // (45, 14x14): chunks of 19 images, the last one short.
-        for (n, c, m, h, w) in [(2, 3, 2, 14, 14), (45, 2, 2, 14, 14), (3, 4, 1, 7, 7), (2, 2, 3, 4, 5), (1, 5, 2, 2, 2), (2, 2, 2, 1, 1), (4, 3, 2, 9, 3)] {
-            let g = ConvGeometry(kernel: 3, stride: 1, padding: 1)
-            let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * m * 9, &rng), gy = randomArray(n * c * m * h * w, &rng)
-            let gw0 = randomArray(c * m * 9, &rng)                     // gradients accumulate onto what is there
-            var gxRef = [Float](repeating: 0, count: x.count), gwRef = gw0
-            depthwiseBackward(gradInput: &gxRef, gradWeight: &gwRef, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
-                              batch: n, height: h, width: w, geometry: g, threading: Threading(threads: 1))
-            var gx = [Float](repeating: .nan, count: x.count), gw = gw0
-            depthwiseBackward(gradInput: &gx, gradWeight: &gw, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
-                              batch: n, height: h, width: w, geometry: g, scratch: Scratch(), threading: Threading(threads: 2))
-            assertClose(gx, gxRef, atol: 1e-5, "dx n\(n) c\(c) m\(m) \(h)x\(w)")
-            assertClose(gw, gwRef, atol: 1e-4, "dw n\(n) c\(c) m\(m) \(h)x\(w)")
-            // A residual path's gradient added in the same pass, by both paths.
-            let residual = randomArray(x.count, &rng), expected = zip(gxRef, residual).map { $0 + $1 }
-            for simd in [false, true] {
-                var gxr = [Float](repeating: .nan, count: x.count), gwr = gw0
-                depthwiseBackward(gradInput: &gxr, gradWeight: &gwr, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
-                                  batch: n, height: h, width: w, geometry: g, addToInput: residual,
-                                  scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
-                assertClose(gxr, expected, atol: 1e-5, "dx + residual, SIMD \(simd), n\(n) c\(c) m\(m) \(h)x\(w)")
-                assertClose(gwr, gwRef, atol: 1e-4, "dw with residual, SIMD \(simd), n\(n) c\(c) m\(m) \(h)x\(w)")
+        forEachKernelPath { path in
+            var rng = SplitMix64(seed: 12)
+            // (45, 14x14): chunks of 19 images, the last one short.
+            for (n, c, m, h, w) in [(2, 3, 2, 14, 14), (45, 2, 2, 14, 14), (3, 4, 1, 7, 7), (2, 2, 3, 4, 5), (1, 5, 2, 2, 2), (2, 2, 2, 1, 1), (4, 3, 2, 9, 3)] {
+                let g = ConvGeometry(kernel: 3, stride: 1, padding: 1)
+                let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * m * 9, &rng), gy = randomArray(n * c * m * h * w, &rng)
+                let gw0 = randomArray(c * m * 9, &rng)                     // gradients accumulate onto what is there
+                var gxRef = [Float](repeating: 0, count: x.count), gwRef = gw0
+                depthwiseBackward(gradInput: &gxRef, gradWeight: &gwRef, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
+                                  batch: n, height: h, width: w, geometry: g, threading: Threading(threads: 1))
+                var gx = [Float](repeating: .nan, count: x.count), gw = gw0
+                depthwiseBackward(gradInput: &gx, gradWeight: &gw, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
+                                  batch: n, height: h, width: w, geometry: g, scratch: Scratch(), threading: Threading(threads: 2))
+                assertClose(gx, gxRef, atol: 1e-5, "dx n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                assertClose(gw, gwRef, atol: 1e-4, "dw n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                // A residual path's gradient added in the same pass, by both paths.
+                let residual = randomArray(x.count, &rng), expected = zip(gxRef, residual).map { $0 + $1 }
+                for simd in [false, true] {
+                    var gxr = [Float](repeating: .nan, count: x.count), gwr = gw0
+                    depthwiseBackward(gradInput: &gxr, gradWeight: &gwr, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
+                                      batch: n, height: h, width: w, geometry: g, addToInput: residual,
+                                      scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
+                    assertClose(gxr, expected, atol: 1e-5, "dx + residual, SIMD \(simd), n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                    assertClose(gwr, gwRef, atol: 1e-4, "dw with residual, SIMD \(simd), n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                }
             }
         }
     }

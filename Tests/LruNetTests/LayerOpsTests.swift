@@ -29,55 +29,59 @@ final class LayerOpsTests: XCTestCase {
     }
 
     func testReLUForwardAndBackward() {
-        var rng = SplitMix64(seed: 9)
-        for count in [5, 8, 100_003] {                                // tails, and several threads' chunks
-            var x = randomArray(count, &rng)
-            x[count / 2] = .nan
-            let gy = randomArray(count, &rng)
-            var y = [Float](repeating: .nan, count: count), gx = y
-            reluForward(&y, x, count: count, threading: Threading(threads: 2))
-            reluBackward(&gx, gy, output: y, count: count, threading: Threading(threads: 2))
-            for i in 0..<count {
-                if x[i].isNaN { XCTAssertTrue(y[i].isNaN, "NaN propagates"); continue }
-                XCTAssertEqual(y[i], max(x[i], 0), "relu at \(i) of \(count)")
-                XCTAssertEqual(gx[i], x[i] > 0 ? gy[i] : 0, "relu gradient at \(i) of \(count)")
+        forEachKernelPath { path in
+            var rng = SplitMix64(seed: 9)
+            for count in [5, 8, 100_003] {                                // tails, and several threads' chunks
+                var x = randomArray(count, &rng)
+                x[count / 2] = .nan
+                let gy = randomArray(count, &rng)
+                var y = [Float](repeating: .nan, count: count), gx = y
+                reluForward(&y, x, count: count, threading: Threading(threads: 2))
+                reluBackward(&gx, gy, output: y, count: count, threading: Threading(threads: 2))
+                for i in 0..<count {
+                    if x[i].isNaN { XCTAssertTrue(y[i].isNaN, "NaN propagates"); continue }
+                    XCTAssertEqual(y[i], max(x[i], 0), "relu at \(i) of \(count) \(path)")
+                    XCTAssertEqual(gx[i], x[i] > 0 ? gy[i] : 0, "relu gradient at \(i) of \(count) \(path)")
+                }
             }
         }
     }
 
     func testMaxPoolPaddedMatchesNaive() {
-        var rng = SplitMix64(seed: 4)
-        for (h, w, k, s, p) in [(7, 7, 3, 2, 1), (14, 14, 3, 2, 1), (4, 4, 3, 2, 1), (1, 1, 3, 2, 1), (2, 3, 3, 2, 1),
-                                (5, 9, 3, 2, 1), (16, 16, 3, 2, 1), (9, 23, 3, 2, 1), (28, 28, 3, 2, 1), (6, 40, 3, 2, 1),
-                                (5, 6, 2, 2, 0), (3, 5, 3, 1, 1)] {
-            let planes = 3
-            let g = ConvGeometry(kernel: k, stride: s, padding: p)
-            let ho = g.outputHeight(h), wo = g.outputWidth(w)
-            var x = randomArray(planes * h * w + FloatBuffer.slack, &rng)   // kernels may read a vector past the end
-            if h * w > 3 { x[5] = .nan }                                        // NaN wins, as in PyTorch
-            for i in 0..<(h * w) { x[2 * h * w + i] = Float((i * 7) % 3) }       // ties: the first maximum wins
-            var ref = [Float](repeating: 0, count: planes * ho * wo), refIdx = [Int32](repeating: 0, count: ref.count)
-            for pl in 0..<planes { for oy in 0..<ho { for ox in 0..<wo {
-                var m = -Float.infinity, at = -1
-                for ky in 0..<k { for kx in 0..<k {
-                    let iy = oy * s - p + ky, ix = ox * s - p + kx
-                    if iy >= 0, iy < h, ix >= 0, ix < w {
-                        let v = x[(pl * h + iy) * w + ix]
-                        if at < 0 { at = iy * w + ix }
-                        if v.isNaN || v > m { m = v; at = iy * w + ix }
-                    }
-                } }
-                ref[(pl * ho + oy) * wo + ox] = m
-                refIdx[(pl * ho + oy) * wo + ox] = Int32(at)
-            } } }
-            var out = [Float](repeating: 0, count: ref.count)
-            maxPoolForward(&out, x, argmax: nil, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
-            XCTAssertEqual(out.map(\.bitPattern), ref.map(\.bitPattern), "maxpool \(h)x\(w) k\(k) s\(s) p\(p)")
-            // The training path (with argmax) is a separate loop: same values, and indices that point at them.
-            var withArgmax = [Float](repeating: 0, count: ref.count), idx = [Int32](repeating: -1, count: ref.count)
-            maxPoolForward(&withArgmax, x, argmax: &idx, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
-            XCTAssertEqual(withArgmax.map(\.bitPattern), ref.map(\.bitPattern), "maxpool with argmax \(h)x\(w)")
-            XCTAssertEqual(idx, refIdx, "maxpool argmax \(h)x\(w) k\(k) s\(s) p\(p)")
+        forEachKernelPath { path in
+            var rng = SplitMix64(seed: 4)
+            for (h, w, k, s, p) in [(7, 7, 3, 2, 1), (14, 14, 3, 2, 1), (4, 4, 3, 2, 1), (1, 1, 3, 2, 1), (2, 3, 3, 2, 1),
+                                    (5, 9, 3, 2, 1), (16, 16, 3, 2, 1), (9, 23, 3, 2, 1), (28, 28, 3, 2, 1), (6, 40, 3, 2, 1),
+                                    (5, 6, 2, 2, 0), (3, 5, 3, 1, 1)] {
+                let planes = 3
+                let g = ConvGeometry(kernel: k, stride: s, padding: p)
+                let ho = g.outputHeight(h), wo = g.outputWidth(w)
+                var x = randomArray(planes * h * w + FloatBuffer.slack, &rng)   // kernels may read a vector past the end
+                if h * w > 3 { x[5] = .nan }                                        // NaN wins, as in PyTorch
+                for i in 0..<(h * w) { x[2 * h * w + i] = Float((i * 7) % 3) }       // ties: the first maximum wins
+                var ref = [Float](repeating: 0, count: planes * ho * wo), refIdx = [Int32](repeating: 0, count: ref.count)
+                for pl in 0..<planes { for oy in 0..<ho { for ox in 0..<wo {
+                    var m = -Float.infinity, at = -1
+                    for ky in 0..<k { for kx in 0..<k {
+                        let iy = oy * s - p + ky, ix = ox * s - p + kx
+                        if iy >= 0, iy < h, ix >= 0, ix < w {
+                            let v = x[(pl * h + iy) * w + ix]
+                            if at < 0 { at = iy * w + ix }
+                            if v.isNaN || v > m { m = v; at = iy * w + ix }
+                        }
+                    } }
+                    ref[(pl * ho + oy) * wo + ox] = m
+                    refIdx[(pl * ho + oy) * wo + ox] = Int32(at)
+                } } }
+                var out = [Float](repeating: 0, count: ref.count)
+                maxPoolForward(&out, x, argmax: nil, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
+                XCTAssertEqual(out.map(\.bitPattern), ref.map(\.bitPattern), "maxpool \(h)x\(w) k\(k) s\(s) p\(p) \(path)")
+                // The training path (with argmax) is a separate loop: same values, and indices that point at them.
+                var withArgmax = [Float](repeating: 0, count: ref.count), idx = [Int32](repeating: -1, count: ref.count)
+                maxPoolForward(&withArgmax, x, argmax: &idx, planes: planes, height: h, width: w, geometry: g, threading: Threading(threads: 1))
+                XCTAssertEqual(withArgmax.map(\.bitPattern), ref.map(\.bitPattern), "maxpool with argmax \(h)x\(w) \(path)")
+                XCTAssertEqual(idx, refIdx, "maxpool argmax \(h)x\(w) k\(k) s\(s) p\(p) \(path)")
+            }
         }
     }
 
@@ -90,25 +94,29 @@ final class LayerOpsTests: XCTestCase {
     }
 
     func testBatchNormInferenceFold() {
-        var scale = [Float](repeating: 0, count: 2), shift = scale
-        batchNormFold(scale: &scale, shift: &shift, gamma: [2, 1], beta: [1, 0], mean: [3, -1], variance: [4 - 1e-5, 1 - 1e-5], channels: 2, eps: 1e-5)
-        var out = [Float](repeating: 0, count: 4)
-        channelAffine(&out, [5, 3, -1, 0], scale: scale, shift: shift, channels: 2, rowLength: 2, threading: Threading(threads: 1))
-        // (x - mean) / sqrt(var + eps) * gamma + beta
-        assertClose(out, [3, 1, 0, 1], atol: 1e-5)
+        forEachKernelPath { path in
+            var scale = [Float](repeating: 0, count: 2), shift = scale
+            batchNormFold(scale: &scale, shift: &shift, gamma: [2, 1], beta: [1, 0], mean: [3, -1], variance: [4 - 1e-5, 1 - 1e-5], channels: 2, eps: 1e-5)
+            var out = [Float](repeating: 0, count: 4)
+            channelAffine(&out, [5, 3, -1, 0], scale: scale, shift: shift, channels: 2, rowLength: 2, threading: Threading(threads: 1))
+            // (x - mean) / sqrt(var + eps) * gamma + beta
+            assertClose(out, [3, 1, 0, 1], atol: 1e-5, path)
+        }
     }
 
     func testBatchNormTrainingStatistics() {
-        // One channel, values 1...4: mean 2.5, biased var 1.25, unbiased var 5/3.
-        let x: [Float] = [1, 2, 3, 4]
-        var out = [Float](repeating: 0, count: 4)
-        var mean: [Float] = [0], inv: [Float] = [0], rm: [Float] = [0], rv: [Float] = [1]
-        batchNormTrainForward(&out, x, gamma: [1], beta: [0], savedMean: &mean, savedInvStd: &inv, runningMean: &rm, runningVar: &rv,
-                              momentum: 0.1, eps: 1e-5, channels: 1, rowLength: 4, threading: Threading(threads: 1))
-        let sd = (1.25 + 1e-5).squareRoot()
-        assertClose(out, [-1.5, -0.5, 0.5, 1.5].map { Float($0 / sd) }, atol: 1e-6)
-        assertClose(rm, [0.25], atol: 1e-7)                     // 0.9 * 0 + 0.1 * 2.5
-        assertClose(rv, [Float(0.9 + 0.1 * 5.0 / 3.0)], atol: 1e-6)
-        XCTAssertEqual(mean, [2.5])
+        forEachKernelPath { path in
+            // One channel, values 1...4: mean 2.5, biased var 1.25, unbiased var 5/3.
+            let x: [Float] = [1, 2, 3, 4]
+            var out = [Float](repeating: 0, count: 4)
+            var mean: [Float] = [0], inv: [Float] = [0], rm: [Float] = [0], rv: [Float] = [1]
+            batchNormTrainForward(&out, x, gamma: [1], beta: [0], savedMean: &mean, savedInvStd: &inv, runningMean: &rm, runningVar: &rv,
+                                  momentum: 0.1, eps: 1e-5, channels: 1, rowLength: 4, threading: Threading(threads: 1))
+            let sd = (1.25 + 1e-5).squareRoot()
+            assertClose(out, [-1.5, -0.5, 0.5, 1.5].map { Float($0 / sd) }, atol: 1e-6)
+            assertClose(rm, [0.25], atol: 1e-7)                     // 0.9 * 0 + 0.1 * 2.5
+            assertClose(rv, [Float(0.9 + 0.1 * 5.0 / 3.0)], atol: 1e-6)
+            XCTAssertEqual(mean, [2.5], path)
+        }
     }
 }

@@ -38,37 +38,39 @@ final class ReuseBlockInferenceTests: XCTestCase {
     }
 
     func testTiledAndLayerByLayerMatchNaiveBlock() throws {
-        var rng = SplitMix64(seed: 21)
-        let cases: [(planes: Int, h: Int, w: Int, n: Int, iterations: Int)] = [
-            (32, 5, 7, 1, 3), (32, 5, 7, 3, 2), (64, 14, 14, 1, 2), (64, 14, 14, 5, 1),
-            (32, 4, 4, 9, 3), (64, 7, 7, 6, 2), (32, 1, 1, 4, 2), (32, 3, 2, 11, 3),
-            (128, 4, 4, 1, 2), (128, 3, 5, 2, 2), (256, 2, 2, 3, 1),   // few columns per tile
-            (128, 4, 4, 5, 2),                                         // a narrow last tile
-            (128, 7, 7, 7, 2),                                         // a partial last tile
-        ]
-        for t in cases {
-            let store = ParameterStore()
-            let block = ReuseBlock(name: "stage1", store: store, planes: t.planes, iterations: t.iterations)
-            store.seal()
-            for e in store.entries.indices {
-                let ref = ParameterRef(index: e), count = store.entry(ref).count
-                var v = randomArray(count, &rng, scale: store.entry(ref).role == .convWeight ? 0.5 : 0.3)
-                if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
-                if store.entry(ref).role == .bnWeight { v = v.map { $0 + 1 } }
-                store.pointer(ref).update(from: v, count: count)
-            }
-            let x = randomArray(t.n * t.planes * t.h * t.w, &rng)
-            let reference = naiveBlock(x, n: t.n, planes: t.planes, h: t.h, w: t.w, iterations: t.iterations, store: store, block: block)
-            let shape = try block.plan(input: ActivationShape(channels: t.planes, batch: t.n, height: t.h, width: t.w), training: false)
-            for (tiled, threads) in [(true, 1), (true, 2), (false, 2)] {
-                block.tiled = tiled
-                var input = toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w)
-                let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
-                let out = input.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
-                let got = toNCHW(Array(UnsafeBufferPointer(start: out, count: shape.count)), n: t.n, c: t.planes, plane: shape.plane)
-                assertClose(got, reference, atol: 1e-3, rtol: 1e-3,
-                            "planes \(t.planes) \(t.h)x\(t.w) batch \(t.n) N=\(t.iterations) tiled \(tiled) threads \(threads)")
-                XCTAssertEqual(input, toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w), "the block must not write its input")
+        try forEachKernelPath { path in
+            var rng = SplitMix64(seed: 21)
+            let cases: [(planes: Int, h: Int, w: Int, n: Int, iterations: Int)] = [
+                (32, 5, 7, 1, 3), (32, 5, 7, 3, 2), (64, 14, 14, 1, 2), (64, 14, 14, 5, 1),
+                (32, 4, 4, 9, 3), (64, 7, 7, 6, 2), (32, 1, 1, 4, 2), (32, 3, 2, 11, 3),
+                (128, 4, 4, 1, 2), (128, 3, 5, 2, 2), (256, 2, 2, 3, 1),   // few columns per tile
+                (128, 4, 4, 5, 2),                                         // a narrow last tile
+                (128, 7, 7, 7, 2),                                         // a partial last tile
+            ]
+            for t in cases {
+                let store = ParameterStore()
+                let block = ReuseBlock(name: "stage1", store: store, planes: t.planes, iterations: t.iterations)
+                store.seal()
+                for e in store.entries.indices {
+                    let ref = ParameterRef(index: e), count = store.entry(ref).count
+                    var v = randomArray(count, &rng, scale: store.entry(ref).role == .convWeight ? 0.5 : 0.3)
+                    if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
+                    if store.entry(ref).role == .bnWeight { v = v.map { $0 + 1 } }
+                    store.pointer(ref).update(from: v, count: count)
+                }
+                let x = randomArray(t.n * t.planes * t.h * t.w, &rng)
+                let reference = naiveBlock(x, n: t.n, planes: t.planes, h: t.h, w: t.w, iterations: t.iterations, store: store, block: block)
+                let shape = try block.plan(input: ActivationShape(channels: t.planes, batch: t.n, height: t.h, width: t.w), training: false)
+                for (tiled, threads) in [(true, 1), (true, 2), (true, 16), (false, 2), (false, 16)] {
+                    block.tiled = tiled
+                    var input = toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w)
+                    let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
+                    let out = input.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
+                    let got = toNCHW(Array(UnsafeBufferPointer(start: out, count: shape.count)), n: t.n, c: t.planes, plane: shape.plane)
+                    assertClose(got, reference, atol: 1e-3, rtol: 1e-3,
+                                "planes \(t.planes) \(t.h)x\(t.w) batch \(t.n) N=\(t.iterations) tiled \(tiled) threads \(threads) \(path)")
+                    XCTAssertEqual(input, toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w), "the block must not write its input")
+                }
             }
         }
     }
@@ -78,43 +80,45 @@ final class ReuseBlockInferenceTests: XCTestCase {
     /// writes its output. Against the same layers run one by one unfused, on both inference paths,
     /// odd plane sizes, partial tiles, batch 1 split across threads, and 1 and 2 threads.
     func testConcatAndPoolFusionsMatchUnfusedLayers() throws {
-        var rng = SplitMix64(seed: 33)
-        for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2)] {
-            let store = ParameterStore()
-            let concat = ConcatSelf(name: "cat1")
-            let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
-            let pool = Pool2d(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
-            let graph = Sequential([concat, block, pool])
-            store.seal()
-            for e in store.entries.indices {
-                let ref = ParameterRef(index: e), count = store.entry(ref).count
-                var v = randomArray(count, &rng, scale: 0.5)
-                if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
-                store.pointer(ref).update(from: v, count: count)
-            }
-            let half = toCNHW(randomArray(n * planes / 2 * h * w, &rng), n: n, c: planes / 2, plane: h * w)
-            let input = ActivationShape(channels: planes / 2, batch: n, height: h, width: w)
-            for (tiled, threads) in [(true, 1), (true, 2), (false, 2)] {
-                let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
-                block.tiled = tiled
-                // Reference: the block planned on its own (unfused) on the real concat, then the pooling kernel.
-                block.followingPool = nil; block.inputRepeatsHalf = false
-                let blockShape = try block.plan(input: ActivationShape(channels: planes, batch: n, height: h, width: w), training: false)
-                var full = half + half                                  // CNHW: [x, x] along channels is x twice
-                let y = full.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
-                var expected = [Float](repeating: 0, count: planes * n * ((h + 1) / 2) * ((w + 1) / 2))
-                maxPoolForward(&expected, y, argmax: nil, planes: planes * n, height: blockShape.height, width: blockShape.width,
-                               geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), threading: Threading(threads: 1))
-                // Fused, through the graph.
-                let outShape = try graph.plan(input: input, training: false)
-                XCTAssertTrue(pool.inputAlreadyPooled && concat.readByIndexMap, "the block takes the concat and the pooling")
-                var xin = half
-                let z = xin.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
-                assertClose(Array(UnsafeBufferPointer(start: z, count: outShape.count)), expected, atol: 1e-5,
-                            "planes \(planes) \(h)x\(w) batch \(n) tiled \(tiled) threads \(threads)")
-                XCTAssertEqual(xin, half, "the graph must not write its input")
-                _ = try graph.plan(input: input, training: true)      // training keeps them apart
-                XCTAssertFalse(pool.inputAlreadyPooled || concat.readByIndexMap || block.inputRepeatsHalf)
+        try forEachKernelPath { path in
+            var rng = SplitMix64(seed: 33)
+            for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2)] {
+                let store = ParameterStore()
+                let concat = ConcatSelf(name: "cat1")
+                let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
+                let pool = Pool2d(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
+                let graph = Sequential([concat, block, pool])
+                store.seal()
+                for e in store.entries.indices {
+                    let ref = ParameterRef(index: e), count = store.entry(ref).count
+                    var v = randomArray(count, &rng, scale: 0.5)
+                    if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
+                    store.pointer(ref).update(from: v, count: count)
+                }
+                let half = toCNHW(randomArray(n * planes / 2 * h * w, &rng), n: n, c: planes / 2, plane: h * w)
+                let input = ActivationShape(channels: planes / 2, batch: n, height: h, width: w)
+                for (tiled, threads) in [(true, 1), (true, 2), (true, 16), (false, 2)] {
+                    let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
+                    block.tiled = tiled
+                    // Reference: the block planned on its own (unfused) on the real concat, then the pooling kernel.
+                    block.followingPool = nil; block.inputRepeatsHalf = false
+                    let blockShape = try block.plan(input: ActivationShape(channels: planes, batch: n, height: h, width: w), training: false)
+                    var full = half + half                                  // CNHW: [x, x] along channels is x twice
+                    let y = full.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
+                    var expected = [Float](repeating: 0, count: planes * n * ((h + 1) / 2) * ((w + 1) / 2))
+                    maxPoolForward(&expected, y, argmax: nil, planes: planes * n, height: blockShape.height, width: blockShape.width,
+                                   geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), threading: Threading(threads: 1))
+                    // Fused, through the graph.
+                    let outShape = try graph.plan(input: input, training: false)
+                    XCTAssertTrue(pool.inputAlreadyPooled && concat.readByIndexMap, "the block takes the concat and the pooling")
+                    var xin = half
+                    let z = xin.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
+                    assertClose(Array(UnsafeBufferPointer(start: z, count: outShape.count)), expected, atol: 1e-5,
+                                "planes \(planes) \(h)x\(w) batch \(n) tiled \(tiled) threads \(threads) \(path)")
+                    XCTAssertEqual(xin, half, "the graph must not write its input")
+                    _ = try graph.plan(input: input, training: true)      // training keeps them apart
+                    XCTAssertFalse(pool.inputAlreadyPooled || concat.readByIndexMap || block.inputRepeatsHalf)
+                }
             }
         }
     }

@@ -7,15 +7,20 @@ import XCTest
 /// iteration over the whole batch. Forward output, input gradient, both shared weight
 /// gradients, every BatchNorm's gradients and running statistics must agree.
 final class ReuseBlockTrainingTests: XCTestCase {
+    /// Up to 8 threads the block runs group by group; 16 threads (more than cores here) take
+    /// the wide schedule, split by channel and column block.
     func testTrainingStepMatchesComposedLayerKernels() throws {
-        for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 2), (8, 45, 14, 14, 2, 2),
-                                                        (64, 5, 4, 4, 2, 1), (16, 1, 1, 1, 3, 2)] {
-            try check(planes: planes, n: n, h: h, w: w, iterations: iterations, threads: threads)
+        try forEachKernelPath { path in
+            for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 2), (8, 45, 14, 14, 2, 2),
+                                                            (64, 5, 4, 4, 2, 1), (16, 1, 1, 1, 3, 2),
+                                                            (16, 3, 5, 7, 3, 16), (64, 5, 4, 4, 2, 16), (32, 9, 14, 14, 2, 16)] {
+                try check(planes: planes, n: n, h: h, w: w, iterations: iterations, threads: threads, path: path)
+            }
         }
     }
 
-    func check(planes: Int, n: Int, h: Int, w: Int, iterations: Int, threads: Int) throws {
-        let tag = "planes \(planes) n\(n) \(h)x\(w) N\(iterations) t\(threads)"
+    func check(planes: Int, n: Int, h: Int, w: Int, iterations: Int, threads: Int, path: String) throws {
+        let tag = "planes \(planes) n\(n) \(h)x\(w) N\(iterations) t\(threads) \(path)"
         let store = ParameterStore()
         let block = ReuseBlock(name: "stage", store: store, planes: planes, iterations: iterations)
         store.seal()

@@ -64,3 +64,12 @@ func temporaryPath(_ name: String) -> String {
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir + "/" + name
 }
+
+/// Runs `body` once on every kernel path this CPU supports (baseline, avx2, avx512 and the
+/// 16-lane AVX-512 code compiled for AVX2), restoring the active path afterwards. The path's
+/// name goes into failure messages through `body`'s argument.
+func forEachKernelPath(_ body: (String) throws -> Void) rethrows {
+    let paths = KernelPath.available
+    XCTAssertGreaterThanOrEqual(paths.count, 1)
+    for path in paths { try path.run { try body("path \(path)") } }
+}

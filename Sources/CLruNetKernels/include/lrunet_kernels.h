@@ -19,7 +19,7 @@ extern "C" {
 // Instruction sets.
 
 enum {
-    LRU_ISA_BASELINE = 0,   ///< portable: SSE2 on x86-64 (NEON elsewhere), multiply then add
+    LRU_ISA_BASELINE = 0,   ///< portable: SSE2 on x86-64 (NEON elsewhere), 4 lanes, multiply then add
     LRU_ISA_AVX2 = 1,       ///< AVX2 + FMA, 8 lanes
     LRU_ISA_AVX512 = 2,     ///< AVX-512 F/BW/VL/DQ, 16 lanes, 32 registers
     LRU_ISA_AVX2_W16 = 3,   ///< the 16-lane code compiled for AVX2: tests the AVX-512 kernels' logic
