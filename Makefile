@@ -1,17 +1,17 @@
 # LruNet-Swift. Everything builds in release: debug builds of numeric code are
 # far too slow to evaluate a data set. -enable-testing lets the test target
 # reach internal kernels while sharing one build with the CLI and the bench.
-# On CPUs with AVX2 and FMA the kernels are compiled for them (Package.swift
-# stays portable, so packages depending on LruNet build anywhere).
+# No CPU flags: the kernels pick AVX-512, AVX2 or the baseline at run time, so a
+# package that depends on LruNet gets the same speed (Examples/Classify checks it).
 SWIFT        ?= swift
-ARCH_FLAGS   := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo "-Xswiftc -target-cpu -Xswiftc haswell")
-BUILD_FLAGS  := -c release -Xswiftc -enable-testing $(ARCH_FLAGS)
+BUILD_FLAGS  := -c release -Xswiftc -enable-testing
 BIN          := $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)
+EXAMPLE      := Examples/Classify
 PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare train sweep clean
+.PHONY: all build example deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare train sweep clean
 
 all: build
 
@@ -30,18 +30,24 @@ demo: deps build
 	@echo
 	$(BIN)/lrunet eval --weights $(PRETRAINED)/fashionmnist-lru1-09117.safetensors
 
-# Unit, parity and gradient tests; the command-line script (incl. a training smoke
-# run and resume check); the performance regression check against the baseline.
-test: build test-unit test-cli test-perf
+# A package that imports LruNet, built the way its users build: plain `swift build -c release`.
+example:
+	$(SWIFT) build -c release --package-path $(EXAMPLE)
+
+# Unit, parity and gradient tests (every kernel path the CPU has); the command-line script
+# (incl. a training smoke run and resume check); the performance regression check against
+# the baseline, with the example consumer's speed against lrunet's.
+test: build example test-unit test-cli test-perf
 
 test-unit:
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
 test-cli:
-	LRUNET=$(BIN)/lrunet PRETRAINED=$(PRETRAINED) bash Tests/cli.sh
+	LRUNET=$(BIN)/lrunet CLASSIFY=$(EXAMPLE)/.build/release/Classify PRETRAINED=$(PRETRAINED) bash Tests/cli.sh
 
 test-perf:
-	$(BIN)/lrunet-bench --check $(BASELINE)
+	$(BIN)/lrunet-bench --check $(BASELINE) --consumer $(EXAMPLE)/.build/release/Classify --lrunet $(BIN)/lrunet \
+	  --weights $(PRETRAINED)/fashionmnist-lru10-09346.safetensors
 
 # The full benchmark: table on stdout, figures in Benchmarks/latest.json.
 bench: build
@@ -79,4 +85,4 @@ sweep: build
 	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 2 --limit 20000 --no-augment --out runs/sweep
 
 clean:
-	rm -rf .build
+	rm -rf .build $(EXAMPLE)/.build

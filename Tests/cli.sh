@@ -43,6 +43,30 @@ if [[ -f $w10 ]]; then
     && ok "bench times each batch size and a training step" || bad "bench output: $out"
   expect_usage_error "bench rejects a bad batch list" "--batch must be" "$LRUNET" bench --weights "$w10" --batch 1,x
 
+  # Kernel paths and threads.
+  "$LRUNET" info --weights "$w10" | grep -qE "^kernels: (baseline|avx2|avx512) " && ok "info names the kernel path" || bad "info kernel path"
+  LRUNET_ISA=baseline "$LRUNET" info --weights "$w10" | grep -q "^kernels: baseline (4 lanes" && ok "LRUNET_ISA=baseline forces the portable path" || bad "LRUNET_ISA=baseline"
+  expect_error "LRUNET_ISA names no set" "not an instruction set" env LRUNET_ISA=sse9 "$LRUNET" info --weights "$w10"
+  if grep -qw avx512bw /proc/cpuinfo; then echo "skip: this CPU has AVX-512"
+  else expect_error "LRUNET_ISA asks for a set the CPU lacks" "which this CPU lacks" env LRUNET_ISA=avx512 "$LRUNET" info --weights "$w10"; fi
+  LRUNET_THREADS=3 "$LRUNET" info --weights "$w10" | grep -q "threads: 3 (default 3, from LRUNET_THREADS)" && ok "LRUNET_THREADS sets the thread count" || bad "LRUNET_THREADS"
+  if command -v taskset >/dev/null; then
+    taskset -c 0 "$LRUNET" bench --weights "$w10" --batch 1 --runs 1 --min-time 0 | grep -q "threads: 1 (default 1, from CPU affinity" \
+      && ok "taskset -c 0: one thread" || bad "taskset: $(taskset -c 0 "$LRUNET" bench --weights "$w10" --batch 1 --runs 1 --min-time 0 | grep threads)"
+  fi
+
+  # The example consumer: a package that imports LruNet, built with plain swift build -c release.
+  if [[ -n ${CLASSIFY:-} ]]; then
+    out=$("$CLASSIFY" "$w10" --limit 500 2>&1)
+    grep -q "classify: [0-9]*/500 correct" <<<"$out" && ok "Examples/Classify classifies through the public API" || bad "classify: $out"
+    [[ $(objdump -d "$CLASSIFY" | grep -c 'call.*fmaf') -eq 0 ]] && ok "the consumer binary makes no fmaf calls" || bad "fmaf calls in the consumer"
+    expect_error "classify on a missing checkpoint" "no such file" "$CLASSIFY" "$tmp/none.safetensors"
+    # The README's library example is the consumer's code.
+    sed -n '/^\/\/ Inference with the authors/,/^```/p' README.md | sed '$d' | grep -v '^$' >"$tmp/readme.swift"
+    missing=$(grep -vxFf <(sed 's/^ *//' Examples/Classify/Sources/Classify/main.swift) <(sed 's/^ *//' "$tmp/readme.swift") | head -3)
+    [[ -s $tmp/readme.swift && -z $missing ]] && ok "the README's library example is in Examples/Classify" || bad "README example not in the consumer: $missing"
+  fi
+
   # Bad inputs.
   expect_error "missing weights file" "no such file" "$LRUNET" eval --weights "$tmp/none.safetensors"
   head -c 1000 "$w10" >"$tmp/trunc.safetensors"

@@ -1,6 +1,7 @@
 // Picks the instruction set once, from what the CPU reports, and forwards every entry point
 // of lrunet_kernels.h to that set's table. Also the layout arithmetic every set shares.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "table.h"
 #include "layout.h"
@@ -98,10 +99,21 @@ static const lru_table *table_of(int isa) {
 static const lru_table *active;
 static int active_isa = -1;
 
+/// LRUNET_ISA, if it names a set this CPU supports; else the best set. (An unknown or
+/// unsupported name is reported as an error by the Swift side when a model is built.)
+static int initial_isa(void) {
+    const char *env = getenv("LRUNET_ISA");
+    if (env) {
+        for (int isa = 0; isa < LRU_ISA_COUNT; isa++)
+            if (strcasecmp(env, lru_isa_name(isa)) == 0 && lru_isa_supported(isa)) return isa;
+    }
+    return lru_isa_best();
+}
+
 const lru_table *lru_active_table(void) {
     const lru_table *t = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
     if (__builtin_expect(t != 0, 1)) return t;
-    int isa = lru_isa_best();
+    int isa = initial_isa();
     __atomic_store_n(&active_isa, isa, __ATOMIC_RELAXED);
     __atomic_store_n(&active, table_of(isa), __ATOMIC_RELEASE);
     return table_of(isa);

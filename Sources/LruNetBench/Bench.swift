@@ -49,8 +49,7 @@ func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
 /// GFLOP/s of the active kernel path's multiply-add peak: independent FMA chains (a multiply
 /// and an add on the baseline path) on `threads` threads at once, each running the same
 /// instruction set as the kernels.
-func fmaPeak(threads: Int, runs: Int) -> Stat {
-    let iterations = 20_000_000
+func fmaPeak(threads: Int, runs: Int, iterations: Int = 20_000_000) -> Stat {
     let flopsPerThread = UnsafeMutablePointer<Double>.allocate(capacity: threads)
     defer { flopsPerThread.deallocate() }
     let t = measure(runs: runs) {

@@ -5,23 +5,30 @@ import LruNet
 // ratio to something measured in the same run (sgemm calibration, N = 1,
 // one thread), because this machine is shared and absolute times drift.
 //
-//   lrunet-bench [--quick] [--json FILE] [--check BASELINE.json] [--write-baseline FILE]
+//   lrunet-bench [--quick] [--json FILE] [--write-baseline FILE]
+//   lrunet-bench --check BASELINE.json [--consumer CLASSIFY --lrunet LRUNET --weights CKPT]
 //   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
 //   lrunet-bench --kernels | --tiled-blocks | --training-blocks   (only the kernel sections / only one of them)
 //   lrunet-bench --threads N ...                (N threads instead of all cores)
 //   lrunet-bench --compare RESULTS.json --weights CKPT  (ratios to ONNX Runtime and PyTorch; see make bench-compare)
+//   lrunet-bench --parallelism [--markdown FILE]  (each parallel region's items and threads at 16, 32, 64 threads)
 
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
     return args[i + 1]
 }
+do { try InstructionSet.checkEnvironment() } catch { print("lrunet-bench: \(error)"); exit(2) }
 let quick = args.contains("--quick")
 let cores = option("--threads").flatMap(Int.init) ?? CPUBudget.threads
 
 // The CI regression check and its baseline are separate, short modes.
 if let path = option("--check") {
-    let ok = try PerfCheck.check(threads: cores, baselinePath: path)
+    var ok = true
+    if let classify = option("--consumer"), let lrunet = option("--lrunet"), let weights = option("--weights") {
+        ok = try PerfCheck.checkConsumer(classify: classify, lrunet: lrunet, weights: weights)
+    }
+    ok = try PerfCheck.check(threads: cores, baselinePath: path) && ok
     exit(ok ? 0 : 1)
 }
 if let path = option("--compare") {
@@ -34,6 +41,12 @@ if let path = option("--write-baseline") {
     exit(0)
 }
 let runs = quick ? 3 : 5
+
+// The parallel regions of lru10's passes at 16, 32 and 64 threads (docs/parallelism.md).
+if args.contains("--parallelism") {
+    try Parallelism.report(markdown: option("--markdown"))
+    exit(0)
+}
 
 struct ModelSpec { let name: String; let config: LruNetConfig; let side: Int }
 let allSpecs = [

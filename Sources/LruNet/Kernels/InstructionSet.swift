@@ -42,11 +42,9 @@ public enum InstructionSet: String, CaseIterable, Sendable, CustomStringConverti
     /// Every set this CPU supports.
     public static var supported: [InstructionSet] { allCases.filter(\.isSupported) }
 
-    /// The set the kernels run on now: `LRUNET_ISA` if set (and valid), else ``best``.
-    public static var active: InstructionSet {
-        _ = try? applyEnvironment()
-        return InstructionSet(code: lru_isa_active())
-    }
+    /// The set the kernels run on now: `LRUNET_ISA` if set (and supported), else ``best``,
+    /// unless ``use(_:)`` chose another.
+    public static var active: InstructionSet { InstructionSet(code: lru_isa_active()) }
 
     /// The CPU as the kernels see it: vendor, family, model and the features that matter here.
     public static var cpuDescription: String { String(cString: lru_cpu_description()) }
@@ -65,16 +63,18 @@ public enum InstructionSet: String, CaseIterable, Sendable, CustomStringConverti
         }
     }
 
-    /// `LRUNET_ISA`, read and applied once per process.
+    /// `LRUNET_ISA` checked once per process. (The kernels themselves start on the set it names
+    /// when the CPU has it, whatever runs first.)
     private static let environmentChoice: Result<InstructionSet?, InstructionSetError> = {
         guard let raw = getenv("LRUNET_ISA").map({ String(cString: $0) }), !raw.isEmpty else { return .success(nil) }
         guard let set = InstructionSet(rawValue: raw.lowercased()) else { return .failure(.unknown(raw)) }
-        guard lru_isa_select(set.code) == 0 else { return .failure(.unsupported(set, cpu: cpuDescription)) }
+        guard set.isSupported else { return .failure(.unsupported(set, cpu: cpuDescription)) }
         return .success(set)
     }()
 
-    /// Applies `LRUNET_ISA` (once); model constructors call this so a bad value is a clear error.
-    static func applyEnvironment() throws { _ = try environmentChoice.get() }
+    /// Throws if `LRUNET_ISA` names no set or one this CPU lacks; model constructors call this,
+    /// so a bad value is a clear error rather than a silent fallback.
+    public static func checkEnvironment() throws { _ = try environmentChoice.get() }
 }
 
 /// A path that cannot be used.

@@ -25,10 +25,10 @@ public struct Threading: Sendable, Equatable {
     /// it destructures first (`let (x, y, n) = args.pointee`), so a parallel loop
     /// costs no heap allocation (see ``WorkerPool/run(width:_:_:)``).
     @inline(__always)
-    func parallelFor<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args,
+    func parallelFor<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args, file: StaticString = #fileID, line: UInt = #line,
                            _ body: @escaping (_ args: UnsafePointer<Args>, _ range: Range<Int>) -> Void) {
         withUnsafePointer(to: args) { a in
-            parallelChunks(count, minPerThread: minPerThread, ForLoop(args: a, body: body)) { loop, _, range in
+            parallelChunks(count, minPerThread: minPerThread, ForLoop(args: a, body: body), file: file, line: line) { loop, _, range in
                 loop.pointee.body(loop.pointee.args, range)
             }
         }
@@ -39,10 +39,11 @@ extension Threading {
     /// Like ``parallelFor(_:minPerThread:_:_:)`` but also passes the worker index
     /// (`0..<threads`), for kernels that use per-worker scratch memory.
     @inline(__always)
-    func parallelChunks<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args,
+    func parallelChunks<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args, file: StaticString = #fileID, line: UInt = #line,
                               _ body: @escaping (_ args: UnsafePointer<Args>, _ worker: Int, _ range: Range<Int>) -> Void) {
         withUnsafePointer(to: args) { a in
             let workers = min(threads, count / max(minPerThread, 1))
+            RegionCensus.shared.record(file, line, items: count / max(minPerThread, 1), threads: max(workers, 1))
             if workers <= 1 { body(a, 0, 0..<count); return }
             WorkerPool.shared.run(width: workers, Chunks(args: a, body: body, count: count, workers: workers)) { c, w, width in
                 let c = c.pointee
@@ -65,10 +66,11 @@ extension Threading {
     /// of every region; here it takes the slowed core's remaining items instead. Items must be
     /// independent, so the result does not depend on who ran what.
     @inline(__always)
-    func parallelItems<Args>(_ count: Int, counter: TileCounter, _ args: Args,
+    func parallelItems<Args>(_ count: Int, counter: TileCounter, _ args: Args, file: StaticString = #fileID, line: UInt = #line,
                              _ body: @escaping (_ args: UnsafePointer<Args>, _ worker: Int, _ item: Int) -> Void) {
         withUnsafePointer(to: args) { a in
             let workers = min(threads, count)
+            RegionCensus.shared.record(file, line, items: count, threads: max(workers, 1))
             if workers <= 1 { for i in 0..<count { body(a, 0, i) }; return }
             counter.reset()
             WorkerPool.shared.run(width: workers, Items(args: a, body: body, count: count, counter: counter)) { c, w, _ in

@@ -45,7 +45,7 @@ public final class LruNet {
     /// Builds an LruNet with PyTorch-default parameters (BN 1/0); call
     /// ``ParameterStore/initialise(seed:)`` to train it or ``load(_:)`` to use published weights.
     public init(config: LruNetConfig, threading: Threading = Threading()) throws {
-        try InstructionSet.applyEnvironment()
+        try InstructionSet.checkEnvironment()
         try config.validate()
         self.config = config
         let store = ParameterStore()

@@ -1,0 +1,56 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts the parallel regions the engine starts, by call site: how many work items each
+/// offered and how many threads it used. Off by default (one relaxed load per region);
+/// `lrunet-bench --parallelism` turns it on to report each region's available parallelism at
+/// 16, 32 and 64 threads (docs/parallelism.md).
+public final class RegionCensus: @unchecked Sendable {
+    public static let shared = RegionCensus()
+
+    /// One call site's regions.
+    public struct Row: Sendable {
+        public let site: String
+        /// Regions started here.
+        public var regions: Int
+        /// The fewest and most items (independent pieces of work) a region here offered.
+        public var minItems: Int, maxItems: Int
+        /// The fewest and most threads a region here ran on.
+        public var minThreads: Int, maxThreads: Int
+    }
+
+    private let on = Atomic<Bool>(false)
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var rows: [String: Row] = [:]
+
+    private init() { pthread_mutex_init(lock, nil) }
+
+    public var isRecording: Bool { on.load(ordering: .relaxed) }
+
+    /// Starts counting afresh.
+    public func start() {
+        pthread_mutex_lock(lock); rows = [:]; pthread_mutex_unlock(lock)
+        on.store(true, ordering: .relaxed)
+    }
+
+    /// Stops counting and returns the rows, by call site.
+    public func stop() -> [Row] {
+        on.store(false, ordering: .relaxed)
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        return rows.values.sorted { $0.site < $1.site }
+    }
+
+    @inline(__always)
+    func record(_ file: StaticString, _ line: UInt, items: Int, threads: Int) {
+        guard isRecording else { return }
+        let site = "\(file):\(line)"
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        var row = rows[site] ?? Row(site: site, regions: 0, minItems: .max, maxItems: 0, minThreads: .max, maxThreads: 0)
+        row.regions += 1
+        row.minItems = min(row.minItems, items); row.maxItems = max(row.maxItems, items)
+        row.minThreads = min(row.minThreads, threads); row.maxThreads = max(row.maxThreads, threads)
+        rows[site] = row
+    }
+}
