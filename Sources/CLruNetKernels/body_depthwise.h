@@ -116,7 +116,7 @@ static inline __attribute__((always_inline)) void FN(conv4x4)(FN(plane) p, const
 /// dst = conv of n consecutive 4x4 images at src with `mult` output channels' taps (scaled),
 /// plus their shifts; output m's images at dst_m[m].
 static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
-                                    const float *scale, const float *shift) {
+                                    const float *scale, const float *shift, int act) {
     for (long m = 0; m < mult; m++) {
         FN(taps) t = FN(taps_make)(weight + 9 * m, scale ? scale[m] : 1.0f, 0);
         v8 seed = (v8)(shift ? shift[m] : 0.0f);
@@ -124,7 +124,7 @@ static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long 
         for (long i = 0; i < n; i++) {
             v8 o0, o1;
             FN(conv4x4)(FN(plane_load)(src + 16 * i), &t, seed, seed, &o0, &o1);
-            st8(d + 16 * i, o0); st8(d + 16 * i + 8, o1);
+            st8(d + 16 * i, act_v8(o0, act)); st8(d + 16 * i + 8, act_v8(o1, act));
         }
     }
 }
@@ -217,13 +217,13 @@ static inline __attribute__((always_inline)) vf FN(conv_row)(const FN(views) *q,
 }
 
 static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
-                                    const float *scale, const float *shift) {
+                                    const float *scale, const float *shift, int act) {
     for (long m = 0; m < mult; m++) {
         FN(taps) k = FN(taps_make)(weight + 9 * m, scale ? scale[m] : 1.0f, 0);
         vf seed = splat(shift ? shift[m] : 0.0f);
         for (long i = 0; i < n; i++) {
             FN(views) q = FN(views_make)(src + 16 * i);
-            for (int y = 0; y < 4; y++) st(dst_m[m] + 16 * i + 4 * y, FN(conv_row)(&q, &k, y, seed));
+            for (int y = 0; y < 4; y++) st(dst_m[m] + 16 * i + 4 * y, act_v(FN(conv_row)(&q, &k, y, seed), act));
         }
     }
 }
@@ -326,14 +326,14 @@ static inline __attribute__((always_inline)) vf FN(conv4x4)(const FN(views) *q, 
 
 /// See the 8-lane version. Each image's views are made once for all output channels.
 static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
-                                    const float *scale, const float *shift) {
+                                    const float *scale, const float *shift, int act) {
     if (mult == 2) {
         FN(taps) t0 = FN(taps_make)(weight, scale ? scale[0] : 1.0f, 0), t1 = FN(taps_make)(weight + 9, scale ? scale[1] : 1.0f, 0);
         vf s0 = splat(shift ? shift[0] : 0.0f), s1 = splat(shift ? shift[1] : 0.0f);
         for (long i = 0; i < n; i++) {
             FN(views) q = FN(views_make)(ld(src + 16 * i));
-            st(dst_m[0] + 16 * i, FN(conv4x4)(&q, &t0, s0));
-            st(dst_m[1] + 16 * i, FN(conv4x4)(&q, &t1, s1));
+            st(dst_m[0] + 16 * i, act_v(FN(conv4x4)(&q, &t0, s0), act));
+            st(dst_m[1] + 16 * i, act_v(FN(conv4x4)(&q, &t1, s1), act));
         }
         return;
     }
@@ -342,7 +342,7 @@ static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long 
         vf s = splat(shift ? shift[m] : 0.0f);
         for (long i = 0; i < n; i++) {
             FN(views) q = FN(views_make)(ld(src + 16 * i));
-            st(dst_m[m] + 16 * i, FN(conv4x4)(&q, &t, s));
+            st(dst_m[m] + 16 * i, act_v(FN(conv4x4)(&q, &t, s), act));
         }
     }
 }
@@ -383,14 +383,14 @@ static void FN(dw4x4_backward)(long mult, long batch, float *grad_input, float *
 // One input channel over the whole batch (a worker's unit of work).
 
 static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, const float *weight,
-                            const float *scale, const float *shift) {
+                            const float *scale, const float *shift, int act) {
     long mult = k->mult, batch = k->batch, hw = k->hw, w = k->tall.width;
     if (lru_tall_is_square4(&k->tall)) {
         float *rows[8];
         for (long m0 = 0; m0 < mult; m0 += 8) {      // multipliers above 8 go eight at a time
             long mm = mult - m0 < 8 ? mult - m0 : 8;
             for (long m = 0; m < mm; m++) rows[m] = dst + (m0 + m) * batch * hw;
-            FN(dw4x4_images)(rows, input, batch, weight + 9 * m0, mm, scale ? scale + m0 : 0, shift ? shift + m0 : 0);
+            FN(dw4x4_images)(rows, input, batch, weight + 9 * m0, mm, scale ? scale + m0 : 0, shift ? shift + m0 : 0, act);
         }
         return;
     }
@@ -406,8 +406,8 @@ static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, co
                 const float *a = k->acc + i * k->tall.rows_per_image * w;
                 float *d = d0 + i * hw;
                 long x = 0;
-                for (; x + VW <= hw; x += VW) st(d + x, MADD(ld(a + x), s, b));
-                for (; x < hw; x++) d[x] = a[x] * sc + shv;
+                for (; x + VW <= hw; x += VW) st(d + x, act_v(MADD(ld(a + x), s, b), act));
+                for (; x < hw; x++) d[x] = act_s(a[x] * sc + shv, act);
             }
         }
     }
@@ -461,7 +461,7 @@ static void FN(dw3_backward)(const lru_dw3 *k, float *grad_input, float *grad_we
 static void FN(dw3_forward_bn)(const lru_dw3 *k, float *out, float *raw, const float *input, const float *weight,
                                const lru_bn_train *bn, long first_output) {
     long l = k->batch * k->hw;
-    FN(dw3_forward)(k, raw, input, weight, 0, 0);
+    FN(dw3_forward)(k, raw, input, weight, 0, 0, LRU_ACT_NONE);
     for (long m = 0; m < k->mult; m++) FN(bn_train_row)(bn, out + m * l, raw + m * l, l, first_output + m, 0, 0);
 }
 

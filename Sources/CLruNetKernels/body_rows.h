@@ -1,20 +1,35 @@
 // Row loops and BatchNorm rows. LLVM will not vectorise a float sum without reassociation, so
 // the reductions are written out: LRU_VW lanes, two accumulators to hide the add latency.
 
-static void FN(row_affine)(float *out, const float *x, long n, float scale, float shift, const float *r, int relu) {
+static void FN(row_affine)(float *out, const float *x, long n, float scale, float shift, const float *r, int act) {
     vf s = splat(scale), b = splat(shift);
     long i = 0;
     for (; i + VW <= n; i += VW) {
         vf v = MADD(ld(x + i), s, b);
         if (r) v += ld(r + i);
-        if (relu) v = relu_v(v);
-        st(out + i, v);
+        st(out + i, act_v(v, act));
     }
     for (; i < n; i++) {
         float v = x[i] * scale + shift;
         if (r) v += r[i];
-        out[i] = relu ? (v < 0 ? 0 : v) : v;
+        out[i] = act_s(v, act);
     }
+}
+
+static void FN(relu6)(float *out, const float *x, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) st(out + i, relu6_v(ld(x + i)));
+    for (; i < n; i++) out[i] = act_s(x[i], LRU_ACT_RELU6);
+}
+
+static void FN(row_relu6_grad)(float *g, const float *x, const float *y, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf v = ld(y + i);
+        vi keep = (v > (vf)0) & (v < (vf)6);
+        st(g + i, (vf)((vi)ld(x + i) & keep));
+    }
+    for (; i < n; i++) g[i] = y[i] > 0 && y[i] < 6 ? x[i] : 0;
 }
 
 static void FN(row_relu_grad)(float *g, const float *x, const float *mask, long n) {
@@ -84,7 +99,7 @@ static inline void FN(bn_affine)(float gamma, float beta, float mean, float invs
 }
 
 static void FN(bn_train_row)(const lru_bn_train *bn, float *out, const float *x, long n, long c,
-                             const float *residual, int relu) {
+                             const float *residual, int act) {
     // Two passes (mean, then centred squares): accurate for these row lengths.
     float mean = FN(row_sum)(x, n) / (float)n;
     float sq = FN(row_centered_squares)(x, n, mean);
@@ -94,7 +109,7 @@ static void FN(bn_train_row)(const lru_bn_train *bn, float *out, const float *x,
     bn->saved_invstd[c] = invstd;
     float scale, shift;
     FN(bn_affine)(bn->gamma[c], bn->beta[c], mean, invstd, &scale, &shift);
-    FN(row_affine)(out, x, n, scale, shift, residual, relu);
+    FN(row_affine)(out, x, n, scale, shift, residual, act);
     float unbiased = n > 1 ? sq / (float)(n - 1) : variance;
     bn->running_mean[c] = (1 - bn->momentum) * bn->running_mean[c] + bn->momentum * mean;
     bn->running_var[c] = (1 - bn->momentum) * bn->running_var[c] + bn->momentum * unbiased;

@@ -44,7 +44,7 @@ static void FN(tile_depthwise)(float *dw_rows, const float *res, long c_base, lo
         float *out0 = dw_rows + 2 * (c - c_base) * ld_;
         if (square4) {
             float *rows[2] = {out0, out0 + ld_};
-            FN(dw4x4_images)(rows, res + c * ld_, n, k->dw + 18 * c, 2, k->dw_scale + 2 * c, k->dw_shift + 2 * c);
+            FN(dw4x4_images)(rows, res + c * ld_, n, k->dw + 18 * c, 2, k->dw_scale + 2 * c, k->dw_shift + 2 * c, LRU_ACT_NONE);
             continue;
         }
         FN(tall_fill)(&t->tall, pad, res + c * ld_, 0, n);

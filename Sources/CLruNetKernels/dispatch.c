@@ -228,9 +228,11 @@ void lru_maxpool3s2(float *dst, const float *src, long h, long w, long ho, long 
 // ---------------------------------------------------------------------------------------------
 // Entry points.
 
-void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int relu) {
-    T->row_affine(out, x, n, scale, shift, residual, relu);
+void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int act) {
+    T->row_affine(out, x, n, scale, shift, residual, act);
 }
+void lru_relu6(float *out, const float *x, long n) { T->relu6(out, x, n); }
+void lru_row_relu6_grad(float *g, const float *x, const float *y, long n) { T->row_relu6_grad(g, x, y, n); }
 void lru_row_relu_grad(float *g, const float *x, const float *mask, long n) { T->row_relu_grad(g, x, mask, n); }
 void lru_row_add(float *out, const float *a, const float *b, long n) { T->row_add(out, a, b, n); }
 void lru_relu(float *out, const float *x, long n) { T->relu(out, x, n); }
@@ -238,16 +240,16 @@ void lru_bn_fold(float *scale, float *shift, const float *gamma, const float *be
                  const float *variance, long channels, float eps) {
     T->bn_fold(scale, shift, gamma, beta, mean, variance, channels, eps);
 }
-void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int relu) {
-    T->bn_train_row(bn, out, x, n, c, residual, relu);
+void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int act) {
+    T->bn_train_row(bn, out, x, n, c, residual, act);
 }
 void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c) {
     T->bn_backward_row(bn, dx, dy, x, n, c);
 }
 void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c) { T->bn_replay_row(bn, out, x, n, c); }
 void lru_dw3_forward(const lru_dw3 *k, float *dst, const float *input, const float *weight, const float *scale,
-                     const float *shift) {
-    T->dw3_forward(k, dst, input, weight, scale, shift);
+                     const float *shift, int act) {
+    T->dw3_forward(k, dst, input, weight, scale, shift, act);
 }
 void lru_dw3_backward(const lru_dw3 *k, float *grad_input, float *grad_weight, const float *grad_output,
                       const float *input, const float *weight, const float *add_to) {

@@ -9,11 +9,13 @@ typedef struct {
     void (*row_relu_grad)(float *, const float *, const float *, long);
     void (*row_add)(float *, const float *, const float *, long);
     void (*relu)(float *, const float *, long);
+    void (*relu6)(float *, const float *, long);
+    void (*row_relu6_grad)(float *, const float *, const float *, long);
     void (*bn_fold)(float *, float *, const float *, const float *, const float *, const float *, long, float);
     void (*bn_train_row)(const lru_bn_train *, float *, const float *, long, long, const float *, int);
     void (*bn_backward_row)(const lru_bn_grad *, float *, const float *, const float *, long, long);
     void (*bn_replay_row)(const lru_bn_replay *, float *, const float *, long, long);
-    void (*dw3_forward)(const lru_dw3 *, float *, const float *, const float *, const float *, const float *);
+    void (*dw3_forward)(const lru_dw3 *, float *, const float *, const float *, const float *, const float *, int);
     void (*dw3_backward)(const lru_dw3 *, float *, float *, const float *, const float *, const float *, const float *);
     void (*dw3_forward_bn)(const lru_dw3 *, float *, float *, const float *, const float *, const lru_bn_train *, long);
     void (*dw3_backward_bn)(const lru_dw3 *, float *, float *, const lru_bn_grad *, const float *, const float *,

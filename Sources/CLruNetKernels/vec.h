@@ -42,9 +42,31 @@ static inline __attribute__((always_inline)) vf relu_v(vf v) {
     vi neg = v < (vf)0;
     return (vf)((vi)v & ~neg);
 }
+/// min(max(v, 0), 6) with NaN kept.
+static inline __attribute__((always_inline)) vf relu6_v(vf v) {
+    vi big = v > (vf)6;
+    v = relu_v(v);
+    return (vf)(((vi)v & ~big) | ((vi)(vf)6 & big));
+}
+/// The epilogue activation `act` (LRU_ACT_*).
+static inline __attribute__((always_inline)) vf act_v(vf v, int act) {
+    return act == LRU_ACT_RELU ? relu_v(v) : act == LRU_ACT_RELU6 ? relu6_v(v) : v;
+}
+static inline __attribute__((always_inline)) float act_s(float v, int act) {
+    if (act == LRU_ACT_NONE) return v;
+    v = v < 0 ? 0 : v;
+    return act == LRU_ACT_RELU6 && v > 6 ? 6 : v;
+}
 static inline __attribute__((always_inline)) v8 relu_v8(v8 v) {
     v8i neg = v < (v8)0;
     return (v8)((v8i)v & ~neg);
+}
+static inline __attribute__((always_inline)) v8 act_v8(v8 v, int act) {
+    if (act == LRU_ACT_NONE) return v;
+    v = relu_v8(v);
+    if (act != LRU_ACT_RELU6) return v;
+    v8i big = v > (v8)6;
+    return (v8)(((v8i)v & ~big) | ((v8i)(v8)6 & big));
 }
 
 static inline __attribute__((always_inline)) float hsum8(v8 v) {

@@ -13,7 +13,7 @@ enum Compare {
         let frameworks = [("onnxruntime", "ONNX Runtime"), ("pytorch", "PyTorch")].compactMap { key, label in
             (json[key] as? [String: Any]).map { (label + " " + ($0["version"] as? String ?? ""), $0) }
         }
-        let model = try LruNet(contentsOf: weights, threading: Threading(threads: threads))
+        let model = try Network(contentsOf: weights, threading: Threading(threads: threads))
         let c = model.config.inChannels, side = c == 1 ? 28 : 32
         var rng = SplitMix64(seed: 11)
         func images(_ n: Int) -> [Float] { (0..<(n * c * side * side)).map { _ in rng.nextUniform() } }

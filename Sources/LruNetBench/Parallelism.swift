@@ -16,8 +16,8 @@ enum Parallelism {
         for (name, batch, training) in workloads {
             var bySite: [String: [RegionCensus.Row]] = [:]
             for threads in threadCounts {
-                let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), threading: Threading(threads: threads))
-                model.parameters.initialise(seed: 1)
+                let model = try Network(config: .lrunet(numClasses: 10, layerReuse: 10, inChannels: 1), threading: Threading(threads: threads))
+                model.initialise(seed: 1)
                 var rng = SplitMix64(seed: 1)
                 let x = (0..<(batch * 28 * 28)).map { _ in rng.nextUniform() }
                 let labels = (0..<batch).map { Int32($0 % 10) }

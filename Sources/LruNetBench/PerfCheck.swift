@@ -69,10 +69,10 @@ enum PerfCheck {
         let x = (0..<(64 * 28 * 28)).map { _ in rng.nextUniform() }
         let labels = (0..<64).map { Int32($0 % 10) }
         var y = [Float](repeating: 0, count: 64 * 10)
-        let lru10 = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), threading: threading)
-        lru10.parameters.initialise(seed: 1)
-        let lru2 = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 2, inChannels: 1), threading: threading)
-        lru2.parameters.initialise(seed: 1)
+        let lru10 = try Network(config: .lrunet(numClasses: 10, layerReuse: 10, inChannels: 1), threading: threading)
+        lru10.initialise(seed: 1)
+        let lru2 = try Network(config: .lrunet(numClasses: 10, layerReuse: 2, inChannels: 1), threading: threading)
+        lru2.initialise(seed: 1)
         func forward(_ batch: Int) throws {
             try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
                 try lru10.infer(xb.baseAddress!, batch: batch, channels: 1, height: 28, width: 28, into: yb.baseAddress!)

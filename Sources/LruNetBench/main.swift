@@ -48,11 +48,11 @@ if args.contains("--parallelism") {
     exit(0)
 }
 
-struct ModelSpec { let name: String; let config: LruNetConfig; let side: Int }
+struct ModelSpec { let name: String; let config: ModelConfig; let side: Int }
 let allSpecs = [
-    ModelSpec(name: "fashionmnist-lru1", config: LruNetConfig(numClasses: 10, layerReuse: 1, inChannels: 1), side: 28),
-    ModelSpec(name: "fashionmnist-lru10", config: LruNetConfig(numClasses: 10, layerReuse: 10, inChannels: 1), side: 28),
-    ModelSpec(name: "cifar10-lru14", config: LruNetConfig(numClasses: 10, layerReuse: 14, inChannels: 3), side: 32),
+    ModelSpec(name: "fashionmnist-lru1", config: ModelConfig.lrunet(numClasses: 10, layerReuse: 1, inChannels: 1), side: 28),
+    ModelSpec(name: "fashionmnist-lru10", config: ModelConfig.lrunet(numClasses: 10, layerReuse: 10, inChannels: 1), side: 28),
+    ModelSpec(name: "cifar10-lru14", config: ModelConfig.lrunet(numClasses: 10, layerReuse: 14, inChannels: 3), side: 32),
 ]
 let onlyModel = option("--model")
 let specs = allSpecs.filter { onlyModel == nil || $0.name == onlyModel }
@@ -130,7 +130,7 @@ func randomImages(_ n: Int, _ c: Int, _ side: Int) -> [Float] {
     return (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
 }
 
-func inferenceSeconds(_ model: LruNet, batch: Int, side: Int, repeats: Int) throws -> Stat {
+func inferenceSeconds(_ model: Network, batch: Int, side: Int, repeats: Int) throws -> Stat {
     let x = randomImages(batch, model.config.inChannels, side)
     var y = [Float](repeating: 0, count: batch * model.config.numClasses)
     return try measure(runs: runs) {
@@ -143,7 +143,7 @@ func inferenceSeconds(_ model: LruNet, batch: Int, side: Int, repeats: Int) thro
     }
 }
 
-func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int, runs: Int = runs, warmup: Int = 1) throws -> Stat {
+func trainSeconds(_ model: Network, batch: Int, side: Int, steps: Int, runs: Int = runs, warmup: Int = 1) throws -> Stat {
     let x = randomImages(batch, model.config.inChannels, side)
     let labels = (0..<batch).map { Int32($0 % model.config.numClasses) }
     return try measure(runs: runs, warmup: warmup) {
@@ -160,7 +160,7 @@ func trainSeconds(_ model: LruNet, batch: Int, side: Int, steps: Int, runs: Int 
 /// One thread against all cores: `pairs` pairs of `once()` (seconds of one run), one run on each
 /// side back to back after a warm-up of each, so both see the same phase of a shared machine.
 /// Returns the per-pair speedups and the median one-thread time.
-func pairedScaling(_ model: LruNet, pairs: Int, _ once: () throws -> Double) rethrows -> (speedup: Stat, oneThread: Double) {
+func pairedScaling(_ model: Network, pairs: Int, _ once: () throws -> Double) rethrows -> (speedup: Stat, oneThread: Double) {
     var ratios: [Double] = [], ones: [Double] = []
     model.threading = Threading(threads: 1); _ = try once()
     model.threading = Threading(threads: cores); _ = try once()
@@ -175,8 +175,8 @@ func pairedScaling(_ model: LruNet, pairs: Int, _ once: () throws -> Double) ret
 
 var modelReports: [[String: Any]] = []
 for spec in specs {
-    let model = try LruNet(config: spec.config, threading: Threading(threads: cores))
-    model.parameters.initialise(seed: 1)
+    let model = try Network(config: spec.config, threading: Threading(threads: cores))
+    model.initialise(seed: 1)
     let cost = try model.costReport(height: spec.side, width: spec.side)
     let flopPerImage = 2 * Double(cost.totalMACs)
     var r: [String: Any] = ["model": spec.name, "macs_per_image": cost.totalMACs]
@@ -280,8 +280,8 @@ print("\(pad("N", 4)) \(pad("params", 10)) \(pad("unrolled", 11)) \(pad("conv MB
 var sweep: [[String: Any]] = []
 var base: Double = 0
 for n in (quick ? [1, 2, 4, 10, 14] : Array(1...14)) {
-    let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: n, inChannels: 1), threading: Threading(threads: cores))
-    model.parameters.initialise(seed: 1)
+    let model = try Network(config: .lrunet(numClasses: 10, layerReuse: n, inChannels: 1), threading: Threading(threads: cores))
+    model.initialise(seed: 1)
     let cost = try model.costReport(height: 28, width: 28)
     let t = try inferenceSeconds(model, batch: 64, side: 28, repeats: 1)
     let ms = 1000 * t.median / 64

@@ -65,7 +65,7 @@ struct Bench: ParsableCommand {
             let side = size ?? inputSide(meta)
             let c = net.config.inChannels, classes = net.config.numClasses
             let macs = Double(try net.costReport(height: side, width: side).totalMACs)
-            print("\((path as NSString).lastPathComponent): \(describe(net.config)), input \(c)x\(side)x\(side), "
+            print("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(c)x\(side)x\(side), "
                   + String(format: "%.2f M MACs/image", macs / 1e6))
             print(describeMachine(threads: net.threading.threads))
             var rng = SplitMix64(seed: 42)

@@ -14,10 +14,10 @@ struct ModelOptions: ParsableArguments {
         guard threads >= 0 && threads <= 256 else { throw ValidationError("--threads must be between 0 and 256") }
     }
 
-    func load() throws -> (model: LruNet, path: String, metadata: [String: String]) {
+    func load() throws -> (model: Network, path: String, metadata: [String: String]) {
         let path = Pretrained.resolve(weights)
         let file = try SafeTensorsFile(path: path)
-        let model = try LruNet(config: LruNetConfig(metadata: file.metadata), threading: Threading(threads: threads))
+        let model = try Network(config: ModelConfig(metadata: file.metadata), threading: Threading(threads: threads))
         try model.load(file)
         return (model, path, file.metadata)
     }
@@ -39,9 +39,6 @@ func describeMachine(threads: Int) -> String {
     return "kernels: \(set) (\(set.lanes) lanes; this CPU: \(InstructionSet.cpuDescription)); threads: \(threads) (default \(CPUBudget.threads), from \(CPUBudget.source))"
 }
 
-func describe(_ config: LruNetConfig) -> String {
-    "lrunet N=\(config.layerReuse) width x\(config.widthMult), \(config.inChannels) input channel(s), \(config.numClasses) classes"
-}
 
 /// The image side a checkpoint's data set uses (28 for Fashion-MNIST, 32 for CIFAR).
 func inputSide(_ metadata: [String: String]) -> Int {

@@ -48,7 +48,7 @@ struct Eval: ParsableCommand {
                 throw ValidationError("\(kind.rawValue) has no default location; pass --data DIR with the official binary files")
             }
             let test = try kind.load(directory: dir, split: .test)
-            print("\((path as NSString).lastPathComponent): \(describe(net.config))")
+            print("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes")")
             var bar = ProgressBar(total: min(limit ?? test.count, test.count), label: "eval")
             let r = try net.evaluate(test, batchSize: batch, limit: limit, keepLogits: logitsOut != nil) { done, _ in
                 bar.update(done)

@@ -16,7 +16,7 @@ struct Info: ParsableCommand {
         try reportingErrors {
             let (net, path, meta) = try model.load()
             let side = size ?? inputSide(meta)
-            print("\((path as NSString).lastPathComponent): \(describe(net.config)), input \(net.config.inChannels)x\(side)x\(side)")
+            print("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(net.config.inChannels)x\(side)x\(side)")
             print(describeMachine(threads: net.threading.threads))
             let rows = try net.layerSummaries(height: side, width: side)
             let nameW = max(12, rows.map(\.name.count).max() ?? 0)

@@ -8,7 +8,8 @@ struct Predict: ParsableCommand {
         discussion: """
         The input is float32 [B, C, H, W] in C order with pixels in [0, 1] (no normalisation, as the \
         authors' ToTensor); the output is float32 [B, num_classes]. From NumPy: \
-        np.save('x.npy', x.astype(np.float32)); y = np.load('y.npy').
+        np.save('x.npy', x.astype(np.float32)); y = np.load('y.npy'). An input holding NaN or \
+        infinity is refused (it would give NaN outputs).
         """)
 
     @OptionGroup var model: ModelOptions
@@ -30,12 +31,11 @@ struct Predict: ParsableCommand {
         try reportingErrors {
             let (net, _, _) = try model.load()
             let x = try Npy.read(input)
-            guard x.shape.count == 4 else {
-                throw ModelError.inputShape("\(input) has shape \(x.shape); expected rank 4 [B, C, H, W]")
-            }
-            guard x.shape[1] == net.config.inChannels else {
-                throw ModelError.inputShape("\(input) has \(x.shape[1]) channel(s); the model takes \(net.config.inChannels)")
-            }
+            guard x.shape.count == 4 else { throw ModelError.inputRank(got: x.shape) }
+            guard x.shape[0] >= 1 else { throw ModelError.emptyBatch }
+            guard x.shape[1] == net.config.inChannels else { throw ModelError.inputChannels(expected: net.config.inChannels, got: x.shape[1]) }
+            // NaN or infinity would spread through every layer into silent NaN outputs.
+            if let i = x.data.firstIndex(where: { !$0.isFinite }) { throw ModelError.nonFinite(what: input, index: i, value: x.data[i]) }
             let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             let k = net.config.numClasses
             var y = Tensor(zeros: [b, k])

@@ -22,6 +22,7 @@ struct Sweep: ParsableCommand {
     var out: String = "runs/sweep"
 
     func validate() throws {
+        guard flags.arch == Architecture.lrunet.rawValue else { throw ValidationError("sweep varies LruNet's N; --arch must be lrunet") }
         let ns = reuse.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !ns.isEmpty, ns.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 64 }) else {
             throw ValidationError("--reuse must be a comma-separated list of counts 1...64, e.g. 1,2,4,6,10")
@@ -38,7 +39,7 @@ struct Sweep: ParsableCommand {
             struct Row { let n: Int; let cost: CostReport; let ips: Double; let acc: Double; let correct: Int; let total: Int; let seconds: Double }
             var rows: [Row] = []
             for n in ns {
-                let model = try LruNet(config: flags.config(reuse: n, data: trainSet), threading: Threading(threads: flags.threads))
+                let model = try Network(config: flags.config(reuse: n, data: trainSet), threading: Threading(threads: flags.threads))
                 let dir = (out as NSString).appendingPathComponent("lru\(n)")
                 let trainer = try Trainer(model: model, train: trainSet, test: testSet, options: o, directory: dir,
                                           datasetName: flags.kind.rawValue)

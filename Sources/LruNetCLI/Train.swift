@@ -4,7 +4,7 @@ import LruNet
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an LruNet from scratch with SGD, as the authors' main.py.",
+        abstract: "Train a network from scratch with SGD, as the authors' main.py (LruNet by default, or --arch).",
         discussion: """
         SGD with momentum 0.9 and weight decay 5e-4, cross-entropy, Kaiming-normal (fan-out) init, \
         and the authors' augmentation: random crop with padding 4, rotation up to 10 degrees, \
@@ -17,13 +17,15 @@ struct Train: ParsableCommand {
         --resume continues it and ends with the same weights as an uninterrupted run (same seed, \
         same --threads). A NaN or infinite loss stops the run with the last good checkpoint kept.
 
-        Example (91.6% on Fashion-MNIST in about 6 min on 2 cores, see README):
+        Examples (the first: 91.6% on Fashion-MNIST in about 6 min on 2 cores, see README):
           lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
+          lrunet train --arch mobilenetv2 --width 0.25 --epochs 4 --out runs/mbv2
+          lrunet train --arch shufflenet --width 0.5 --groups 3 --epochs 4 --out runs/shufflenet
         """)
 
     @OptionGroup var flags: TrainingFlags
 
-    @Option(help: "N, times each block is applied.")
+    @Option(help: "LruNet's N, times each block is applied.")
     var reuse: Int = 2
     @Option(help: ArgumentHelp("Output directory for checkpoints and logs.", valueName: "dir"))
     var out: String = "runs/train"
@@ -38,11 +40,11 @@ struct Train: ParsableCommand {
         try reportingErrors {
             let (trainSet, testSet) = try flags.loadData()
             let config = flags.config(reuse: reuse, data: trainSet)
-            let model = try LruNet(config: config, threading: Threading(threads: flags.threads))
+            let model = try Network(config: config, threading: Threading(threads: flags.threads))
             let o = flags.options
             let trainer = try Trainer(model: model, train: trainSet, test: testSet, options: o, directory: out,
                                       datasetName: flags.kind.rawValue)
-            print("train \(describe(config)) on \(flags.kind.rawValue): \(trainer.train.count) train / \(trainer.test.count) test images")
+            print("train \(config.summary) on \(flags.kind.rawValue): \(trainer.train.count) train / \(trainer.test.count) test images")
             print(flags.describeRun(o, train: trainSet, test: testSet, threads: model.threading.threads))
             let start = Date()
             try runTrainer(trainer, resume: resume)

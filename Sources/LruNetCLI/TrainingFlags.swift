@@ -8,8 +8,12 @@ struct TrainingFlags: ParsableArguments {
     var dataset: String = "fashion-mnist"
     @Option(help: ArgumentHelp("Data set directory (default: the Fashion-MNIST Debian path).", valueName: "dir"))
     var data: String?
-    @Option(help: "Width multiplier, 1 or 2.")
-    var width: Int = 1
+    @Option(help: ArgumentHelp("Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
+    var arch: String = "lrunet"
+    @Option(help: "Width multiplier: 1 or 2 for lrunet; e.g. 0.25, 0.4, 0.5, 0.75, 1 for the others.")
+    var width: Double = 1
+    @Option(help: "ShuffleNet's groups (3 or 8).")
+    var groups: Int = 3
     @Option(help: "Epochs to train.")
     var epochs: Int = 6
     @Option(help: "Images per step.")
@@ -22,8 +26,8 @@ struct TrainingFlags: ParsableArguments {
     var warmup: Double = 0
     @Flag(help: "Nesterov momentum.")
     var nesterov = false
-    @Option(help: "Dropout probability before the last classifier conv.")
-    var dropout: Float = 0.5
+    @Option(help: "Dropout before the classifier (default: the architecture's, 0.5 for lrunet, 0.2 for the MobileNets, none for the ShuffleNets).")
+    var dropout: Float?
     @Option(help: "Random seed for init, data order, augmentation and dropout.")
     var seed: UInt64 = 1
     @Option(help: "Train on the first N training images only.")
@@ -41,13 +45,16 @@ struct TrainingFlags: ParsableArguments {
 
     func validate() throws {
         guard DatasetKind(name: dataset) != nil else { throw ValidationError("--dataset must be fashion-mnist, cifar10 or cifar100") }
-        guard width == 1 || width == 2 else { throw ValidationError("--width must be 1 or 2") }
+        guard let a = Architecture(rawValue: arch) else {
+            throw ValidationError("--arch must be one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        do { try ModelConfig(arch: a, widthMult: width, groups: groups, dropout: dropout).validate() }
+        catch { throw ValidationError("\(error)") }
         guard epochs >= 1 && epochs <= 10_000 else { throw ValidationError("--epochs must be between 1 and 10000") }
         guard batch >= 2 && batch <= 4096 else { throw ValidationError("--batch must be between 2 and 4096 (BatchNorm needs 2)") }
         guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard ["step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be step or cosine") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
-        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
         if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1") }
         if let cropSize, cropSize < 8 || cropSize > 64 { throw ValidationError("--crop-size must be between 8 and 64") }
@@ -72,8 +79,9 @@ struct TrainingFlags: ParsableArguments {
         return o
     }
 
-    func config(reuse: Int, data: LabeledImages) -> LruNetConfig {
-        LruNetConfig(numClasses: data.numClasses, widthMult: width, layerReuse: reuse, inChannels: data.channels, dropout: dropout)
+    func config(reuse: Int, data: LabeledImages) -> ModelConfig {
+        ModelConfig(arch: Architecture(rawValue: arch)!, numClasses: data.numClasses, widthMult: width, layerReuse: reuse,
+                    groups: groups, inChannels: data.channels, dropout: dropout)
     }
 
     /// The run's settings, printed before training.

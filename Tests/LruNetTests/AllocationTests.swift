@@ -38,8 +38,8 @@ final class AllocationTests: XCTestCase {
     func testSteadyStateForwardAndTrainingStepDoNotAllocate() throws {
         try XCTSkipIf(lrunet_alloc_counter_available() == 0, "allocation counting needs glibc")
         for (batch, threads) in [(1, 2), (8, 2), (8, 1)] {
-            let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: threads))
-            model.parameters.initialise(seed: 3)
+            let model = try Network(config: ModelConfig.lrunet(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: threads))
+            model.initialise(seed: 3)
             var rng = SplitMix64(seed: 5)
             let x = randomArray(batch * 28 * 28, &rng)
             let labels = (0..<batch).map { Int32($0 % 10) }

@@ -59,8 +59,8 @@ final class DispatchTests: XCTestCase {
     /// More threads than cores: the pool grows, every region runs, results match one thread.
     func testManyThreadsMatchOneThread() throws {
         var rng = SplitMix64(seed: 41)
-        let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: 1))
-        model.parameters.initialise(seed: 2)
+        let model = try Network(config: ModelConfig.lrunet(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: 1))
+        model.initialise(seed: 2)
         for batch in [1, 5, 40] {
             let x = Tensor(shape: [batch, 1, 28, 28], data: randomArray(batch * 784, &rng))
             model.threading = Threading(threads: 1)

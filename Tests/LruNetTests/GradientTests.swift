@@ -90,7 +90,7 @@ final class GradientTests: XCTestCase {
     func testPoolingReluDropoutConcatGradients() throws {
         for layer: Layer in [Pool2d(name: "max", mode: .max, kernelSize: 3, stride: 2, padding: 1),
                              Pool2d(name: "avg", mode: .average, kernelSize: 2, stride: 1),
-                             ReLU(name: "relu"), Dropout(name: "drop", probability: 0.5), ConcatSelf(name: "cat")] {
+                             Activation.relu("relu"), Activation.relu6("relu6"), Dropout(name: "drop", probability: 0.5), ConcatSelf(name: "cat")] {
             try check(Case(store: ParameterStore(), layer: layer, input: shape(2, 2, 5, 5)))
         }
     }
@@ -145,8 +145,8 @@ final class GradientTests: XCTestCase {
     /// End to end: a whole LruNet with N = 3, the real cross-entropy, sampled weights in
     /// the first conv, the shared convs of stage 1 and stage 4, per-iteration BN and the classifier.
     func testWholeNetworkGradientWithReuse() throws {
-        let model = try LruNet(config: LruNetConfig(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: 2))
-        model.parameters.initialise(seed: 5)
+        let model = try Network(config: ModelConfig.lrunet(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: 2))
+        model.initialise(seed: 5)
         var rng = SplitMix64(seed: 6)
         let n = 4
         let x = (0..<(n * 28 * 28)).map { _ in rng.nextUniform() }

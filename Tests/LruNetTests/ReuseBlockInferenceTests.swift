@@ -87,7 +87,7 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 let concat = ConcatSelf(name: "cat1")
                 let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
                 let pool = Pool2d(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
-                let graph = Sequential([concat, block, pool])
+                let graph = Sequential("", [concat, block, pool])
                 store.seal()
                 for e in store.entries.indices {
                     let ref = ParameterRef(index: e), count = store.entry(ref).count
@@ -101,7 +101,7 @@ final class ReuseBlockInferenceTests: XCTestCase {
                     let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
                     block.tiled = tiled
                     // Reference: the block planned on its own (unfused) on the real concat, then the pooling kernel.
-                    block.followingPool = nil; block.inputRepeatsHalf = false
+                    FusionPass.apply(to: graph, inference: false)
                     let blockShape = try block.plan(input: ActivationShape(channels: planes, batch: n, height: h, width: w), training: false)
                     var full = half + half                                  // CNHW: [x, x] along channels is x twice
                     let y = full.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
@@ -109,15 +109,18 @@ final class ReuseBlockInferenceTests: XCTestCase {
                     maxPoolForward(&expected, y, argmax: nil, planes: planes * n, height: blockShape.height, width: blockShape.width,
                                    geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), threading: Threading(threads: 1))
                     // Fused, through the graph.
+                    let decisions = FusionPass.apply(to: graph, inference: true)
+                    XCTAssertEqual(decisions.map(\.rule), ["concat as index map", "pooled block output"])
                     let outShape = try graph.plan(input: input, training: false)
-                    XCTAssertTrue(pool.inputAlreadyPooled && concat.readByIndexMap, "the block takes the concat and the pooling")
+                    XCTAssertTrue(block.poolsOutput && concat.readByIndexMap, "the block takes the concat and the pooling")
                     var xin = half
                     let z = xin.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
                     assertClose(Array(UnsafeBufferPointer(start: z, count: outShape.count)), expected, atol: 1e-5,
                                 "planes \(planes) \(h)x\(w) batch \(n) tiled \(tiled) threads \(threads) \(path)")
                     XCTAssertEqual(xin, half, "the graph must not write its input")
-                    _ = try graph.plan(input: input, training: true)      // training keeps them apart
-                    XCTAssertFalse(pool.inputAlreadyPooled || concat.readByIndexMap || block.inputRepeatsHalf)
+                    FusionPass.apply(to: graph, inference: false)         // training keeps them apart
+                    _ = try graph.plan(input: input, training: true)
+                    XCTAssertFalse(block.poolsOutput || concat.readByIndexMap || block.inputRepeatsHalf || pool.pooledBy != nil)
                 }
             }
         }

@@ -77,7 +77,7 @@ final class ReuseBlockTrainingTests: XCTestCase {
             batchNormTrainForward(&s.out, s.pwRaw, gamma: p(block.pwBN[i].weight), beta: p(block.pwBN[i].bias),
                                   savedMean: &s.pwMean, savedInvStd: &s.pwInv, runningMean: p(block.pwBN[i].runningMean),
                                   runningVar: p(block.pwBN[i].runningVar), momentum: 0.1, eps: 1e-5, channels: planes,
-                                  rowLength: l, residual: res, relu: true, shuffleOutput: !last, threading: threading)
+                                  rowLength: l, residual: res, activation: .relu, shuffleOutput: !last, threading: threading)
             saved.append(s)
             res = s.out
         }

@@ -43,8 +43,15 @@ const char *lru_cpu_description(void);
 // ---------------------------------------------------------------------------------------------
 // Row loops and BatchNorm.
 
-/// out = x*scale + shift (+ residual) (then ReLU), over n values. `out` may be `x`.
-void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int relu);
+/// Activations the epilogues apply.
+enum { LRU_ACT_NONE = 0, LRU_ACT_RELU = 1, LRU_ACT_RELU6 = 2 };
+
+/// out = act(x*scale + shift (+ residual)), over n values. `out` may be `x`.
+void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int act);
+/// out = min(max(x, 0), 6), NaN kept (PyTorch's ReLU6).
+void lru_relu6(float *out, const float *x, long n);
+/// g = 0 < y < 6 ? x : 0 (a gradient through a ReLU6 whose output was y).
+void lru_row_relu6_grad(float *g, const float *x, const float *y, long n);
 /// g = mask > 0 ? x : 0 (a gradient through a ReLU whose output was `mask`).
 void lru_row_relu_grad(float *g, const float *x, const float *mask, long n);
 /// out = a + b; `out` may be `a`.
@@ -74,8 +81,8 @@ typedef struct {
     const float *gamma, *beta, *saved_mean, *saved_invstd;
 } lru_bn_replay;
 
-/// Normalises channel c's row x (n values) into out, optionally + residual and ReLU.
-void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int relu);
+/// Normalises channel c's row x (n values) into out, optionally + residual and an activation.
+void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int act);
 /// dx from dy and the row x the forward normalised; `dx` may be `x`.
 void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c);
 void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c);
@@ -120,10 +127,10 @@ void lru_dw3_prepare(float *scratch, long height, long width, long batch);
 /// Worker `worker`'s view (its tall buffers are zeroed here).
 lru_dw3 lru_dw3_worker(float *scratch, long height, long width, long batch, long mult, long threads, long worker);
 
-/// One input channel: dst[m] = conv(input, weight[m]) * scale[m] + shift[m] for m < mult
+/// One input channel: dst[m] = act(conv(input, weight[m]) * scale[m] + shift[m]) for m < mult
 /// (scale/shift may be null). Output m's row (the whole batch) at dst + m*batch*hw.
 void lru_dw3_forward(const lru_dw3 *k, float *dst, const float *input, const float *weight,
-                     const float *scale, const float *shift);
+                     const float *scale, const float *shift, int act);
 /// One input channel's gradients: grad_weight[m] accumulates; grad_input (may be null) is
 /// overwritten, plus add_to when given.
 void lru_dw3_backward(const lru_dw3 *k, float *grad_input, float *grad_weight, const float *grad_output,

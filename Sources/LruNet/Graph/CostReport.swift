@@ -6,8 +6,8 @@ import Foundation
 /// The fetched/requested byte counts are measured: they are the parameter
 /// cache's counters after a real forward pass.
 public struct CostReport: Sendable {
-    /// N, the reuse count.
-    public let layerReuse: Int
+    /// The network's configuration.
+    public let config: ModelConfig
     /// Distinct trainable parameters (what PyTorch's `numel` sum reports).
     public let parameters: Int
     /// Trainable parameters of an unrolled network with a separate conv copy per application.
@@ -30,7 +30,7 @@ public struct CostReport: Sendable {
         func mb(_ b: Int) -> String { String(format: "%.2f MB", Double(b) / 1e6) }
         func m(_ x: Int) -> String { String(format: "%.2f M", Double(x) / 1e6) }
         var lines = [
-            "reuse N=\(layerReuse): parameters \(parameters.grouped) (unrolled \(unrolledParameters.grouped)), conv parameters \(convParameters.grouped)",
+            "\(config.summary): parameters \(parameters.grouped) (unrolled \(unrolledParameters.grouped)), conv parameters \(convParameters.grouped)",
             "conv weight bytes per forward: \(mb(convBytesFetched)) fetched once vs \(mb(convBytesUnrolled)) unrolled (\(String(format: "%.2fx", convFetchSaving)) less)",
             "all parameter bytes per forward: \(mb(allBytesFetched)) fetched vs \(mb(allBytesUnrolled)) requested",
             "MACs per image: \(m(totalMACs))",
@@ -55,11 +55,11 @@ extension Int {
     }
 }
 
-extension LruNet {
+extension Network {
     /// Per-layer rows for `lrunet info`, planned for one image of `height x width`.
     public func layerSummaries(height: Int, width: Int) throws -> [LayerSummary] {
         try plan(ActivationShape(channels: config.inChannels, batch: 1, height: height, width: width), training: false)
-        return graph.layers.map(\.summary)
+        return graph.summaries
     }
 
     /// Runs one forward pass on a blank image and reports the costs the parameter cache counted.
@@ -72,11 +72,10 @@ extension LruNet {
             try forward($0.baseAddress!, batch: 1, channels: config.inChannels, height: height, width: width)
         }
         var macs: [OpKind: Int] = [:]
-        for s in graph.layers.map(\.summary) { for (k, v) in s.macs { macs[k, default: 0] += v } }
+        for s in graph.summaries { for (k, v) in s.macs { macs[k, default: 0] += v } }
         let trainable = parameters.entries.filter { $0.role.isTrainable }
-        let blocks = graph.layers.compactMap { $0 as? ReuseBlock }
-        let extraCopies = blocks.reduce(0) { $0 + ($1.iterations - 1) * $1.sharedConvParameters }
-        return CostReport(layerReuse: config.layerReuse,
+        let extraCopies = reuseBlocks.reduce(0) { $0 + ($1.iterations - 1) * $1.sharedConvParameters }
+        return CostReport(config: config,
                           parameters: trainable.reduce(0) { $0 + $1.count },
                           unrolledParameters: trainable.reduce(0) { $0 + $1.count } + extraCopies,
                           convParameters: trainable.filter { $0.role.isConv }.reduce(0) { $0 + $1.count },

@@ -4,18 +4,18 @@ import Dispatch
 /// performance check. Each `run` returns seconds per call (median of `runs`)
 /// and the multiply-accumulates per call, so callers can report GMAC/s or
 /// compare the time with a same-run sgemm calibration.
-public struct KernelBench {
-    public let name: String
-    public let macs: Int
+package struct KernelBench {
+    package let name: String
+    package let macs: Int
     /// The context a whole-block bench runs in: set its ``RunContext/profile`` for the op split.
-    public let context: RunContext?
+    package let context: RunContext?
     let body: () -> Void
 
     init(name: String, macs: Int, context: RunContext? = nil, body: @escaping () -> Void) {
         self.name = name; self.macs = macs; self.context = context; self.body = body
     }
 
-    public func secondsPerCall(runs: Int, repeats: Int) -> Double {
+    package func secondsPerCall(runs: Int, repeats: Int) -> Double {
         body()
         var times: [Double] = []
         for _ in 0..<runs {
@@ -28,7 +28,7 @@ public struct KernelBench {
 
     /// Depthwise 3x3 (multiplier 2) forward with the BN epilogue, pointwise grouped GEMM, and the
     /// fused BN + residual + ReLU epilogue, for a block of `planes` channels on `side x side` images.
-    public static func stageKernels(planes: Int, side: Int, batch: Int, threading: Threading) -> [KernelBench] {
+    package static func stageKernels(planes: Int, side: Int, batch: Int, threading: Threading) -> [KernelBench] {
         var rng = SplitMix64(seed: 3)
         let l = batch * side * side
         let x = FloatBuffer(count: planes * l), wide = FloatBuffer(count: 2 * planes * l), y = FloatBuffer(count: planes * l)
@@ -53,7 +53,7 @@ public struct KernelBench {
                 convForward(y.pointer, wide.pointer, weight: pw.pointer, bias: nil, shape: pwShape, columns: nil, threading: threading)
             },
             KernelBench(name: "BN+res+ReLU \(tag)", macs: planes * l) {
-                channelAffine(y.pointer, y.pointer, scale: scale.pointer, shift: shift.pointer, residual: x.pointer, relu: true,
+                channelAffine(y.pointer, y.pointer, scale: scale.pointer, shift: shift.pointer, residual: x.pointer, activation: .relu,
                               channels: planes, rowLength: l, threading: threading)
             },
         ]
@@ -61,7 +61,7 @@ public struct KernelBench {
 
     /// Training's fused depthwise 3x3 + BatchNorm (DepthwiseBatchNorm.swift), forward and backward
     /// with the residual gradient added, on one stage shape. MACs count the backward as twice the forward.
-    public static func depthwiseBatchNormTraining(planes: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {
+    package static func depthwiseBatchNormTraining(planes: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {
         var rng = SplitMix64(seed: 5)
         let l = batch * side * side, wide = 2 * planes
         let x = FloatBuffer(count: planes * l), y = FloatBuffer(count: wide * l), gy = FloatBuffer(count: wide * l)
@@ -106,7 +106,7 @@ public struct KernelBench {
 
     /// A whole reused block in inference (`iterations` applications, tile by tile: depthwise + BN,
     /// 1x1 + BN + residual + ReLU + shuffle).
-    public static func tiledBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
+    package static func tiledBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
         let (block, x, _, context) = try randomBlock(planes: planes, side: side, batch: batch, iterations: iterations,
                                                      training: false, threading: threading)
         let m = block.macsPerIteration
@@ -120,7 +120,7 @@ public struct KernelBench {
     /// A whole reused block in training at batch `batch`: the forward pass with batch statistics
     /// and the backward pass to the input and every weight. The MACs count the backward as twice
     /// the forward.
-    public static func trainingBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
+    package static func trainingBlock(planes: Int, side: Int, batch: Int, iterations: Int, threading: Threading) throws -> KernelBench {
         let (block, x, gy, context) = try randomBlock(planes: planes, side: side, batch: batch, iterations: iterations,
                                                       training: true, threading: threading)
         let m = block.macsPerIteration

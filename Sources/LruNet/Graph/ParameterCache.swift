@@ -32,7 +32,7 @@ public final class ParameterCache {
     /// Statistics for convolution weights and biases only (the spec's "conv weight bytes").
     public private(set) var conv = FetchStats()
 
-    init(store: ParameterStore) {
+    package init(store: ParameterStore) {
         self.store = store
         fetchedInPass = [Int](repeating: 0, count: store.entries.count)
         folded = Array(repeating: nil, count: store.entries.count)
@@ -60,13 +60,13 @@ public final class ParameterCache {
     }
 
     /// A tensor's values for this pass.
-    func fetch(_ ref: ParameterRef) -> UnsafePointer<Float> {
+    package func fetch(_ ref: ParameterRef) -> UnsafePointer<Float> {
         _ = count(ref)
         return UnsafePointer(store.pointer(ref))
     }
 
     /// Inference BatchNorm as `(scale, shift)`, folded on the first request of the pass.
-    func foldedBatchNorm(_ bn: BatchNormRefs, eps: Float) -> (scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {
+    package func foldedBatchNorm(_ bn: BatchNormRefs, eps: Float) -> (scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {
         let c = bn.channels
         let buffer: FloatBuffer
         if let b = folded[bn.weight.index] { buffer = b } else {
@@ -86,11 +86,11 @@ public final class ParameterCache {
 }
 
 /// The four tensors of one BatchNorm2d, declared under PyTorch's names.
-struct BatchNormRefs {
-    let weight, bias, runningMean, runningVar: ParameterRef
-    let channels: Int
+package struct BatchNormRefs {
+    package let weight, bias, runningMean, runningVar: ParameterRef
+    package let channels: Int
 
-    init(prefix: String, channels: Int, store: ParameterStore) {
+    package init(prefix: String, channels: Int, store: ParameterStore) {
         self.channels = channels
         weight = store.declare("\(prefix).weight", shape: [channels], role: .bnWeight)
         bias = store.declare("\(prefix).bias", shape: [channels], role: .bnBias)

@@ -66,7 +66,7 @@ extension ReuseBlock {
                     t = timer.lap(1, worker: worker, since: t)
                     for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
-                        pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
+                        pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, activation: .relu)
                     }
                     _ = timer.lap(2, worker: worker, since: t)
                 }
@@ -76,7 +76,7 @@ extension ReuseBlock {
         return saved[iterations - 1].y.pointer
     }
 
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         if runsWide(ctx) { return backwardWide(gradOutput, needInputGradient: needInputGradient, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
@@ -208,7 +208,7 @@ extension ReuseBlock {
                     let (res, y, pwRaw, pwBN, shuffle, planes, l) = args.pointee
                     for c in range {
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
-                        pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, relu: true)
+                        pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, activation: .relu)
                     }
                 }
             }

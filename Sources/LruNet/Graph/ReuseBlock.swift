@@ -13,12 +13,12 @@
 /// training every iteration keeps its own activations and BN statistics, runs
 /// group by group (ReuseBlock+Training.swift), and both shared weight gradients
 /// accumulate over all `n` iterations.
-public final class ReuseBlock: Layer {
-    public let name: String
-    public let planes: Int
-    public let expansion = 2
-    public let iterations: Int
-    public static let pointwiseGroups = 8
+package final class ReuseBlock: Layer {
+    package let name: String
+    package let planes: Int
+    package let expansion = 2
+    package let iterations: Int
+    package static let pointwiseGroups = 8
     let dwWeight: ParameterRef, pwWeight: ParameterRef
     let dwBN: [BatchNormRefs], pwBN: [BatchNormRefs]
     unowned let store: ParameterStore
@@ -48,14 +48,15 @@ public final class ReuseBlock: Layer {
     /// Run inference tile by tile (the default). Off: layer by layer over the whole batch, the
     /// reference the tiled kernels are tested against and the path that times each op kind.
     var tiled = true
-    /// The max pooling after this block, in inference (set by ``Sequential``). When the planes are
+    /// The max pooling after this block, in inference (set by ``FusionPass``). When the planes are
     /// at most 16 wide the block pools as it writes its output: the unpooled output, the largest
     /// activation of the network, then never leaves the cache, and the pool passes it on.
-    weak var followingPool: Pool2d?
+    package weak var fusedPool: Pool2d?
     /// In inference, the block's input is `[x, x]` along channels and only `x` is in memory
-    /// (set by ``Sequential`` for a ``ConcatSelf`` before the block): channel c is read from c mod C/2.
-    var inputRepeatsHalf = false
-    private var poolsOutput = false
+    /// (set by ``FusionPass`` for a ``ConcatSelf`` before the block): channel c is read from c mod C/2.
+    package var inputRepeatsHalf = false
+    /// Whether this plan writes the output already pooled (decided by the plan, read by the pool).
+    package private(set) var poolsOutput = false
     private var unpooled = FloatBuffer(count: 0)
     // Training: one record per iteration; the input gradient in two buffers (an iteration reads
     // one at shuffled places while it writes the other); per-thread rows for one group (forward:
@@ -82,7 +83,7 @@ public final class ReuseBlock: Layer {
     ///   - name: module path (`stage1` ...), prefix of `dw.weight`, `pw.weight`, `dw_bn_list.i.*`, `pw_bn_list.i.*`.
     ///   - planes: block width; must be a multiple of 8 (the pointwise groups).
     ///   - iterations: N, how many times the block is applied (>= 1).
-    public init(name: String, store: ParameterStore, planes: Int, iterations: Int) {
+    package init(name: String, store: ParameterStore, planes: Int, iterations: Int) {
         precondition(iterations >= 1, "ReuseBlock \(name): needs at least one iteration")
         precondition(planes % Self.pointwiseGroups == 0 && planes % 2 == 0, "ReuseBlock \(name): planes must be a multiple of 8")
         self.name = name; self.planes = planes; self.iterations = iterations; self.store = store
@@ -98,12 +99,11 @@ public final class ReuseBlock: Layer {
 
     deinit { iterationWeights.deallocate(); regionTimes.deallocate() }
 
-    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         guard input.channels == planes else {
             throw PlanError.channelMismatch(layer: name, expected: planes, got: input.channels)
         }
-        let pools = !training && followingPool != nil && input.width <= 16
-        followingPool?.inputAlreadyPooled = pools
+        let pools = !training && fusedPool != nil && input.width <= 16
         if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : out.count) > 0
             && (training || tile == nil || tileParticipants == WorkerPool.shared.participants) { return input }
         poolsOutput = pools
@@ -135,7 +135,7 @@ public final class ReuseBlock: Layer {
         return input
     }
 
-    public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         if context.training { return forwardTraining(input, context) }
         if tiled, tile != nil { return context.timed(.reuseBlock) { forwardTiled(input, context) } }
         return forwardInference(input, context)
@@ -210,7 +210,7 @@ public final class ReuseBlock: Layer {
             // BN + residual + ReLU in one pass, written straight to its shuffled place (no shuffle pass).
             let y = last ? (poolsOutput ? unpooled.pointer : out.pointer) : carry.pointer
             ctx.timed(.batchNorm) { channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res,
-                                                  relu: true, shuffleOutput: !last, channels: planes, rowLength: l,
+                                                  activation: .relu, shuffleOutput: !last, channels: planes, rowLength: l,
                                                   threading: ctx.threading) }
             if !last {
                 swap(&carry, &spare)          // the next iteration reads `res` while this one's output is written elsewhere
@@ -239,12 +239,12 @@ public final class ReuseBlock: Layer {
     /// Conv weights applied per pass: (shared values, values an unrolled network would hold).
     var sharedConvParameters: Int { store.entry(dwWeight).count + store.entry(pwWeight).count }
 
-    public var summary: LayerSummary {
+    package var summaries: [LayerSummary] {
         let m = macsPerIteration
         let bn = iterations * 2 * (planes * expansion + planes)
-        return LayerSummary(name: name,
-                            op: "reuse x\(iterations): dw 3x3 \(planes)->\(planes * expansion) g\(planes), pw 1x1 \(planes * expansion)->\(planes) g8",
-                            outputShape: shape, parameters: sharedConvParameters + bn,
-                            macs: [.depthwise: iterations * m.dw, .pointwise: iterations * m.pw])
+        return [LayerSummary(name: name,
+                             op: "reuse x\(iterations): dw 3x3 \(planes)->\(planes * expansion) g\(planes), pw 1x1 \(planes * expansion)->\(planes) g8",
+                             outputShape: shape, parameters: sharedConvParameters + bn,
+                             macs: [.depthwise: iterations * m.dw, .pointwise: iterations * m.pw])]
     }
 }

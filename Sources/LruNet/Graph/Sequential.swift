@@ -1,52 +1,21 @@
-/// Layers applied one after another; the model's graph.
-public final class Sequential {
-    public let layers: [Layer]
-    public private(set) var inputShape: ActivationShape?
-    public private(set) var outputShape: ActivationShape?
-    private var plannedTraining = false
-    /// Workspaces are sized for the worker pool's participants; a grown pool means a new plan.
-    private var plannedParticipants = 0
+/// Layers applied one after another; a layer itself, so sequences nest.
+package final class Sequential: Layer {
+    package let name: String
+    package let layers: [Layer]
+    private var output = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
 
-    public init(_ layers: [Layer]) { self.layers = layers }
+    package init(_ name: String = "", _ layers: [Layer]) { self.name = name; self.layers = layers }
 
-    /// Plans every layer for `input`; a no-op if already planned for it.
-    @discardableResult
-    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
-        let participants = WorkerPool.shared.participants
-        if input == inputShape, training == plannedTraining, participants == plannedParticipants, let o = outputShape { return o }
+    package var children: [Layer] { layers }
+
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         var shape = input
-        fuseAroundReuseBlocks(!training)
         for layer in layers { shape = try layer.plan(input: shape, training: training) }
-        inputShape = input; outputShape = shape; plannedTraining = training; plannedParticipants = participants
-        fuseBatchNormReLU(!training)
+        output = shape
         return shape
     }
 
-    /// In inference a concat `[x, x]` before a reused block becomes an index map in the block's
-    /// reads, and a reused block followed by LruNet's max pooling writes its output pooled, tile by
-    /// tile, if its plan allows (see ``ReuseBlock/followingPool``). Set before the layers plan.
-    private func fuseAroundReuseBlocks(_ fuse: Bool) {
-        for (a, b) in zip(layers, layers.dropFirst()) {
-            if let concat = a as? ConcatSelf, let block = b as? ReuseBlock {
-                concat.readByIndexMap = fuse; block.inputRepeatsHalf = fuse
-            }
-            if let block = a as? ReuseBlock, let pool = b as? Pool2d {
-                pool.inputAlreadyPooled = false          // the block's plan decides
-                block.followingPool = fuse && pool.isFusableMaxPool ? pool : nil
-            }
-        }
-    }
-
-    /// In inference a BatchNorm followed by a ReLU runs as one pass (the BN's epilogue takes the
-    /// ReLU); training keeps them apart, since backward needs the BN output.
-    private func fuseBatchNormReLU(_ fuse: Bool) {
-        for (a, b) in zip(layers, layers.dropFirst()) {
-            guard let bn = a as? BatchNorm2d, let relu = b as? ReLU else { continue }
-            bn.fusedReLU = fuse; relu.fusedIntoBatchNorm = fuse
-        }
-    }
-
-    func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         var x = input
         for layer in layers {
             if let kind = Self.timer(for: layer) { x = context.timed(kind) { layer.forward(x, context) } }
@@ -55,25 +24,30 @@ public final class Sequential {
         return x
     }
 
-    /// The profile bucket of a layer; nil for composite layers that time their own parts.
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        var g = gradOutput
+        for (i, layer) in layers.enumerated().reversed() {
+            let need = i > 0 || needInputGradient
+            let result = Self.timer(for: layer).map { k in context.timed(k) { layer.backward(g, needInputGradient: need, context) } }
+                ?? layer.backward(g, needInputGradient: need, context)
+            guard let next = result else { return nil }
+            g = next
+        }
+        return g
+    }
+
+    /// The profile bucket of a layer; nil for layers that time their own parts (containers, reused blocks).
     static func timer(for layer: Layer) -> OpTimer? {
         switch layer {
-        case is ReuseBlock: return nil
+        case is ReuseBlock, is Sequential, is Residual, is Concat: return nil
         case let c as Conv2d: return c.geometry.kernelH * c.geometry.kernelW == 1 ? .pointwise : .im2colConv
+        case is DepthwiseConv2d: return .depthwise
         case is BatchNorm2d: return .batchNorm
-        case is Pool2d, is ConcatSelf: return .poolShuffleConcat
+        case is Pool2d, is ConcatSelf, is ChannelShuffle, is GlobalAvgPool: return .poolShuffleConcat
         default: return .other
         }
     }
 
-    func backward(_ gradOutput: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        var g = gradOutput
-        for (i, layer) in layers.enumerated().reversed() {
-            let kind = Self.timer(for: layer)
-            let result = kind.map { k in context.timed(k) { layer.backward(g, needInputGradient: i > 0, context) } }
-                ?? layer.backward(g, needInputGradient: i > 0, context)
-            guard let next = result else { return }
-            g = next
-        }
-    }
+    package var summaries: [LayerSummary] { layers.flatMap(\.summaries) }
 }

@@ -85,8 +85,8 @@ public final class SafeTensorsFile {
     }
 
     /// Copies a float32 tensor into `destination`, which must hold exactly `count` values.
-    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
-        guard let info = tensors[name] else { throw ModelError.missingTensor(name) }
+    package func read(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
+        guard let info = tensors[name] else { throw ModelError.missingTensor(name: name) }
         guard info.dtype == "F32" else {
             throw IOError.unsupported(path: path, detail: "tensor '\(name)' is \(info.dtype); only F32 is read")
         }
@@ -102,7 +102,7 @@ public final class SafeTensorsFile {
 
     /// A float32 tensor as an array.
     public func array(_ name: String) throws -> [Float] {
-        guard let info = tensors[name] else { throw ModelError.missingTensor(name) }
+        guard let info = tensors[name] else { throw ModelError.missingTensor(name: name) }
         let n = checkedProduct(info.shape) ?? 0
         var out = [Float](repeating: 0, count: n)
         try out.withUnsafeMutableBufferPointer { try read(name, into: $0.baseAddress!, count: n) }
@@ -111,7 +111,20 @@ public final class SafeTensorsFile {
 
     /// Writes float32 tensors and string metadata in safetensors format, atomically
     /// (temporary file, fsync, rename), so a crash never leaves a corrupt file.
-    public static func write(tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)],
+    public static func write(tensors: [String: Tensor], metadata: [String: String], to path: String) throws {
+        let named = tensors.sorted { $0.key < $1.key }
+        try withBuffers(named.map(\.value.data)) { buffers in
+            try write(tensors: zip(named, buffers).map { ($0.key, $0.value.shape, $1) }, metadata: metadata, to: path)
+        }
+    }
+
+    /// A float32 tensor, with its shape.
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let info = tensors[name] else { throw ModelError.missingTensor(name: name) }
+        return Tensor(shape: info.shape, data: try array(name))
+    }
+
+    package static func write(tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)],
                              metadata: [String: String], to path: String) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -130,4 +143,13 @@ public final class SafeTensorsFile {
         for t in sorted where t.values.count > 0 { out.append(UnsafeRawBufferPointer(t.values).bindMemory(to: UInt8.self)) }
         try FileBytes.writeAtomically(out, to: path)
     }
+}
+
+/// Runs `body` with a buffer pointer to each array (nested `withUnsafeBufferPointer` calls).
+private func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    func step(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try step(i + 1, acc + [$0]) }
+    }
+    return try step(0, [])
 }

@@ -11,10 +11,15 @@ func batchNormFold(scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePoint
     lru_bn_fold(scale, shift, gamma, beta, mean, variance, channels, eps)
 }
 
-/// out = x*s + b (+ r) (then ReLU), over one row.
+/// An activation a kernel applies on its way out.
+package enum ActivationKind: Int32, Sendable {
+    case none = 0, relu = 1, relu6 = 2
+}
+
+/// out = act(x*s + b (+ r)), over one row.
 @inline(__always) func rowAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, scale: Float, shift: Float,
-                                 residual r: UnsafePointer<Float>?, relu: Bool) {
-    lru_row_affine(out, x, n, scale, shift, r, relu ? 1 : 0)
+                                 residual r: UnsafePointer<Float>?, activation: ActivationKind) {
+    lru_row_affine(out, x, n, scale, shift, r, activation.rawValue)
 }
 
 /// g = (mask > 0) ? x : 0: an output gradient through a ReLU whose output was `mask`.
@@ -27,20 +32,20 @@ func batchNormFold(scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePoint
     lru_row_add(out, a, b, n)
 }
 
-/// out = x * scale[c] + shift[c], optionally `+ residual`, optionally ReLU: the fused per-channel epilogue.
+/// out = act(x * scale[c] + shift[c] (+ residual)): the fused per-channel epilogue. `out` may be `x`.
 /// With `shuffleOutput`, channel c is written to its place after the 2-group shuffle, so the
 /// reuse block needs no separate shuffle pass.
 func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-                   residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
+                   residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none, shuffleOutput: Bool = false,
                    channels: Int, rowLength: Int, threading: Threading) {
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)),
-                          (out, x, scale, shift, residual, relu, shuffleOutput, channels, rowLength)) { args, range in
-        let (out, x, scale, shift, residual, relu, shuffleOutput, channels, rowLength) = args.pointee
+                          (out, x, scale, shift, residual, activation, shuffleOutput, channels, rowLength)) { args, range in
+        let (out, x, scale, shift, residual, activation, shuffleOutput, channels, rowLength) = args.pointee
         for c in range {
             let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
             rowAffine(out + dst * rowLength, x + c * rowLength, rowLength, scale: scale[c], shift: shift[c],
-                      residual: residual.map { $0 + c * rowLength }, relu: relu)
+                      residual: residual.map { $0 + c * rowLength }, activation: activation)
         }
     }
 }
@@ -59,11 +64,11 @@ extension lru_bn_train {
                   running_var: runningVar, momentum: momentum, eps: eps)
     }
 
-    /// Normalises channel `c`'s row `x` (n values) into `out`, optionally `+ residual` and ReLU.
+    /// Normalises channel `c`'s row `x` (n values) into `out`, optionally `+ residual` and an activation.
     @inline(__always)
     func forwardRow(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int,
-                    residual: UnsafePointer<Float>? = nil, relu: Bool = false) {
-        withUnsafePointer(to: self) { lru_bn_train_row($0, out, x, n, c, residual, relu ? 1 : 0) }
+                    residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none) {
+        withUnsafePointer(to: self) { lru_bn_train_row($0, out, x, n, c, residual, activation.rawValue) }
     }
 }
 
@@ -107,16 +112,16 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
                            savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
                            runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                            momentum: Float, eps: Float, channels: Int, rowLength n: Int,
-                           residual: UnsafePointer<Float>? = nil, relu: Bool = false, shuffleOutput: Bool = false,
+                           residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none, shuffleOutput: Bool = false,
                            threading: Threading) {
     let bn = BatchNormTraining(gamma: gamma, beta: beta, savedMean: savedMean, savedInvStd: savedInvStd,
                                runningMean: runningMean, runningVar: runningVar, momentum: momentum, eps: eps)
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)),
-                          (out, x, bn, channels, n, residual, relu, shuffleOutput)) { args, range in
-        let (out, x, bn, channels, n, residual, relu, shuffleOutput) = args.pointee
+                          (out, x, bn, channels, n, residual, activation, shuffleOutput)) { args, range in
+        let (out, x, bn, channels, n, residual, activation, shuffleOutput) = args.pointee
         for c in range {
             let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
-            bn.forwardRow(out + dst * n, x + c * n, n, channel: c, residual: residual.map { $0 + c * n }, relu: relu)
+            bn.forwardRow(out + dst * n, x + c * n, n, channel: c, residual: residual.map { $0 + c * n }, activation: activation)
         }
     }
 }

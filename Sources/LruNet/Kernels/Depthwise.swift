@@ -5,19 +5,26 @@
 
 /// out: [C*mult][N][Ho][Wo]   input: [C][N][H][W]   weight: [C*mult][kh*kw]
 /// With `scratch`, the 3x3/1/1 case runs the SIMD kernel of Depthwise3x3.swift.
-/// With `scale`/`shift`, applies `y = y*scale[o] + shift[o]` (inference BatchNorm) as an epilogue.
+/// With `scale`/`shift`, applies `y = act(y*scale[o] + shift[o])` (inference BatchNorm and the
+/// activation after it) as an epilogue.
 func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                       _ weight: UnsafePointer<Float>,
                       channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
                       geometry g: ConvGeometry,
-                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
+                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, activation: ActivationKind = .none,
                       scratch: Scratch? = nil, threading: Threading) {
     if let scratch, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
         let need = depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threading.threads)
         depthwise3x3Forward(out, input, weight, channels: channels, multiplier: mult, batch: batch,
-                            height: height, width: width, scale: scale, shift: shift,
+                            height: height, width: width, scale: scale, shift: shift, activation: activation,
                             scratch: scratch.reserve(need), threading: threading)
         return
+    }
+    defer {
+        if activation != .none {
+            activationForward(out, out, kind: activation, count: channels * mult * batch * g.outputHeight(height) * g.outputWidth(width),
+                              threading: threading)
+        }
     }
     let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let kArea = g.kernelH * g.kernelW

@@ -45,12 +45,12 @@ extension lru_dw3 {
         self = lru_dw3_worker(scratch, height, width, batch, multiplier, threads, worker)
     }
 
-    /// Forward of one channel: `dst[m]` = conv of `input` (the channel's row) with `weight[m]`,
-    /// times `scale[m]` plus `shift[m]` when given.
+    /// Forward of one channel: `dst[m]` = act(conv of `input` (the channel's row) with `weight[m]`,
+    /// times `scale[m]` plus `shift[m]` when given).
     @inline(__always)
     func forward(_ dst: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                 scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?) {
-        withUnsafePointer(to: self) { lru_dw3_forward($0, dst, input, weight, scale, shift) }
+                 scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, activation: ActivationKind = .none) {
+        withUnsafePointer(to: self) { lru_dw3_forward($0, dst, input, weight, scale, shift, activation.rawValue) }
     }
 
     /// Gradients of one channel from its output-gradient rows: `gradWeight[m]` accumulates;
@@ -67,19 +67,19 @@ extension lru_dw3 {
 func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                          _ weight: UnsafePointer<Float>, channels: Int, multiplier mult: Int,
                          batch: Int, height h: Int, width w: Int,
-                         scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                         scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, activation: ActivationKind = .none,
                          scratch: UnsafeMutablePointer<Float>, threading: Threading) {
     lru_dw3_prepare(scratch, h, w, batch)
     let threads = threading.threads, rowLength = batch * h * w
     threading.parallelChunks(channels, minPerThread: 1,
-                             (out, input, weight, mult, batch, h, w, scale, shift, scratch, threads, rowLength)) { args, worker, range in
-        let (out, input, weight, mult, batch, h, w, scale, shift, scratch, threads, rowLength) = args.pointee
+                             (out, input, weight, mult, batch, h, w, scale, shift, activation, scratch, threads, rowLength)) { args, worker, range in
+        let (out, input, weight, mult, batch, h, w, scale, shift, activation, scratch, threads, rowLength) = args.pointee
         let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
                                    worker: worker, scratch: scratch)
         for c in range {
             let o = c * mult
             k.forward(out + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
-                      scale: scale.map { $0 + o }, shift: shift.map { $0 + o })
+                      scale: scale.map { $0 + o }, shift: shift.map { $0 + o }, activation: activation)
         }
     }
 }

@@ -1,33 +1,35 @@
-/// BatchNorm2d as PyTorch (eps 1e-5, momentum 0.1). Inference uses the
-/// running statistics, folded by the parameter cache into one scale and shift;
-/// training normalises with batch statistics and updates the running ones.
-public final class BatchNorm2d: Layer {
-    public let name: String
-    public let channels: Int
-    public let eps: Float = 1e-5
-    public let momentum: Float = 0.1
-    let refs: BatchNormRefs
+/// BatchNorm2d as PyTorch (eps 1e-5, momentum 0.1). Inference uses the running statistics,
+/// folded by the parameter cache into one scale and shift; training normalises with batch
+/// statistics and updates the running ones.
+package final class BatchNorm2d: Layer {
+    package let name: String
+    package let channels: Int
+    package let eps: Float = 1e-5
+    package let momentum: Float = 0.1
+    package let refs: BatchNormRefs
     unowned let store: ParameterStore
     private var buffers = LayerBuffers()
     private var mean = FloatBuffer(count: 0), invStd = FloatBuffer(count: 0)
-    /// In inference, also apply the ReLU that follows (``Sequential`` sets this).
-    var fusedReLU = false
+    /// In inference, the activation that follows, applied in this pass (set by ``FusionPass``).
+    package var activation: ActivationKind = .none
+    /// In inference the convolution before applies this BatchNorm in its epilogue (set by ``FusionPass``).
+    package var passThrough = false
 
-    public init(name: String, store: ParameterStore, channels: Int) {
+    package init(name: String, store: ParameterStore, channels: Int) {
         self.name = name; self.channels = channels; self.store = store
         refs = BatchNormRefs(prefix: name, channels: channels, store: store)
     }
 
-    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         guard input.channels == channels else {
             throw PlanError.channelMismatch(layer: name, expected: channels, got: input.channels)
         }
-        buffers.resize(input: input, output: input, training: training)
+        buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)
         if mean.count != channels { mean = FloatBuffer(count: channels); invStd = FloatBuffer(count: channels) }
         return input
     }
 
-    public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
         let l = buffers.input.rowLength
         if context.training {
@@ -37,16 +39,17 @@ public final class BatchNorm2d: Layer {
                                   runningMean: store.pointer(refs.runningMean), runningVar: store.pointer(refs.runningVar),
                                   momentum: momentum, eps: eps, channels: channels, rowLength: l,
                                   threading: context.threading)
-        } else {
-            let (s, b) = context.cache.foldedBatchNorm(refs, eps: eps)
-            channelAffine(buffers.out.pointer, input, scale: s, shift: b, relu: fusedReLU, channels: channels, rowLength: l,
-                          threading: context.threading)
+            return buffers.out.pointer
         }
+        if passThrough { return input }
+        let (s, b) = context.cache.foldedBatchNorm(refs, eps: eps)
+        channelAffine(buffers.out.pointer, input, scale: s, shift: b, activation: activation, channels: channels, rowLength: l,
+                      threading: context.threading)
         return buffers.out.pointer
     }
 
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
-                         _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
         batchNormBackward(gradInput: buffers.gradIn.pointer, gradOutput: gradOutput, input: buffers.savedInput!,
                           savedMean: mean.pointer, savedInvStd: invStd.pointer, gamma: store.pointer(refs.weight),
                           gradGamma: store.gradient(refs.weight), gradBeta: store.gradient(refs.bias),
@@ -54,8 +57,7 @@ public final class BatchNorm2d: Layer {
         return buffers.gradIn.pointer
     }
 
-    public var summary: LayerSummary {
-        LayerSummary(name: name, op: "batchnorm \(channels)", outputShape: buffers.output,
-                     parameters: 2 * channels, macs: [:])
+    package var summaries: [LayerSummary] {
+        [LayerSummary(name: name, op: "batchnorm \(channels)", outputShape: buffers.output, parameters: 2 * channels, macs: [:])]
     }
 }

@@ -1,16 +1,16 @@
 /// `torch.cat([x, x], 1)`: doubles the channels by repeating them, as LruNet
 /// does between stages.
-public final class ConcatSelf: Layer {
-    public let name: String
+package final class ConcatSelf: Layer {
+    package let name: String
     private var buffers = LayerBuffers()
 
     /// In inference the reused block after this layer reads channel c from input channel c mod C
-    /// instead (``Sequential`` sets this): the concat is then an index map, not a copy.
-    var readByIndexMap = false
+    /// instead (set by ``FusionPass``): the concat is then an index map, not a copy.
+    package var readByIndexMap = false
 
-    public init(name: String) { self.name = name }
+    package init(name: String) { self.name = name }
 
-    public func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         var out = input
         out.channels *= 2
         // As an index map it has no output buffer of its own.
@@ -18,21 +18,21 @@ public final class ConcatSelf: Layer {
         return out
     }
 
-    public func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         if readByIndexMap && !context.training { return input }
         concatSelfForward(buffers.out.pointer, input, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                           threading: context.threading)
         return buffers.out.pointer
     }
 
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
         concatSelfBackward(buffers.gradIn.pointer, gradOutput, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                            threading: context.threading)
         return buffers.gradIn.pointer
     }
 
-    public var summary: LayerSummary {
-        LayerSummary(name: name, op: "concat [x, x]", outputShape: buffers.output, parameters: 0, macs: [:])
+    package var summaries: [LayerSummary] {
+        [LayerSummary(name: name, op: "concat [x, x]", outputShape: buffers.output, parameters: 0, macs: [:])]
     }
 }

@@ -1,15 +1,15 @@
 /// What a pass needs besides data: training or inference, threads, the
 /// parameter cache and the random source for dropout. Passed explicitly;
 /// the engine has no global mode.
-public final class RunContext {
-    public var training: Bool
-    public var threading: Threading
-    public let cache: ParameterCache
-    public var rng: SplitMix64
+package final class RunContext {
+    package var training: Bool
+    package var threading: Threading
+    package let cache: ParameterCache
+    package var rng: SplitMix64
     /// When set, every op's time is added to it (see ``OpProfile``).
-    public var profile: OpProfile?
+    package var profile: OpProfile?
 
-    init(training: Bool, threading: Threading, cache: ParameterCache, seed: UInt64 = 0) {
+    package init(training: Bool, threading: Threading, cache: ParameterCache, seed: UInt64 = 0) {
         self.training = training; self.threading = threading; self.cache = cache
         rng = SplitMix64(seed: seed)
     }
@@ -20,10 +20,12 @@ public enum OpKind: String, CaseIterable, Sendable {
     case conv = "conv (im2col)"
     case depthwise = "depthwise"
     case pointwise = "1x1 conv"
+    case linear = "linear"
 }
 
 /// One row of `lrunet info`.
 public struct LayerSummary: Sendable {
+    /// The PyTorch module path.
     public let name: String
     public let op: String
     public let outputShape: ActivationShape
@@ -34,14 +36,15 @@ public struct LayerSummary: Sendable {
     public var totalMACs: Int { macs.values.reduce(0, +) }
 }
 
-/// A layer of the graph: planned once for an input shape, then run.
+/// A layer of the graph: planned once for an input shape, then run. Containers (a sequence,
+/// a residual add, two branches joined by concat) are layers too.
 ///
 /// `plan` checks the input shape, sizes the output and every scratch buffer;
 /// `forward` and `backward` then only touch planned memory. Activations are
 /// CNHW (see ``ActivationShape``). A layer keeps the input pointer it was
 /// given so `backward` can use it; in training every layer's output buffer
 /// stays intact until the backward pass.
-public protocol Layer: AnyObject {
+package protocol Layer: AnyObject {
     /// The PyTorch module path, e.g. `features.0` or `stage2`.
     var name: String { get }
     func plan(input: ActivationShape, training: Bool) throws -> ActivationShape
@@ -49,7 +52,17 @@ public protocol Layer: AnyObject {
     /// Returns the gradient with respect to the input, or nil when `needInputGradient` is false.
     func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                   _ context: RunContext) -> UnsafeMutablePointer<Float>?
-    var summary: LayerSummary { get }
+    /// This layer's rows of `lrunet info` (a container lists its children's).
+    var summaries: [LayerSummary] { get }
+    /// The layers a container holds, in order (empty for a plain layer).
+    var children: [Layer] { get }
+}
+
+extension Layer {
+    package var children: [Layer] { [] }
+
+    /// Every layer under this one, depth first, itself first.
+    package var allLayers: [Layer] { [self] + children.flatMap(\.allLayers) }
 }
 
 /// Output and input-gradient buffers that most layers keep; sized on plan.
@@ -60,7 +73,8 @@ struct LayerBuffers {
     private(set) var gradIn = FloatBuffer(count: 0)
     var savedInput: UnsafeMutablePointer<Float>?
 
-    /// `ownsOutput: false` for layers that pass their input through (Dropout in inference).
+    /// `ownsOutput: false` for layers that pass their input through (Dropout in inference, a
+    /// layer the fusion pass folded into its neighbour).
     mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool, ownsOutput: Bool = true) {
         self.input = input; self.output = output
         let o = ownsOutput ? output.count : 0
@@ -73,7 +87,11 @@ struct LayerBuffers {
 /// Errors raised while planning a graph for an input.
 public enum PlanError: Error, CustomStringConvertible, Equatable {
     case channelMismatch(layer: String, expected: Int, got: Int)
-    case tooSmall(layer: String, shape: String)
+    case tooSmall(layer: String, shape: ActivationShape)
+    /// Two branches joined by concat produced maps of different sizes.
+    case branchMismatch(layer: String, left: ActivationShape, right: ActivationShape)
+    /// A layer that needs a 1x1 map (Linear) got a larger one.
+    case notFlat(layer: String, shape: ActivationShape)
 
     public var description: String {
         switch self {
@@ -81,6 +99,10 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
             return "\(layer): expects \(expected) input channels, got \(got)"
         case let .tooSmall(layer, shape):
             return "\(layer): input \(shape) is too small for this layer"
+        case let .branchMismatch(layer, left, right):
+            return "\(layer): branches give \(left) and \(right), which cannot be concatenated"
+        case let .notFlat(layer, shape):
+            return "\(layer): needs a 1x1 map (pool first), got \(shape)"
         }
     }
 }

@@ -15,7 +15,7 @@ public struct EvaluationResult: Sendable {
     public var imagesPerSecond: Double { seconds > 0 ? Double(total) / seconds : 0 }
 }
 
-extension LruNet {
+extension Network {
     /// Classifies `data` in batches and counts correct top-1 predictions
     /// (first maximum wins, as PyTorch's `max`).
     /// - Parameters:
@@ -25,12 +25,11 @@ extension LruNet {
     ///   - progress: called after each batch with (images done, total).
     public func evaluate(_ data: LabeledImages, batchSize: Int = 256, limit: Int? = nil, keepLogits: Bool = false,
                          progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
-        guard batchSize >= 1 else { throw ModelError.inputShape("batch size must be at least 1") }
-        guard data.channels == config.inChannels else {
-            throw ModelError.inputShape("data has \(data.channels) channel(s), the model takes \(config.inChannels)")
-        }
+        guard batchSize >= 1 else { throw ModelError.emptyBatch }
+        guard data.channels == config.inChannels else { throw ModelError.inputChannels(expected: config.inChannels, got: data.channels) }
         guard data.numClasses <= config.numClasses else {
-            throw ModelError.inputShape("data has \(data.numClasses) classes, the model predicts \(config.numClasses)")
+            throw ModelError.invalidConfig(field: "num_classes", value: "\(config.numClasses)",
+                                           allowed: "at least the data set's \(data.numClasses) classes")
         }
         let total = min(limit ?? data.count, data.count)
         let k = config.numClasses

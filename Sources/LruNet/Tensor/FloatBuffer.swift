@@ -4,12 +4,12 @@
 /// afterwards, so a steady-state forward or backward pass does not allocate them again.
 /// ``slack`` floats after the end are allocated too, so a kernel may load a
 /// whole vector that starts at any valid index.
-public final class FloatBuffer {
-    public let count: Int
-    public let pointer: UnsafeMutablePointer<Float>
+package final class FloatBuffer {
+    package let count: Int
+    package let pointer: UnsafeMutablePointer<Float>
     static let slack = 16
 
-    public init(count: Int) {
+    package init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative size \(count)")
         self.count = count
         let capacity = count + Self.slack
@@ -20,9 +20,9 @@ public final class FloatBuffer {
 
     deinit { pointer.deallocate() }
 
-    public func zero() { pointer.update(repeating: 0, count: count) }
+    package func zero() { pointer.update(repeating: 0, count: count) }
 
-    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+    package var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }
 
 /// A growable pool of buffers that keeps the largest size asked for; used for

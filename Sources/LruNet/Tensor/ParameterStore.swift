@@ -1,16 +1,27 @@
 /// What a stored tensor is, which decides how it is initialised and whether
 /// the optimiser touches it.
 public enum ParameterRole: String, Sendable {
-    case convWeight, convBias, bnWeight, bnBias, runningMean, runningVar
+    case convWeight, convBias, linearWeight, linearBias, bnWeight, bnBias, runningMean, runningVar
 
     /// Parameters get gradients; running statistics are buffers.
     public var isTrainable: Bool {
         switch self {
-        case .convWeight, .convBias, .bnWeight, .bnBias: return true
+        case .convWeight, .convBias, .linearWeight, .linearBias, .bnWeight, .bnBias: return true
         case .runningMean, .runningVar: return false
         }
     }
+    /// Convolution weights and biases: what the cost report's "conv weight bytes" counts.
     public var isConv: Bool { self == .convWeight || self == .convBias }
+}
+
+/// How fresh weights are drawn, as the authors' model files do it.
+package enum InitScheme: Sendable {
+    /// LruNet and MobileNetV2: conv weights normal(0, sqrt(2 / fan_out)) (Kaiming, fan-out);
+    /// linear weights normal(0, 0.01) with zero bias (MobileNetV2's).
+    case kaimingFanOut
+    /// PyTorch's defaults (MobileNet, ShuffleNet, ShuffleNetV2): weights and biases uniform in
+    /// +-1/sqrt(fan_in) (`kaiming_uniform_(a=sqrt(5))`).
+    case pytorchDefault
 }
 
 /// A handle to one tensor in a ``ParameterStore``.
@@ -41,13 +52,13 @@ public struct ParameterEntry: Sendable {
 public final class ParameterStore {
     public private(set) var entries: [ParameterEntry] = []
     private var byName: [String: Int] = [:]
-    public private(set) var values = FloatBuffer(count: 0)
-    public private(set) var gradients = FloatBuffer(count: 0)
-    public private(set) var momentum = FloatBuffer(count: 0)
+    package private(set) var values = FloatBuffer(count: 0)
+    package private(set) var gradients = FloatBuffer(count: 0)
+    package private(set) var momentum = FloatBuffer(count: 0)
     public private(set) var trainableCount = 0
     public private(set) var isSealed = false
 
-    public init() {}
+    package init() {}
 
     /// Declares a tensor. Names must be unique; call before ``seal()``.
     @discardableResult
@@ -86,12 +97,12 @@ public final class ParameterStore {
     public func entry(_ ref: ParameterRef) -> ParameterEntry { entries[ref.index] }
 
     /// The live values of a tensor. Stable for the life of the store.
-    public func pointer(_ ref: ParameterRef) -> UnsafeMutablePointer<Float> {
+    package func pointer(_ ref: ParameterRef) -> UnsafeMutablePointer<Float> {
         values.pointer + entries[ref.index].offset
     }
 
     /// The gradient of a trainable tensor (same layout as the values).
-    public func gradient(_ ref: ParameterRef) -> UnsafeMutablePointer<Float> {
+    package func gradient(_ ref: ParameterRef) -> UnsafeMutablePointer<Float> {
         precondition(entries[ref.index].role.isTrainable, "\(entries[ref.index].name) has no gradient")
         return gradients.pointer + entries[ref.index].offset
     }
@@ -102,21 +113,42 @@ public final class ParameterStore {
         return Array(UnsafeBufferPointer(start: pointer(r), count: entries[r.index].count))
     }
 
-    /// Kaiming-normal (fan-out) conv weights, PyTorch's default uniform conv
-    /// bias, BatchNorm 1/0, as the authors' `LruNet.__init__` does.
-    public func initialise(seed: UInt64) {
+    /// Replaces one tensor's values.
+    /// - Throws: ``ModelError/missingTensor(name:)`` or ``ModelError/shapeMismatch(name:expected:got:)``.
+    public func setValues(of name: String, to tensor: Tensor) throws {
+        guard let r = ref(named: name) else { throw ModelError.missingTensor(name: name) }
+        guard tensor.shape == entries[r.index].shape else {
+            throw ModelError.shapeMismatch(name: name, expected: entries[r.index].shape, got: tensor.shape)
+        }
+        pointer(r).update(from: tensor.data, count: tensor.count)
+    }
+
+    /// The gradient of a trainable tensor after ``Network/lossAndGradients(images:labels:seed:)``.
+    public func gradient(of name: String) -> [Float]? {
+        guard let r = ref(named: name), entries[r.index].role.isTrainable else { return nil }
+        return Array(UnsafeBufferPointer(start: gradient(r), count: entries[r.index].count))
+    }
+
+    /// Fresh values for every tensor (BatchNorm 1/0 and its running statistics reset),
+    /// gradients and momentum zeroed.
+    package func initialise(seed: UInt64, scheme: InitScheme = .kaimingFanOut) {
         var rng = SplitMix64(seed: seed)
+        func uniform(_ p: UnsafeMutablePointer<Float>, _ n: Int, fanIn: Int) {
+            let bound = Float(1.0 / Double(max(fanIn, 1)).squareRoot())
+            for i in 0..<n { p[i] = bound * (2 * rng.nextUniform() - 1) }
+        }
         for e in entries {
             let p = values.pointer + e.offset
-            switch e.role {
-            case .convWeight:
+            switch (e.role, scheme) {
+            case (.convWeight, .kaimingFanOut):
                 let std = Float((2.0 / Double(max(e.fanOut, 1))).squareRoot())
                 for i in 0..<e.count { p[i] = std * rng.nextNormal() }
-            case .convBias:
-                let bound = Float(1.0 / Double(max(e.fanIn, 1)).squareRoot())
-                for i in 0..<e.count { p[i] = bound * (2 * rng.nextUniform() - 1) }
-            case .bnWeight, .runningVar: p.update(repeating: 1, count: e.count)
-            case .bnBias, .runningMean: p.update(repeating: 0, count: e.count)
+            case (.linearWeight, .kaimingFanOut): for i in 0..<e.count { p[i] = 0.01 * rng.nextNormal() }
+            case (.linearBias, .kaimingFanOut): p.update(repeating: 0, count: e.count)
+            case (.convWeight, .pytorchDefault), (.linearWeight, .pytorchDefault), (.convBias, _), (.linearBias, .pytorchDefault):
+                uniform(p, e.count, fanIn: e.fanIn)
+            case (.bnWeight, _), (.runningVar, _): p.update(repeating: 1, count: e.count)
+            case (.bnBias, _), (.runningMean, _): p.update(repeating: 0, count: e.count)
             }
         }
         gradients.zero()

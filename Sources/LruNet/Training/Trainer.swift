@@ -55,14 +55,14 @@ public struct StepProgress: Sendable {
     public let learningRate: Float
 }
 
-/// Trains an LruNet on a labelled set with SGD, evaluating on the test set after every
+/// Trains a network on a labelled set with SGD, evaluating on the test set after every
 /// epoch and writing a checkpoint, `log.csv` and `curves.svg` to `directory`.
 ///
 /// Every random choice derives from `(seed, epoch)`, so `run(resume: true)` after an
 /// interruption continues from the last finished epoch and ends with the same weights
 /// as an uninterrupted run with the same seed and thread count.
 public final class Trainer {
-    public let model: LruNet
+    public let model: Network
     public let train: LabeledImages
     public let test: LabeledImages
     public let options: TrainingOptions
@@ -70,12 +70,13 @@ public final class Trainer {
     public let datasetName: String
     public private(set) var history: [EpochRecord] = []
 
-    public init(model: LruNet, train: LabeledImages, test: LabeledImages, options: TrainingOptions,
+    public init(model: Network, train: LabeledImages, test: LabeledImages, options: TrainingOptions,
                 directory: String, datasetName: String) throws {
         guard train.channels == model.config.inChannels, test.channels == model.config.inChannels else {
-            throw ModelError.inputShape("data has \(train.channels) channel(s), the model takes \(model.config.inChannels)")
+            throw ModelError.inputChannels(expected: model.config.inChannels, got: train.channels)
         }
-        guard options.epochs >= 1, options.batchSize >= 1 else { throw ModelError.invalidConfig("epochs and batch size must be at least 1") }
+        guard options.epochs >= 1 else { throw ModelError.invalidConfig(field: "epochs", value: "\(options.epochs)", allowed: "at least 1") }
+        guard options.batchSize >= 1 else { throw ModelError.invalidConfig(field: "batch size", value: "\(options.batchSize)", allowed: "at least 1") }
         self.model = model
         self.train = options.trainLimit.map { train.prefix($0) } ?? train
         self.test = options.testLimit.map { test.prefix($0) } ?? test
@@ -101,7 +102,7 @@ public final class Trainer {
             history = try JSONDecoder().decode([EpochRecord].self, from: Data((opt["history"] ?? "[]").utf8))
             start = history.count
         } else {
-            model.parameters.initialise(seed: SeedStream.seed(options.seed, 0, 0))
+            model.initialise(seed: SeedStream.seed(options.seed, 0, 0))
         }
         let aug = options.augmentation
         let side = aug.outputSide(train.height)
@@ -163,7 +164,7 @@ public final class Trainer {
             "test_correct": "\(record.testCorrect)", "test_total": "\(record.testTotal)",
         ], optimizerMetadata: opt)
         try TrainingLog.writeCSV(history, to: (directory as NSString).appendingPathComponent("log.csv"))
-        try TrainingLog.writeSVG(history, title: "LruNet N=\(model.config.layerReuse) on \(datasetName)",
+        try TrainingLog.writeSVG(history, title: "\(model.config.summary) on \(datasetName)",
                                  to: (directory as NSString).appendingPathComponent("curves.svg"))
     }
 }

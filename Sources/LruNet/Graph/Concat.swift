@@ -1,0 +1,75 @@
+/// Two branches joined by concatenation along channels: `[left(xl), right(xr)]`.
+///
+/// - `.fork`: both branches read the whole input (ShuffleNet's stride-2 unit: the bottleneck
+///   and an average-pool shortcut; ShuffleNetV2's down block). Backward sums their gradients.
+/// - `.split`: the left branch reads channels `[0, C/2)`, the right `[C/2, C)` (ShuffleNetV2's
+///   basic block: a channel split). Backward concatenates their gradients.
+///
+/// A nil branch is the identity. In CNHW the halves and the concatenation are row ranges:
+/// the split costs nothing and the join is two copies.
+package final class Concat: Layer {
+    package enum Input: Sendable { case fork, split }
+    package let name: String
+    package let input: Input
+    package let left: Layer?, right: Layer?
+    private var buffers = LayerBuffers()
+    private var leftShape = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
+    private var savedInput: UnsafeMutablePointer<Float>?
+
+    package init(_ name: String, input: Input, left: Layer?, right: Layer?) {
+        self.name = name; self.input = input; self.left = left; self.right = right
+    }
+
+    package var children: [Layer] { [left, right].compactMap { $0 } }
+
+    package func plan(input shape: ActivationShape, training: Bool) throws -> ActivationShape {
+        var part = shape
+        if input == .split {
+            guard shape.channels % 2 == 0 else { throw PlanError.channelMismatch(layer: name, expected: shape.channels + 1, got: shape.channels) }
+            part.channels /= 2
+        }
+        let l = try left?.plan(input: part, training: training) ?? part
+        let r = try right?.plan(input: part, training: training) ?? part
+        guard l.batch == r.batch, l.height == r.height, l.width == r.width else {
+            throw PlanError.branchMismatch(layer: name, left: l, right: r)
+        }
+        leftShape = l
+        let out = ActivationShape(channels: l.channels + r.channels, batch: l.batch, height: l.height, width: l.width)
+        buffers.resize(input: shape, output: out, training: training)
+        return out
+    }
+
+    package func forward(_ x: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        savedInput = x
+        let half = input == .split ? buffers.input.count / 2 : 0
+        let yl = left?.forward(x, context) ?? x
+        let yr = right?.forward(x + half, context) ?? x + half
+        let out = buffers.out.pointer, nl = leftShape.count
+        context.timed(.poolShuffleConcat) {
+            out.update(from: yl, count: nl)
+            (out + nl).update(from: yr, count: buffers.output.count - nl)
+        }
+        return out
+    }
+
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        let gl = gradOutput, gr = gradOutput + leftShape.count
+        let dl = left.map { $0.backward(gl, needInputGradient: true, context)! } ?? gl
+        let dr = right.map { $0.backward(gr, needInputGradient: true, context)! } ?? gr
+        let gin = buffers.gradIn.pointer, count = buffers.input.count
+        switch input {
+        case .fork: rowAdd(gin, dl, dr, count)                      // both read x: the gradients add
+        case .split:
+            gin.update(from: dl, count: count / 2)
+            (gin + count / 2).update(from: dr, count: count / 2)
+        }
+        return gin
+    }
+
+    package var summaries: [LayerSummary] {
+        (left?.summaries ?? []) + (right?.summaries ?? [])
+            + [LayerSummary(name: name, op: input == .split ? "split, concat" : "concat branches", outputShape: buffers.output,
+                            parameters: 0, macs: [:])]
+    }
+}

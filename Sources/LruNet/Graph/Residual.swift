@@ -1,0 +1,67 @@
+import CLruNetKernels
+
+/// `act(body(x) + x)`: a residual add around a body (MobileNetV2's inverted residual with no
+/// activation, ShuffleNet's stride-1 unit with a ReLU). Backward sums the two paths' gradients.
+///
+/// In inference, when ``FusionPass`` gives the add (and the activation) to the epilogue of the
+/// body's last convolution, this container only hands that convolution its input.
+package final class Residual: Layer {
+    package let name: String
+    package let body: Layer
+    package let activation: ActivationKind
+    private var buffers = LayerBuffers()
+    private var gradBody = FloatBuffer(count: 0)
+    /// The last convolution of the body, when its epilogue adds the residual (set by ``FusionPass``).
+    package var fusedInto: EpilogueLayer?
+
+    package init(_ name: String, body: Layer, activation: ActivationKind = .none) {
+        self.name = name; self.body = body; self.activation = activation
+    }
+
+    package var children: [Layer] { [body] }
+
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        let out = try body.plan(input: input, training: training)
+        guard out == input else { throw PlanError.branchMismatch(layer: name, left: out, right: input) }
+        let fused = !training && fusedInto != nil
+        buffers.resize(input: input, output: input, training: training, ownsOutput: !fused)
+        if gradBody.count != (training ? input.count : 0) { gradBody = FloatBuffer(count: training ? input.count : 0) }
+        return out
+    }
+
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        if !context.training, let last = fusedInto {
+            last.residualSource = UnsafePointer(input)
+            return body.forward(input, context)
+        }
+        let y = body.forward(input, context), out = buffers.out.pointer
+        let count = buffers.output.count
+        context.timed(.batchNorm) {
+            context.threading.parallelFor(count / 4096 + 1, (out, UnsafePointer(y), UnsafePointer(input), activation, count)) { args, blocks in
+                let (out, y, x, activation, count) = args.pointee
+                let lo = blocks.lowerBound * 4096, hi = min(count, blocks.upperBound * 4096)
+                lru_row_affine(out + lo, y + lo, hi - lo, 1, 0, x + lo, activation.rawValue)
+            }
+        }
+        return out
+    }
+
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        let count = buffers.output.count
+        var g = UnsafeMutablePointer(gradOutput)
+        if activation != .none {            // through the activation first: both paths share it
+            activationBackward(gradBody.pointer, gradOutput, output: buffers.out.pointer, kind: activation, count: count,
+                               threading: context.threading)
+            g = gradBody.pointer
+        }
+        guard let gx = body.backward(g, needInputGradient: true, context) else { return nil }
+        rowAdd(buffers.gradIn.pointer, gx, g, count)
+        return buffers.gradIn.pointer
+    }
+
+    package var summaries: [LayerSummary] {
+        body.summaries + [LayerSummary(name: name, op: "residual add" + (activation == .relu ? ", relu" : ""),
+                                       outputShape: buffers.output, parameters: 0, macs: [:])]
+    }
+}

@@ -1,0 +1,37 @@
+/// ReLU (`max(x, 0)`) or ReLU6 (`min(max(x, 0), 6)`), NaN kept as PyTorch does.
+package final class Activation: Layer {
+    package let name: String
+    package let kind: ActivationKind
+    private var buffers = LayerBuffers()
+    /// In inference the layer before applies this in its epilogue (set by ``FusionPass``).
+    package var passThrough = false
+
+    package init(name: String, kind: ActivationKind) {
+        precondition(kind != .none, "Activation \(name): choose relu or relu6")
+        self.name = name; self.kind = kind
+    }
+    package static func relu(_ name: String) -> Activation { Activation(name: name, kind: .relu) }
+    package static func relu6(_ name: String) -> Activation { Activation(name: name, kind: .relu6) }
+
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)
+        return input
+    }
+
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        if passThrough && !context.training { return input }
+        activationForward(buffers.out.pointer, input, kind: kind, count: buffers.output.count, threading: context.threading)
+        return buffers.out.pointer
+    }
+
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        activationBackward(buffers.gradIn.pointer, gradOutput, output: buffers.out.pointer, kind: kind, count: buffers.output.count,
+                           threading: context.threading)
+        return buffers.gradIn.pointer
+    }
+
+    package var summaries: [LayerSummary] {
+        [LayerSummary(name: name, op: kind == .relu6 ? "relu6" : "relu", outputShape: buffers.output, parameters: 0, macs: [:])]
+    }
+}

@@ -1,0 +1,36 @@
+/// Average over each whole map: `[C][N][H][W]` to `[C][N][1][1]` (the baselines'
+/// `F.avg_pool2d(out, 4)` on their last 4x4 map).
+package final class GlobalAvgPool: Layer {
+    package let name: String
+    private var buffers = LayerBuffers()
+
+    package init(name: String) { self.name = name }
+
+    package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        let out = ActivationShape(channels: input.channels, batch: input.batch, height: 1, width: 1)
+        buffers.resize(input: input, output: out, training: training)
+        return out
+    }
+
+    package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), out = buffers.out.pointer
+        for p in 0..<(i.channels * i.batch) {
+            var s: Float = 0
+            let x = input + p * plane
+            for j in 0..<plane { s += x[j] }
+            out[p] = s * inv
+        }
+        return out
+    }
+
+    package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
+                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), g = buffers.gradIn.pointer
+        for p in 0..<(i.channels * i.batch) { (g + p * plane).update(repeating: gradOutput[p] * inv, count: plane) }
+        return g
+    }
+
+    package var summaries: [LayerSummary] {
+        [LayerSummary(name: name, op: "global avgpool", outputShape: buffers.output, parameters: 0, macs: [:])]
+    }
+}

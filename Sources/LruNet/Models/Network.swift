@@ -1,0 +1,186 @@
+/// A network built from the layer graph, with PyTorch's parameter names so the authors'
+/// checkpoints load by name: LruNet (Kopuklu et al., ICIP 2019) or one of the four networks
+/// the paper compares it with (MobileNet, MobileNetV2, ShuffleNet, ShuffleNetV2).
+///
+/// ```swift
+/// let model = try Network(contentsOf: "fashionmnist-lru10-09346.safetensors")
+/// let logits = try model(Tensor(shape: [1, 1, 28, 28], data: pixels))   // [1, 10]
+/// ```
+///
+/// Inputs are NCHW float32 in [0, 1] (the authors use `ToTensor` without normalisation).
+/// Outputs are `[N, num_classes]`. A network holds its graph, the parameter store, the
+/// parameter cache (which fetches each shared weight once per pass and counts what an unrolled
+/// network would read) and the run context; plans are made per input shape and reused.
+public final class Network {
+    public let config: ModelConfig
+    /// All weights and running statistics, with gradients and momentum in the same layout.
+    public let parameters: ParameterStore
+    package let graph: Sequential
+    /// Counts what each forward pass fetched; see ``costReport(height:width:)``.
+    public let cache: ParameterCache
+    package let context: RunContext
+    private var input = FloatBuffer(count: 0)
+    private var logitGradient = FloatBuffer(count: 0)
+    private var planned: (shape: ActivationShape, training: Bool, participants: Int)?
+    /// What the fusion pass joined for the current plan (empty in training).
+    package private(set) var fusions: [FusionPass.Decision] = []
+
+    /// Set to an ``OpProfile`` to collect the time spent per kind of op.
+    public var profile: OpProfile? {
+        get { context.profile }
+        set { context.profile = newValue }
+    }
+
+    /// Threads for the engine's kernels (OpenBLAS runs one thread per call).
+    public var threading: Threading {
+        get { context.threading }
+        set { context.threading = newValue }
+    }
+
+    /// LruNet's inference runs each reused block tile by tile, all its kernels fused (the
+    /// default). Off, the blocks run layer by layer over the whole batch: the reference path the
+    /// fused kernels are tested against, and the one whose ``profile`` splits time per op kind.
+    public var fusedReuseBlocks: Bool {
+        get { reuseBlocks.first?.tiled ?? true }
+        set { for block in reuseBlocks { block.tiled = newValue } }
+    }
+
+    package var reuseBlocks: [ReuseBlock] { graph.allLayers.compactMap { $0 as? ReuseBlock } }
+
+    /// Builds the network `config` describes with PyTorch-default parameters (BatchNorm 1/0,
+    /// zero weights); call ``initialise(seed:)`` to train it or ``load(_:)`` for published weights.
+    /// - Throws: ``ModelError/invalidConfig(field:value:allowed:)``, or
+    ///   ``InstructionSetError`` when `LRUNET_ISA` asks for kernels this CPU lacks.
+    public init(config: ModelConfig, threading: Threading = Threading()) throws {
+        try InstructionSet.checkEnvironment()
+        try config.validate()
+        self.config = config
+        let store = ParameterStore()
+        parameters = store
+        let layers: [Layer]
+        switch config.arch {
+        case .lrunet: layers = LruNetBuilder.layers(config, store)
+        case .mobilenet: layers = MobileNetBuilder.layers(config, store)
+        case .mobilenetv2: layers = MobileNetV2Builder.layers(config, store)
+        case .shufflenet: layers = ShuffleNetBuilder.layers(config, store)
+        case .shufflenetv2: layers = ShuffleNetV2Builder.layers(config, store)
+        }
+        graph = Sequential("", layers)
+        store.seal()
+        cache = ParameterCache(store: store)
+        context = RunContext(training: false, threading: threading, cache: cache)
+    }
+
+    /// Builds the network a checkpoint's metadata describes and loads its weights.
+    public convenience init(contentsOf path: String, threading: Threading = Threading()) throws {
+        let file = try SafeTensorsFile(path: path)
+        try self.init(config: ModelConfig(metadata: file.metadata), threading: threading)
+        try load(file)
+    }
+
+    /// Fresh weights for training from scratch, as the authors' code initialises this architecture.
+    public func initialise(seed: UInt64) {
+        parameters.initialise(seed: seed, scheme: config.arch == .lrunet || config.arch == .mobilenetv2 ? .kaimingFanOut : .pytorchDefault)
+    }
+
+    /// Copies every tensor of `file` into the model by PyTorch name. Fails on a missing, extra
+    /// or mis-shaped tensor before changing anything.
+    public func load(_ file: SafeTensorsFile) throws {
+        for name in file.names where parameters.ref(named: name) == nil {
+            if name.hasSuffix("num_batches_tracked") { continue }   // PyTorch bookkeeping we do not need
+            throw ModelError.unexpectedTensor(name: name)
+        }
+        for e in parameters.entries {
+            guard let info = file.tensors[e.name] else { throw ModelError.missingTensor(name: e.name) }
+            guard info.shape == e.shape else { throw ModelError.shapeMismatch(name: e.name, expected: e.shape, got: info.shape) }
+            guard info.dtype == "F32" else { throw IOError.unsupported(path: file.path, detail: "tensor '\(e.name)' is \(info.dtype); only F32 is read") }
+        }
+        for e in parameters.entries { try file.read(e.name, into: parameters.values.pointer + e.offset, count: e.count) }
+    }
+
+    /// The state dict: every tensor by PyTorch name, a copy.
+    public func stateDict() -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: parameters.entries.map { e in
+            (e.name, Tensor(shape: e.shape, data: Array(UnsafeBufferPointer(start: parameters.values.pointer + e.offset, count: e.count))))
+        })
+    }
+
+    /// Writes the weights with this network's metadata (and `extra`) as safetensors, atomically.
+    public func save(to path: String, metadata extra: [String: String] = [:]) throws {
+        try SafeTensorsFile.write(tensors: parameterBuffers(), metadata: config.metadata.merging(extra) { _, new in new }, to: path)
+    }
+
+    /// The state dict as views of the arena, for writing without a copy.
+    package func parameterBuffers() -> [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] {
+        parameters.entries.map { e in (e.name, e.shape, UnsafeBufferPointer(start: parameters.values.pointer + e.offset, count: e.count)) }
+    }
+
+    /// Runs the network on an NCHW batch and returns `[N, num_classes]`.
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let (n, c, h, w) = try checkImages(x)
+        var out = Tensor(zeros: [n, config.numClasses])
+        try x.data.withUnsafeBufferPointer { src in
+            try out.data.withUnsafeMutableBufferPointer { dst in
+                try infer(src.baseAddress!, batch: n, channels: c, height: h, width: w, into: dst.baseAddress!)
+            }
+        }
+        return out
+    }
+
+    /// `[N, C, H, W]` with the model's channels and at least one image.
+    func checkImages(_ x: Tensor) throws -> (Int, Int, Int, Int) {
+        guard x.shape.count == 4 else { throw ModelError.inputRank(got: x.shape) }
+        guard x.shape[0] >= 1 else { throw ModelError.emptyBatch }
+        guard x.shape[1] == config.inChannels else { throw ModelError.inputChannels(expected: config.inChannels, got: x.shape[1]) }
+        return (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    }
+
+    /// Inference on raw NCHW memory; writes `[batch, num_classes]` to `output`.
+    package func infer(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
+                       into output: UnsafeMutablePointer<Float>) throws {
+        context.training = false
+        let result = try forward(x, batch: batch, channels: channels, height: height, width: width)
+        transposeLogits(result, into: output, batch: batch)
+    }
+
+    /// Plans for the input shape, converts NCHW to CNHW and runs the graph; returns the CNHW
+    /// logits `[classes][N]`. Training mode follows `context.training`.
+    package func forward(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int) throws -> UnsafeMutablePointer<Float> {
+        guard batch >= 1 else { throw ModelError.emptyBatch }
+        guard channels == config.inChannels else { throw ModelError.inputChannels(expected: config.inChannels, got: channels) }
+        let shape = ActivationShape(channels: channels, batch: batch, height: height, width: width)
+        try plan(shape, training: context.training)
+        context.timed(.other) { nchwToCnhw(x, input.pointer, n: batch, c: channels, plane: height * width) }
+        cache.beginPass()
+        return graph.forward(input.pointer, context)
+    }
+
+    /// Runs the fusion pass and plans every layer for `shape`, unless already planned for it
+    /// (and for the worker pool's current size, which the workspaces depend on).
+    package func plan(_ shape: ActivationShape, training: Bool) throws {
+        let participants = WorkerPool.shared.participants
+        if let p = planned, p.shape == shape, p.training == training, p.participants == participants { return }
+        planned = nil
+        fusions = FusionPass.apply(to: graph, inference: !training)
+        let out: ActivationShape
+        do { out = try graph.plan(input: shape, training: training) }
+        catch let e as PlanError { throw ModelError.imageSize(height: shape.height, width: shape.width, problem: e) }
+        guard out.height == 1, out.width == 1, out.channels == config.numClasses else {
+            throw ModelError.outputMap(height: shape.height, width: shape.width, map: [out.height, out.width])
+        }
+        if input.count != shape.count { input = FloatBuffer(count: shape.count) }
+        if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
+        planned = (shape, training, participants)
+    }
+
+    /// The planned buffer for d(loss)/d(logits), `[classes][N]`.
+    func gradientOfLogits(count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(logitGradient.count == count, "logit gradient not planned")
+        return logitGradient.pointer
+    }
+
+    func transposeLogits(_ cnhw: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int) {
+        let k = config.numClasses
+        for c in 0..<k { for n in 0..<batch { output[n * k + c] = cnhw[c * batch + n] } }
+    }
+}
