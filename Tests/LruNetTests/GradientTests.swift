@@ -18,58 +18,65 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Float {
     return diff / max(size, 1e-2 * Float(a.count).squareRoot() / 0.03)
 }
 
-final class GradientTests: XCTestCase {
-    struct Case {
-        let store: ParameterStore
-        let layer: Layer
-        let input: ActivationShape
+/// One layer (or container) with its parameters and an input shape.
+struct LayerCase {
+    let store: ParameterStore
+    let layer: Layer
+    let input: ActivationShape
+}
+
+/// Checks d/dx and d/d(every trainable parameter) of one layer in training mode.
+func checkGradients(_ c: LayerCase, seed: UInt64 = 7, h: Float = 1e-3, file: StaticString = #filePath, line: UInt = #line) throws {
+    var rng = SplitMix64(seed: seed)
+    if !c.store.isSealed { c.store.seal() }
+    for e in c.store.entries where e.role.isTrainable {
+        let p = c.store.values.pointer + e.offset
+        for i in 0..<e.count { p[i] = 0.5 * (2 * rng.nextUniform() - 1) + (e.role == .bnWeight ? 1 : 0) }
     }
+    let ctx = RunContext(training: true, threading: Threading(threads: 2), cache: ParameterCache(store: c.store))
+    let outShape = try c.layer.plan(input: c.input, training: true)
+    let x = FloatBuffer(count: c.input.count)      // a buffer, not an array: perturbed in place while read
+    x.pointer.update(from: randomArray(c.input.count, &rng), count: c.input.count)
+    let r = randomArray(outShape.count, &rng)
+    func loss() -> Double {
+        ctx.rng = SplitMix64(seed: 99)                    // same dropout mask every time
+        ctx.cache.beginPass()
+        let y = c.layer.forward(x.pointer, ctx)
+        var s: Double = 0
+        for i in 0..<outShape.count { s += Double(r[i]) * Double(y[i]) }
+        return s
+    }
+    _ = loss()
+    c.store.gradients.zero()
+    var gy = r
+    let gx = gy.withUnsafeMutableBufferPointer { c.layer.backward($0.baseAddress!, needInputGradient: true, ctx) }!
+    let analyticX = Array(UnsafeBufferPointer(start: gx, count: c.input.count))
+    let analyticP = c.store.gradients.array
 
-    /// Checks d/dx and d/d(every trainable parameter) of one layer in training mode.
+    func numeric(_ ptr: UnsafeMutablePointer<Float>, _ i: Int) -> Float {
+        let old = ptr[i]
+        ptr[i] = old + h; let lp = loss()
+        ptr[i] = old - h; let lm = loss()
+        ptr[i] = old
+        return Float((lp - lm) / Double(2 * h))
+    }
+    // Input gradient, on a sample of positions.
+    let xs = stride(from: 0, to: c.input.count, by: max(1, c.input.count / 60)).map { $0 }
+    let nx = xs.map { numeric(x.pointer, $0) }
+    XCTAssertLessThan(relativeError(xs.map { analyticX[$0] }, nx), 0.03, "\(c.layer.name) d/dx", file: file, line: line)
+    // Every trainable tensor, on a sample of entries.
+    for e in c.store.entries where e.role.isTrainable {
+        let idx = stride(from: 0, to: e.count, by: max(1, e.count / 25)).map { $0 }
+        let n = idx.map { numeric(c.store.values.pointer + e.offset, $0) }
+        XCTAssertLessThan(relativeError(idx.map { analyticP[e.offset + $0] }, n), 0.03, "d/d \(e.name)", file: file, line: line)
+    }
+}
+
+
+final class GradientTests: XCTestCase {
+    typealias Case = LayerCase
     func check(_ c: Case, seed: UInt64 = 7, h: Float = 1e-3, file: StaticString = #filePath, line: UInt = #line) throws {
-        var rng = SplitMix64(seed: seed)
-        if !c.store.isSealed { c.store.seal() }
-        for e in c.store.entries where e.role.isTrainable {
-            let p = c.store.values.pointer + e.offset
-            for i in 0..<e.count { p[i] = 0.5 * (2 * rng.nextUniform() - 1) + (e.role == .bnWeight ? 1 : 0) }
-        }
-        let ctx = RunContext(training: true, threading: Threading(threads: 2), cache: ParameterCache(store: c.store))
-        let outShape = try c.layer.plan(input: c.input, training: true)
-        let x = FloatBuffer(count: c.input.count)      // a buffer, not an array: perturbed in place while read
-        x.pointer.update(from: randomArray(c.input.count, &rng), count: c.input.count)
-        let r = randomArray(outShape.count, &rng)
-        func loss() -> Double {
-            ctx.rng = SplitMix64(seed: 99)                    // same dropout mask every time
-            ctx.cache.beginPass()
-            let y = c.layer.forward(x.pointer, ctx)
-            var s: Double = 0
-            for i in 0..<outShape.count { s += Double(r[i]) * Double(y[i]) }
-            return s
-        }
-        _ = loss()
-        c.store.gradients.zero()
-        var gy = r
-        let gx = gy.withUnsafeMutableBufferPointer { c.layer.backward($0.baseAddress!, needInputGradient: true, ctx) }!
-        let analyticX = Array(UnsafeBufferPointer(start: gx, count: c.input.count))
-        let analyticP = c.store.gradients.array
-
-        func numeric(_ ptr: UnsafeMutablePointer<Float>, _ i: Int) -> Float {
-            let old = ptr[i]
-            ptr[i] = old + h; let lp = loss()
-            ptr[i] = old - h; let lm = loss()
-            ptr[i] = old
-            return Float((lp - lm) / Double(2 * h))
-        }
-        // Input gradient, on a sample of positions.
-        let xs = stride(from: 0, to: c.input.count, by: max(1, c.input.count / 60)).map { $0 }
-        let nx = xs.map { numeric(x.pointer, $0) }
-        XCTAssertLessThan(relativeError(xs.map { analyticX[$0] }, nx), 0.03, "\(c.layer.name) d/dx", file: file, line: line)
-        // Every trainable tensor, on a sample of entries.
-        for e in c.store.entries where e.role.isTrainable {
-            let idx = stride(from: 0, to: e.count, by: max(1, e.count / 25)).map { $0 }
-            let n = idx.map { numeric(c.store.values.pointer + e.offset, $0) }
-            XCTAssertLessThan(relativeError(idx.map { analyticP[e.offset + $0] }, n), 0.03, "d/d \(e.name)", file: file, line: line)
-        }
+        try checkGradients(c, seed: seed, h: h, file: file, line: line)
     }
 
     func shape(_ c: Int, _ n: Int, _ h: Int, _ w: Int) -> ActivationShape { ActivationShape(channels: c, batch: n, height: h, width: w) }
@@ -177,5 +184,135 @@ final class GradientTests: XCTestCase {
             XCTAssertGreaterThan(ana.map(abs).max() ?? 0, 1e-4, "\(name): gradient vanished")
             XCTAssertLessThan(relativeError(ana, num), 0.10, "\(name): analytic \(ana.prefix(4)) vs numeric \(num.prefix(4))")
         }
+    }
+}
+
+/// The layers and containers the baselines add, each against finite differences.
+final class GeneralGraphGradientTests: XCTestCase {
+    func shape(_ c: Int, _ n: Int, _ h: Int, _ w: Int) -> ActivationShape { ActivationShape(channels: c, batch: n, height: h, width: w) }
+
+    func testDepthwiseConvGradients() throws {
+        for (c, m, s) in [(3, 1, 1), (4, 2, 2), (2, 1, 2), (3, 3, 1)] {
+            let store = ParameterStore()
+            let dw = DepthwiseConv2d(name: "dw", store: store, channels: c, multiplier: m, stride: s)
+            try checkGradients(LayerCase(store: store, layer: dw, input: shape(c, 2, 7, 6)))
+        }
+    }
+
+    func testLinearAndGlobalPoolGradients() throws {
+        let store = ParameterStore()
+        let head = Sequential("head", [GlobalAvgPool(name: "avgpool"),
+                                       Linear(name: "linear", store: store, inputFeatures: 6, outputFeatures: 4)])
+        try checkGradients(LayerCase(store: store, layer: head, input: shape(6, 3, 4, 4)))
+        let noBias = ParameterStore()
+        try checkGradients(LayerCase(store: noBias, layer: Linear(name: "l", store: noBias, inputFeatures: 5, outputFeatures: 3, bias: false),
+                                          input: shape(5, 4, 1, 1)))
+    }
+
+    func testChannelShuffles() throws {
+        for kind in [ChannelShuffle.Kind.groups(3), .groups(2), .lruNetHalfSwap] {
+            try checkGradients(LayerCase(store: ParameterStore(), layer: ChannelShuffle(name: "shuffle", kind: kind), input: shape(6, 2, 3, 3)))
+        }
+        // The two 2-group shuffles differ: ShuffleNet's out[2k] = in[k], LruNet's out[2k] = in[C/2 + k].
+        let standard = ChannelShuffle(name: "s", kind: .groups(2)), halfSwap = ChannelShuffle(name: "h", kind: .lruNetHalfSwap)
+        XCTAssertEqual((0..<6).map { standard.source($0, channels: 6) }, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual((0..<6).map { halfSwap.source($0, channels: 6) }, [3, 0, 4, 1, 5, 2])
+        XCTAssertEqual((0..<6).map { ChannelShuffle(name: "g3", kind: .groups(3)).source($0, channels: 6) }, [0, 2, 4, 1, 3, 5])
+    }
+
+    /// A residual (MobileNetV2's, no activation; ShuffleNet's, with ReLU) and two branches
+    /// joined by concat: forked (the gradients add) and split by channel.
+    func testContainers() throws {
+        for activation in [ActivationKind.none, .relu] {
+            let store = ParameterStore()
+            let body = Sequential("body", [Conv2d(name: "c1", store: store, inputChannels: 4, outputChannels: 4, kernelSize: 1),
+                                           BatchNorm2d(name: "bn", store: store, channels: 4), Activation.relu6("r6"),
+                                           DepthwiseConv2d(name: "dw", store: store, channels: 4)])
+            try checkGradients(LayerCase(store: store, layer: Residual("add", body: body, activation: activation), input: shape(4, 2, 5, 5)))
+        }
+        let fork = ParameterStore()
+        let left = Sequential("l", [DepthwiseConv2d(name: "dw", store: fork, channels: 3, stride: 2),
+                                    Conv2d(name: "pw", store: fork, inputChannels: 3, outputChannels: 5, kernelSize: 1)])
+        try checkGradients(LayerCase(store: fork, layer: Concat("cat", input: .fork, left: left,
+                                                                     right: Pool2d(name: "avg", mode: .average, kernelSize: 3, stride: 2, padding: 1)),
+                                          input: shape(3, 2, 6, 7)))
+        let split = ParameterStore()
+        let branch = Sequential("b", [Conv2d(name: "pw", store: split, inputChannels: 3, outputChannels: 3, kernelSize: 1),
+                                      Activation.relu("relu")])
+        try checkGradients(LayerCase(store: split, layer: Concat("split", input: .split, left: nil, right: branch), input: shape(6, 2, 4, 3)))
+    }
+
+    /// Whole small networks of each baseline kind: gradients through the whole graph. At random
+    /// init these deep BatchNorm networks are chaotic in their early weights (a finite
+    /// difference of the stem changes sign between h = 1e-2 and 1e-3), so the check samples the
+    /// last third of the tensors, where differences are stable; every layer and container has
+    /// its own check above.
+    func testWholeBaselineNetworks() throws {
+        var rng = SplitMix64(seed: 4)
+        for config in [ModelConfig(arch: .mobilenet, numClasses: 4, widthMult: 0.125, inChannels: 1, dropout: 0),
+                       ModelConfig(arch: .mobilenetv2, numClasses: 4, widthMult: 0.1, inChannels: 1, dropout: 0),
+                       ModelConfig(arch: .shufflenet, numClasses: 4, widthMult: 0.25, groups: 3, inChannels: 1),
+                       ModelConfig(arch: .shufflenetv2, numClasses: 4, widthMult: 0.25, inChannels: 1)] {
+            let model = try Network(config: config, threading: Threading(threads: 2))
+            model.initialise(seed: 5)
+            let x = Tensor(shape: [3, 1, 16, 16], data: randomArray(3 * 256, &rng))
+            let labels = [0, 2, 3]
+            _ = try model.lossAndGradients(images: x, labels: labels)
+            let analytic = model.parameters.gradients.array
+            // A sample of each trainable tensor, by central differences of the loss.
+            var a: [Float] = [], n: [Float] = []
+            let trainable = model.parameters.entries.filter { $0.role.isTrainable }
+            for e in trainable.suffix(trainable.count / 3) {
+                let p = model.parameters.values.pointer + e.offset
+                for i in Set([0, e.count / 2, e.count - 1]) {
+                    let old = p[i], h: Float = 1e-3
+                    p[i] = old + h; let lp = try model.lossAndGradients(images: x, labels: labels)
+                    p[i] = old - h; let lm = try model.lossAndGradients(images: x, labels: labels)
+                    p[i] = old
+                    n.append(Float((lp - lm) / Double(2 * h))); a.append(analytic[e.offset + i])
+                }
+            }
+            // The norm of the error over every sampled entry against the norm of the gradients (as
+            // the layer checks): a dropped or unsummed path is off by tens of percent.
+            XCTAssertLessThan(relativeError(a, n), 0.05, "\(config.summary), \(a.count) entries")
+        }
+    }
+}
+
+/// Inference with the fusion pass against the same network with every layer on its own.
+final class FusionTests: XCTestCase {
+    func testFusedInferenceMatchesUnfusedForEveryArchitecture() throws {
+        var rng = SplitMix64(seed: 8)
+        for config in [ModelConfig.lrunet(numClasses: 10, layerReuse: 2, inChannels: 1),
+                       ModelConfig(arch: .mobilenet, numClasses: 10, widthMult: 0.25, inChannels: 3),
+                       ModelConfig(arch: .mobilenetv2, numClasses: 10, widthMult: 0.25, inChannels: 3),
+                       ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 0.5, groups: 3, inChannels: 3),
+                       ModelConfig(arch: .shufflenetv2, numClasses: 10, widthMult: 0.5, inChannels: 3)] {
+            let model = try Network(config: config, threading: Threading(threads: 2))
+            model.initialise(seed: 3)
+            // Non-trivial BatchNorm statistics, so folding them matters.
+            for e in model.parameters.entries where e.role == .runningMean || e.role == .runningVar || e.role == .bnBias {
+                let p = model.parameters.values.pointer + e.offset
+                for i in 0..<e.count { p[i] = e.role == .runningVar ? 0.5 + rng.nextUniform() : 0.2 * (2 * rng.nextUniform() - 1) }
+            }
+            let side = config.inChannels == 1 ? 28 : 32
+            for batch in [1, 5] {
+                let x = Tensor(shape: [batch, config.inChannels, side, side], data: (0..<(batch * config.inChannels * side * side)).map { _ in rng.nextUniform() })
+                model.fusesLayers = true
+                let fused = try model(x)
+                XCTAssertFalse(model.fusions.isEmpty, "\(config.summary): the pass fused nothing")
+                model.fusesLayers = false
+                let plain = try model(x)
+                XCTAssertTrue(model.fusions.isEmpty)
+                let scale = plain.data.map(abs).max() ?? 1
+                assertClose(fused.data, plain.data, atol: 1e-5 * max(scale, 1), rtol: 1e-4, "\(config.summary) batch \(batch)")
+            }
+        }
+        // What the pass decides for MobileNetV2: epilogues everywhere, and the residual adds.
+        let v2 = try Network(config: ModelConfig(arch: .mobilenetv2, widthMult: 0.25, inChannels: 1))
+        _ = try v2(Tensor(zeros: [1, 1, 28, 28]))
+        let rules = Dictionary(grouping: v2.fusions, by: \.rule).mapValues(\.count)
+        XCTAssertEqual(rules["residual in conv epilogue"], 10, "\(rules)")      // 10 of the 17 blocks keep stride 1 and width
+        XCTAssertEqual(rules["conv epilogue"], 1 + 1 * 2 + 16 * 3 + 1, "\(rules)")
     }
 }

@@ -128,6 +128,9 @@ final class PretrainedModelTests: XCTestCase {
         XCTAssertThrowsError(try ModelConfig(metadata: ["arch": "shufflenetv2", "num_classes": "10", "width_mult": "0.3", "in_channels": "1"])) {
             guard case .invalidConfig(field: "width_mult", value: "0.3", _)? = $0 as? ModelError else { return XCTFail("\($0)") }
         }
+        XCTAssertThrowsError(try Network(config: ModelConfig(arch: .shufflenet, widthMult: 0.1, groups: 3))) {
+            guard case .invalidConfig(field: "width_mult", _, _)? = $0 as? ModelError else { return XCTFail("\($0)") }
+        }
         XCTAssertThrowsError(try ModelConfig(metadata: ["arch": "lrunet", "num_classes": "10", "width_mult": "1", "layer_reuse": "100000", "in_channels": "1"])) {
             guard case .invalidConfig(field: "layer_reuse", _, _)? = $0 as? ModelError else { return XCTFail("\($0)") }
         }
@@ -138,7 +141,7 @@ final class PretrainedModelTests: XCTestCase {
         for config in [ModelConfig.lrunet(numClasses: 100, widthMult: 2, layerReuse: 14, inChannels: 3),
                        ModelConfig(arch: .mobilenet, numClasses: 10, widthMult: 0.25, inChannels: 1),
                        ModelConfig(arch: .mobilenetv2, numClasses: 100, widthMult: 0.4, inChannels: 3),
-                       ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 0.5, groups: 8, inChannels: 1),
+                       ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 1, groups: 8, inChannels: 1),
                        ModelConfig(arch: .shufflenetv2, numClasses: 10, widthMult: 0.75, inChannels: 3)] {
             XCTAssertEqual(try ModelConfig(metadata: config.metadata), config, "\(config.metadata)")
         }

@@ -73,9 +73,9 @@ public struct ModelConfig: Equatable, Codable, Sendable {
             guard (1...64).contains(layerReuse) else { throw bad("layer_reuse", layerReuse, "1...64") }
         case .shufflenet:
             guard groups == 3 || groups == 8 else { throw bad("groups", groups, "3 or 8 for shufflenet") }
-            // Every stage's bottleneck width (out // 4g) * g must stay positive.
-            guard scaled(24) >= 1, ShuffleNetBuilder.bottleneckWidth(out: scaled(ShuffleNetBuilder.widths(groups)[1]) - scaled(24), groups: groups) >= groups
-            else { throw bad("width_mult", widthMult, "a width that leaves every shufflenet bottleneck at least \(groups) channels") }
+            if let problem = ShuffleNetBuilder.problem(self) {
+                throw bad("width_mult", widthMult, "a width whose channels \(groups) groups divide (this one gives \(problem))")
+            }
         case .shufflenetv2:
             guard ShuffleNetV2Builder.widths(widthMult) != nil else { throw bad("width_mult", widthMult, "0.25, 0.5, 0.75, 1, 1.5 or 2 for shufflenetv2") }
         case .mobilenet, .mobilenetv2:

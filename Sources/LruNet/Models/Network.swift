@@ -24,6 +24,11 @@ public final class Network {
     private var planned: (shape: ActivationShape, training: Bool, participants: Int)?
     /// What the fusion pass joined for the current plan (empty in training).
     package private(set) var fusions: [FusionPass.Decision] = []
+    /// Whether inference plans run the fusion pass (the default). Off, every layer runs on its
+    /// own: the reference the fused epilogues are tested against.
+    package var fusesLayers = true {
+        didSet { planned = nil }
+    }
 
     /// Set to an ``OpProfile`` to collect the time spent per kind of op.
     public var profile: OpProfile? {
@@ -161,7 +166,7 @@ public final class Network {
         let participants = WorkerPool.shared.participants
         if let p = planned, p.shape == shape, p.training == training, p.participants == participants { return }
         planned = nil
-        fusions = FusionPass.apply(to: graph, inference: !training)
+        fusions = FusionPass.apply(to: graph, inference: !training && fusesLayers)
         let out: ActivationShape
         do { out = try graph.plan(input: shape, training: training) }
         catch let e as PlanError { throw ModelError.imageSize(height: shape.height, width: shape.width, problem: e) }

@@ -13,6 +13,23 @@ enum ShuffleNetBuilder {
     static func widths(_ groups: Int) -> [Int] { groups == 8 ? [24, 384, 768, 1536] : [24, 240, 480, 960] }
     static func bottleneckWidth(out: Int, groups: Int) -> Int { (out / (4 * groups)) * groups }
 
+    /// Why `c` cannot be built, if it cannot: every grouped 1x1 needs channel counts divisible
+    /// by g, and every bottleneck at least g channels.
+    static func problem(_ c: ModelConfig) -> String? {
+        let w = widths(c.groups).map { c.scaled($0) }, g = c.groups
+        var input = w[0]
+        guard input >= 1 else { return "no stem channels" }
+        for width in w.dropFirst() {
+            for (i, o) in [(input, width - input), (width, width)] {
+                guard o >= 1, i % g == 0, o % g == 0, bottleneckWidth(out: o, groups: g) >= g else {
+                    return "a bottleneck \(i) -> \(o) channels that \(g) groups cannot split"
+                }
+            }
+            input = width
+        }
+        return nil
+    }
+
     static func layers(_ c: ModelConfig, _ store: ParameterStore) -> [Layer] {
         let w = widths(c.groups).map { c.scaled($0) }, g = c.groups
         var input = w[0]
