@@ -4,18 +4,21 @@ import ArgumentParser
 struct LruNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lrunet",
-        abstract: "Layer Reuse Networks (Kopuklu et al., ICIP 2019) on OpenBLAS: evaluate, predict, inspect, train and time.",
+        abstract: "Layer Reuse Networks (Kopuklu et al., ICIP 2019) and the networks they are compared with: evaluate, predict, inspect, train, compare and time.",
         discussion: """
         Weights are safetensors files with PyTorch state-dict names and the authors' metadata \
-        (arch, layer_reuse, width_mult, num_classes, in_channels). A bare checkpoint name such as \
-        'fashionmnist-lru10-09346' is looked up in $LRUNET_PRETRAINED, then ../shared/pretrained.
+        (arch: lrunet, mobilenet, mobilenetv2, shufflenet or shufflenetv2; width_mult; layer_reuse; \
+        groups; num_classes; in_channels). A bare checkpoint name such as 'fashionmnist-lru10-09346' \
+        is looked up in $LRUNET_PRETRAINED, then ../shared/pretrained.
 
         Examples:
           lrunet eval --weights fashionmnist-lru10-09346
           lrunet predict --weights cifar10-lru14-08934 --input x.npy --output y.npy
           lrunet info --weights fashionmnist-lru1-09117
           lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
-          lrunet bench --weights fashionmnist-lru10-09346
+          lrunet train --arch mobilenetv2 --width 0.25 --epochs 4 --out runs/mbv2
+          lrunet compare --out docs/compare
+          lrunet bench --weights fashionmnist-shufflenetv2-025x-09342
         """,
-        subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self, Bench.self])
+        subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self, Compare.self, Bench.self])
 }

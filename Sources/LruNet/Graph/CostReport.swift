@@ -44,7 +44,7 @@ public struct CostReport: Sendable {
 
 extension Int {
     /// 182090 -> "182,090".
-    var grouped: String {
+    package var grouped: String {
         let s = String(abs(self))
         var out = ""
         for (i, ch) in s.enumerated() {
