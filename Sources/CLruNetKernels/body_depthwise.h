@@ -472,3 +472,52 @@ static void FN(dw3_backward_bn)(const lru_dw3 *k, float *grad_input, float *grad
     for (long m = 0; m < k->mult; m++) FN(bn_backward_row)(bn, k->rows + m * l, grad_output + m * l, raw + m * l, l, first_output + m);
     FN(dw3_backward)(k, grad_input, grad_weight, k->rows, input, weight, add_to);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise 3x3, stride 2, padding 1 (the baselines' downsampling), one input channel over the
+// batch. Each input row is split into its even columns E and odd columns O (O shifted right by
+// one, with a zero for the left padding), so output column ox reads O[ox], E[ox] and O[ox + 1]:
+// three unit-stride vector loads per kernel row instead of strided gathers.
+
+static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
+                              const float *scale, const float *shift, int act, float *scratch) {
+    long ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, stride = wo + 2 * LRU_MAX_LANES;
+    for (long n = 0; n < batch; n++) {
+        const float *plane = src + n * h * w;
+        // Row y: E at scratch + 2y*stride, O at scratch + (2y+1)*stride (O[0] is the left padding).
+        for (long y = 0; y < h; y++) {
+            float *e = scratch + 2 * y * stride, *o = e + stride;
+            const float *row = plane + y * w;
+            o[0] = 0;
+            for (long x = 0; x < wo; x++) {
+                e[x] = row[2 * x];
+                o[x + 1] = 2 * x + 1 < w ? row[2 * x + 1] : 0;
+            }
+            for (long x = wo; x < wo + VW; x++) e[x] = 0;
+            for (long x = wo + 1; x < wo + 1 + VW; x++) o[x] = 0;
+        }
+        for (long m = 0; m < mult; m++) {
+            const float *k = weight + 9 * m;
+            float sc = scale ? scale[m] : 1.0f, sh = shift ? shift[m] : 0.0f;
+            float *out = dst + m * batch * ho * wo + n * ho * wo;
+            for (long oy = 0; oy < ho; oy++) {
+                long y0 = 2 * oy - 1;
+                for (long ox = 0; ox < wo; ox += VW) {
+                    vf acc = 0;
+                    for (long ky = 0; ky < 3; ky++) {
+                        long y = y0 + ky;
+                        if (y < 0 || y >= h) continue;
+                        const float *e = scratch + 2 * y * stride + ox, *o = e + stride;
+                        acc = MADD(splat(k[3 * ky]), ld(o), acc);
+                        acc = MADD(splat(k[3 * ky + 1]), ld(e), acc);
+                        acc = MADD(splat(k[3 * ky + 2]), ld(o + 1), acc);
+                    }
+                    vf v = act_v(MADD(acc, splat(sc), splat(sh)), act);
+                    float *d = out + oy * wo + ox;
+                    if (ox + VW <= wo) st(d, v);
+                    else { float lane[VW]; st(lane, v); for (long j = 0; j < wo - ox; j++) d[j] = lane[j]; }
+                }
+            }
+        }
+    }
+}

@@ -55,22 +55,50 @@ static void FN(tile_depthwise)(float *dw_rows, const float *res, long c_base, lo
     }
 }
 
-/// The epilogue of the tile's 1x1: out[dest(c)] = relu(acc * scale[c] + shift[c] + res[c]).
+/// What happens to each finished vector of a 1x1 GEMM's output: for row r (and dest(r), the
+/// channel shuffle when `shuffle`), out[dest(r)] = act(acc * scale[r] + shift[r] + res[r]);
+/// without `scale`, out[dest(r)] = act(acc (+ res[r])).
 typedef struct {
     float *out;
-    const float *res, *scale, *shift;
-    long ld, channels;
-    int shuffle;
+    long ldo;
+    const float *res;
+    long ldr;
+    const float *scale, *shift;
+    long channels;
+    int shuffle, act;
+    const int32_t *dest;
 } FN(epilogue);
 
-/// Row c's part of the epilogue, its scale and shift broadcast once for all its vectors.
-static inline __attribute__((always_inline)) void FN(epilogue_row)(const FN(epilogue) *e, const vf *acc, int nv, long c,
+/// Where row r goes: the tile's LruNet shuffle, a destination table, or row r.
+static inline __attribute__((always_inline)) long FN(epilogue_dest)(const FN(epilogue) *e, long r) {
+    return e->shuffle ? lru_shuffle_destination(r, e->channels) : e->dest ? e->dest[r] : r;
+}
+
+static inline __attribute__((always_inline)) float FN(epilogue_value)(const FN(epilogue) *e, float acc, long r, long col) {
+    float v = e->scale ? acc * e->scale[r] + e->shift[r] : acc;
+    if (e->res) v += e->res[r * e->ldr + col];
+    return act_s(v, e->act);
+}
+
+/// Row r's part of the epilogue, its scale and shift broadcast once for all its vectors.
+static inline __attribute__((always_inline)) void FN(epilogue_row)(const FN(epilogue) *e, const vf *acc, int nv, long r,
                                                                      long col) {
-    long dest = e->shuffle ? lru_shuffle_destination(c, e->channels) : c;
-    vf sc = splat(e->scale[c]), sh = splat(e->shift[c]);
-    const float *res = e->res + c * e->ld + col;
-    float *out = e->out + dest * e->ld + col;
-    for (int j = 0; j < nv; j++) st(out + j * VW, relu_v(MADD(acc[j], sc, ld(res + j * VW)) + sh));
+    float *out = e->out + FN(epilogue_dest)(e, r) * e->ldo + col;
+    if (e->scale) {
+        vf sc = splat(e->scale[r]), sh = splat(e->shift[r]);
+        if (e->res) {
+            const float *res = e->res + r * e->ldr + col;
+            for (int j = 0; j < nv; j++) st(out + j * VW, act_v(MADD(acc[j], sc, ld(res + j * VW)) + sh, e->act));
+        } else {
+            for (int j = 0; j < nv; j++) st(out + j * VW, act_v(MADD(acc[j], sc, sh), e->act));
+        }
+    } else {
+        for (int j = 0; j < nv; j++) {
+            vf v = acc[j];
+            if (e->res) v += ld(e->res + r * e->ldr + col + j * VW);
+            st(out + j * VW, act_v(v, e->act));
+        }
+    }
 }
 
 /// Between the rows of a 1x1 block: keeps the scheduler from loading the next row's weight
@@ -125,20 +153,29 @@ static inline __attribute__((always_inline)) void FN(pw_block)(const int R, cons
     for (int i = 0; i < R; i++) FN(epilogue_row)(e, acc[i], NV, r + i, col);
 }
 
-/// Rows [r_begin, r_end) of the group over `columns` columns (whole vectors), R rows and up to
-/// NV vectors at a time.
+/// Rows [r_begin, r_begin + R*floor(n/R)) over columns [c0, columns) (whole vectors), R rows
+/// and up to NV vectors at a time. Column panels are the outer loop: a panel of B (NV vectors
+/// wide, all k rows) stays in L1 while every row block passes over it, where row blocks outside
+/// would stream all of B once per block.
 static inline __attribute__((always_inline)) void FN(pw_rows)(const int R, const int NV, const FN(epilogue) *e, const float *b,
                                                                 long ldb, const float *w0, long k, long r_begin, long r_end,
-                                                                long columns, long row0) {
-    for (long r = r_begin; r + R <= r_end; r += R) {
-        const float *w = w0 + (r - row0) * k;
-        long col = 0;
-        for (; col + NV * VW <= columns; col += NV * VW) FN(pw_block)(R, NV, e, b, ldb, w, k, r, col);
-        while (col < columns) {          // the last columns, in narrower blocks
-            long left = (columns - col) / VW;
-            if (NV > 4 && left >= 4) { FN(pw_block)(R, 4, e, b, ldb, w, k, r, col); col += 4 * VW; }
-            else if (left >= 2) { FN(pw_block)(R, 2, e, b, ldb, w, k, r, col); col += 2 * VW; }
-            else { FN(pw_block)(R, 1, e, b, ldb, w, k, r, col); col += VW; }
+                                                                long c0, long columns, long row0) {
+    long r_last = r_begin + ((r_end - r_begin) / R) * R;
+    if (r_last <= r_begin) return;
+    long col = c0;
+    for (; col + NV * VW <= columns; col += NV * VW)
+        for (long r = r_begin; r < r_last; r += R) FN(pw_block)(R, NV, e, b, ldb, w0 + (r - row0) * k, k, r, col);
+    while (col < columns) {          // the last columns, in narrower panels
+        long left = (columns - col) / VW;
+        if (NV > 4 && left >= 4) {
+            for (long r = r_begin; r < r_last; r += R) FN(pw_block)(R, 4, e, b, ldb, w0 + (r - row0) * k, k, r, col);
+            col += 4 * VW;
+        } else if (left >= 2) {
+            for (long r = r_begin; r < r_last; r += R) FN(pw_block)(R, 2, e, b, ldb, w0 + (r - row0) * k, k, r, col);
+            col += 2 * VW;
+        } else {
+            for (long r = r_begin; r < r_last; r += R) FN(pw_block)(R, 1, e, b, ldb, w0 + (r - row0) * k, k, r, col);
+            col += VW;
         }
     }
 }
@@ -147,19 +184,111 @@ static void FN(tile_pointwise)(float *next, const float *res, const float *dw_ro
                                long n, const lru_tile *t, const lru_iteration_weights *k, int shuffle) {
     long cin = t->group_in, c0 = g * cin, kk = 2 * cin;
     long columns = (n * t->plane + VW - 1) & ~(long)(VW - 1);
-    FN(epilogue) e = {next, res, k->pw_scale, k->pw_shift, t->ld, t->planes, shuffle};
+    FN(epilogue) e = {next, t->ld, res, t->ld, k->pw_scale, k->pw_shift, t->planes, shuffle, LRU_ACT_RELU, 0};
     const float *w0 = k->pw + c0 * kk;
 #if LRU_VW == 16
     // 8 rows x 3 vectors: 24 accumulators, 3 B vectors and a broadcast in 32 registers.
     long r8 = r_begin + ((r_end - r_begin) & ~7L);
-    FN(pw_rows)(8, 3, &e, dw_rows, t->ld, w0, kk, r_begin, r8, columns, c0);
-    FN(pw_rows)(4, 3, &e, dw_rows, t->ld, w0, kk, r8, r_end, columns, c0);
+    FN(pw_rows)(8, 3, &e, dw_rows, t->ld, w0, kk, r_begin, r8, 0, columns, c0);
+    FN(pw_rows)(4, 3, &e, dw_rows, t->ld, w0, kk, r8, r_end, 0, columns, c0);
 #elif LRU_VW == 8
     // 4 rows x 3 vectors: 12 accumulators, 3 B vectors and a broadcast in 16 registers.
-    FN(pw_rows)(4, 3, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, columns, c0);
+    FN(pw_rows)(4, 3, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, 0, columns, c0);
 #else
     // SSE: 2 rows x 6 vectors, so a k step needs only two weight broadcasts (a load and a
     // shuffle each, where AVX2 has one broadcast load) for its 12 multiply-adds.
-    FN(pw_rows)(2, 6, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, columns, c0);
+    FN(pw_rows)(2, 6, &e, dw_rows, t->ld, w0, kk, r_begin, r_end, 0, columns, c0);
 #endif
+}
+
+/// R rows of the last columns (n < VW of them, from `col`) from a packed, zero-padded one-vector
+/// panel: the vector's epilogue, then only its n valid lanes stored.
+static inline __attribute__((always_inline)) void FN(pw_tail)(const int R, const FN(epilogue) *e, const float *p, const float *w,
+                                                                long k, long r, long col, long n) {
+    vf acc[8];
+#pragma unroll
+    for (int i = 0; i < R; i++) acc[i] = 0;
+    for (long kk = 0; kk < k; kk++) {
+        vf bv = ld(p + kk * VW);
+#pragma unroll
+        for (int i = 0; i < R; i++) acc[i] = MADD(splat(w[i * k + kk]), bv, acc[i]);
+    }
+    for (int i = 0; i < R; i++) {
+        float lane[VW];
+        st(lane, acc[i]);
+        long dest = FN(epilogue_dest)(e, r + i);
+        for (long j = 0; j < n; j++) e->out[dest * e->ldo + col + j] = FN(epilogue_value)(e, lane[j], r + i, col + j);
+    }
+}
+
+/// Floats of the per-thread buffer a panel of B is packed into.
+#define PACK_FLOATS (48 * 1024)
+static _Thread_local float FN(packed)[PACK_FLOATS] __attribute__((aligned(64)));
+
+/// Copies k rows of `width` floats (at stride ldb) into a contiguous panel.
+static inline void FN(pack_panel)(float *dst, const float *b, long ldb, long k, long width) {
+    for (long kk = 0; kk < k; kk++) FN(copy_floats)(dst + kk * width, b + kk * ldb, width);
+}
+
+/// Rows [0, rows) over one packed panel `p` of nv vectors (k rows, contiguous): R-row blocks,
+/// then the rows left over one at a time.
+static inline __attribute__((always_inline)) void FN(pw_panel)(const int R, const int NV, const FN(epilogue) *e, const float *p,
+                                                                 const float *w, long k, long rows, long col) {
+    long r = 0;
+    for (; r + R <= rows; r += R) FN(pw_block)(R, NV, e, p - col, NV * VW, w + r * k, k, r, col);
+    for (; r < rows; r++) FN(pw_block)(1, NV, e, p - col, NV * VW, w + r * k, k, r, col);
+}
+
+/// C = W x B with the epilogue, for any shape: rows [0, rows) of W (row r at w + r*k), columns
+/// [c0, c1) of B (k rows at stride ldb). Whole vectors through the register blocks, then the
+/// last columns (fewer than a vector) in scalar code. When several row blocks pass over a
+/// panel and it fits, the panel is first packed contiguously: B's rows are often a power of
+/// two apart (16 KB for 4x4 maps at batch 256), which maps a strided panel onto a few L1 sets.
+static void FN(gemm_epilogue)(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
+                              const lru_gemm_epilogue *ge) {
+    FN(epilogue) e = {ge->out, ge->ldo, ge->res, ge->ldr, ge->scale, ge->shift, rows, 0, ge->act, ge->dest};
+    long vec_end = c0 + ((c1 - c0) / VW) * VW;
+#if LRU_VW == 16
+    enum { R = 8, NV = 3 };
+#elif LRU_VW == 8
+    enum { R = 4, NV = 3 };
+#else
+    enum { R = 2, NV = 6 };
+#endif
+    if (rows >= 2 * R && k * NV * VW <= PACK_FLOATS && ldb > NV * VW) {
+        float *p = FN(packed);
+        long col = c0;
+        for (; col + NV * VW <= vec_end; col += NV * VW) {
+            FN(pack_panel)(p, b + col, ldb, k, NV * VW);
+            FN(pw_panel)(R, NV, &e, p, w, k, rows, col);
+        }
+        for (; col + VW <= vec_end; col += VW) {
+            FN(pack_panel)(p, b + col, ldb, k, VW);
+            FN(pw_panel)(R, 1, &e, p, w, k, rows, col);
+        }
+    } else {
+        long rr = (rows / R) * R;
+        FN(pw_rows)(R, NV, &e, b, ldb, w, k, 0, rr, c0, vec_end, 0);
+        FN(pw_rows)(1, NV, &e, b, ldb, w, k, rr, rows, c0, vec_end, 0);
+    }
+    if (vec_end == c1) return;
+    long n = c1 - vec_end;
+    if (k * VW <= PACK_FLOATS) {         // the last columns, zero-padded to one vector
+        float *p = FN(packed);
+        for (long kk = 0; kk < k; kk++) {
+            for (long j = 0; j < VW; j++) p[kk * VW + j] = j < n ? b[kk * ldb + vec_end + j] : 0.0f;
+        }
+        long r = 0;
+        for (; r + R <= rows; r += R) FN(pw_tail)(R, &e, p, w + r * k, k, r, vec_end, n);
+        for (; r < rows; r++) FN(pw_tail)(1, &e, p, w + r * k, k, r, vec_end, n);
+        return;
+    }
+    for (long r = 0; r < rows; r++) {
+        const float *wr = w + r * k;
+        for (long col = vec_end; col < c1; col++) {
+            float acc = 0;
+            for (long kk = 0; kk < k; kk++) acc += wr[kk] * b[kk * ldb + col];
+            e.out[FN(epilogue_dest)(&e, r) * e.ldo + col] = FN(epilogue_value)(&e, acc, r, col);
+        }
+    }
 }

@@ -281,6 +281,15 @@ void lru_tile_group(float *next, const float *res, long group, long images, cons
     table->tile_depthwise(dw_rows, res, c0, c0, c0 + t->group_in, images, t, k, tall_buffer, mask_left, mask_right);
     table->tile_pointwise(next, res, dw_rows, group, c0, c0 + t->group_in, images, t, k, shuffle);
 }
+void lru_dw3s2_forward(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
+                       const float *scale, const float *shift, int act, float *scratch) {
+    T->dw3s2_forward(dst, src, batch, h, w, weight, mult, scale, shift, act, scratch);
+}
+long lru_dw3s2_scratch_count(long h, long w) { return h * 2 * ((w + 1) / 2 + 2 * LRU_MAX_LANES); }
+void lru_gemm_epilogue_run(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
+                           const lru_gemm_epilogue *e) {
+    T->gemm_epilogue(w, k, b, ldb, rows, c0, c1, e);
+}
 void lru_maxpool3s2_narrow(float *dst, const float *src, long h, long w, long ho, long wo) {
     T->maxpool3s2_narrow(dst, src, h, w, ho, wo);
 }

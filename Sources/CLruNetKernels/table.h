@@ -24,6 +24,8 @@ typedef struct {
                            const lru_iteration_weights *, float *, const float *, const float *);
     void (*tile_pointwise)(float *, const float *, const float *, long, long, long, long, const lru_tile *,
                            const lru_iteration_weights *, int);
+    void (*dw3s2_forward)(float *, const float *, long, long, long, const float *, long, const float *, const float *, int, float *);
+    void (*gemm_epilogue)(const float *, long, const float *, long, long, long, long, const lru_gemm_epilogue *);
     void (*maxpool3s2_narrow)(float *, const float *, long, long, long, long);
     void (*maxpool3s2_argmax)(float *, int32_t *, const float *, long, long, long, long, float *);
     double (*fma_peak)(long);

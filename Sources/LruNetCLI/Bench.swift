@@ -42,6 +42,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Input side in pixels (default: 28 for Fashion-MNIST checkpoints, 32 otherwise).")
     var size: Int?
 
+    @Flag(help: "After each batch size, print where its time goes, per kind of op.")
+    var profile = false
+
     func validate() throws {
         guard let sizes = Self.batchSizes(batch) else {
             throw ValidationError("--batch must be a comma-separated list of sizes from 1 to 4096, such as 1,64,256")
@@ -78,6 +81,19 @@ struct Bench: ParsableCommand {
                     } }
                 }
                 report("inference batch \(n)", images: n, seconds: t, flopsPerImage: 2 * macs, unit: "ms/batch")
+                if profile {
+                    let p = OpProfile()
+                    net.profile = p
+                    for _ in 0..<3 {
+                        try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
+                            try net.infer(xb.baseAddress!, batch: n, channels: c, height: side, width: side, into: yb.baseAddress!)
+                        } }
+                    }
+                    net.profile = nil
+                    print("  time split: " + OpTimer.allCases.compactMap { k in
+                        p.seconds[k].map { String(format: "%@ %.0f%%", k.rawValue, 100 * $0 / p.total) }
+                    }.joined(separator: ", "))
+                }
             }
             guard train else { return }
             let n = trainBatch

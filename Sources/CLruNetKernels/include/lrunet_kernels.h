@@ -144,6 +144,13 @@ void lru_dw3_backward_bn(const lru_dw3 *k, float *grad_input, float *grad_weight
                          const float *grad_output, const float *raw, const float *input, const float *weight,
                          const float *add_to, long first_output);
 
+/// Depthwise 3x3, stride 2, padding 1 of one input channel over the batch: output m's rows
+/// ([batch][ho][wo] each) at dst + m*batch*ho*wo, = act(conv * scale[m] + shift[m]) (scale and
+/// shift may be null). `scratch` holds lru_dw3s2_scratch_count(h, w) floats (per thread).
+void lru_dw3s2_forward(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
+                       const float *scale, const float *shift, int act, float *scratch);
+long lru_dw3s2_scratch_count(long h, long w);
+
 // ---------------------------------------------------------------------------------------------
 // The reused block's inference, a tile of images at a time (see ReuseTile.swift).
 
@@ -180,6 +187,26 @@ void lru_tile_pointwise(float *next, const float *res, const float *dw_rows, lon
 void lru_tile_group(float *next, const float *res, long group, long images, const lru_tile *t,
                     const lru_iteration_weights *k, int shuffle, float *dw_rows, float *tall_buffer,
                     const float *mask_left, const float *mask_right);
+
+// ---------------------------------------------------------------------------------------------
+// 1x1 convolution as a register-blocked GEMM with a fused epilogue (inference).
+
+/// out[dest[r]][col] = act(acc * scale[r] + shift[r] (+ res[r][col])); without scale,
+/// act(acc (+ res)); without dest, row r goes to row r (dest: a channel shuffle folded in).
+typedef struct {
+    float *out;
+    long ldo;
+    const float *res;
+    long ldr;
+    const float *scale, *shift;
+    const int32_t *dest;
+    int act;
+} lru_gemm_epilogue;
+
+/// acc = W x B for rows [0, rows) of W (row r at w + r*k) and columns [c0, c1) of B (k rows at
+/// stride ldb), any sizes, then the epilogue.
+void lru_gemm_epilogue_run(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
+                           const lru_gemm_epilogue *e);
 
 /// Max pooling 3x3 / 2 / pad 1 of one plane (`w` <= 16) without argmax.
 void lru_maxpool3s2_narrow(float *dst, const float *src, long h, long w, long ho, long wo);

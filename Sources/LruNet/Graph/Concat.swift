@@ -1,3 +1,5 @@
+import CLruNetKernels
+
 /// Two branches joined by concatenation along channels: `[left(xl), right(xr)]`.
 ///
 /// - `.fork`: both branches read the whole input (ShuffleNet's stride-2 unit: the bottleneck
@@ -15,6 +17,10 @@ package final class Concat: Layer {
     private var buffers = LayerBuffers()
     private var leftShape = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
     private var savedInput: UnsafeMutablePointer<Float>?
+    /// In inference, the activation and the channel shuffle that follow, done in the join's copy
+    /// (set by ``FusionPass``).
+    package var activation: ActivationKind = .none
+    package var shuffle: ChannelShuffle?
 
     package init(_ name: String, input: Input, left: Layer?, right: Layer?) {
         self.name = name; self.input = input; self.left = left; self.right = right
@@ -46,8 +52,17 @@ package final class Concat: Layer {
         let yr = right?.forward(x + half, context) ?? x + half
         let out = buffers.out.pointer, nl = leftShape.count
         context.timed(.poolShuffleConcat) {
-            out.update(from: yl, count: nl)
-            (out + nl).update(from: yr, count: buffers.output.count - nl)
+            if context.training || (activation == .none && shuffle == nil) {
+                out.update(from: yl, count: nl)
+                (out + nl).update(from: yr, count: buffers.output.count - nl)
+            } else {                    // row by row, to the shuffled place, through the activation
+                let l = buffers.output.rowLength, c = buffers.output.channels, cl = leftShape.channels
+                for ch in 0..<c {
+                    let src = ch < cl ? yl + ch * l : yr + (ch - cl) * l
+                    let dst = out + (shuffle?.destination(ch, channels: c) ?? ch) * l
+                    lru_row_affine(dst, src, l, 1, 0, nil, activation.rawValue)
+                }
+            }
         }
         return out
     }

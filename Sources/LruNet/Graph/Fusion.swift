@@ -13,6 +13,10 @@
 /// 4. `BatchNorm2d` then `ReLU`/`ReLU6`: one pass.
 /// 5. a `Residual` whose body ends in rule 3's convolution and BatchNorm: that epilogue also
 ///    adds the residual (and takes the residual's activation).
+/// 6. rule 3's 1x1 convolution then `ChannelShuffle`: the epilogue writes each row to its
+///    shuffled place (ShuffleNet's shuffle after its first grouped 1x1).
+/// 7. `Concat` then `ReLU`/`ChannelShuffle`: the join's copy applies them (ShuffleNet's ReLU
+///    after its stride-2 join, ShuffleNetV2's shuffle after every join).
 /// A reused block's shared weights are never folded: its BatchNorms stay per iteration.
 package enum FusionPass {
     /// One fusion: the rule and the layers it joined.
@@ -39,6 +43,8 @@ package enum FusionPass {
         case let l as Pool2d: l.pooledBy = nil
         case let l as BatchNorm2d: l.passThrough = false; l.activation = .none
         case let l as Activation: l.passThrough = false
+        case let l as ChannelShuffle: l.passThrough = false
+        case let l as Concat: l.activation = .none; l.shuffle = nil
         case let l as Residual: l.fusedInto = nil
         case let l as EpilogueLayer: l.epilogue = ConvEpilogue(); l.residualSource = nil
         default: break
@@ -64,15 +70,26 @@ package enum FusionPass {
                 decisions.append(Decision(rule: "pooled block output", layers: [block.name, pool.name]))
             case let (conv as EpilogueLayer, bn as BatchNorm2d):
                 conv.epilogue.batchNorm = bn.refs; bn.passThrough = true
-                var joined = [conv.name, bn.name]
+                var joined = [conv.name, bn.name], next = c
                 if let act = c as? Activation {
                     conv.epilogue.activation = act.kind; act.passThrough = true
                     joined.append(act.name)
+                    next = i + 3 < layers.count ? layers[i + 3] : nil
+                }
+                if let shuffle = next as? ChannelShuffle, let pointwise = conv as? Conv2d, pointwise.isPointwise1x1 {
+                    conv.epilogue.shuffle = shuffle; shuffle.passThrough = true
+                    joined.append(shuffle.name)
                 }
                 decisions.append(Decision(rule: "conv epilogue", layers: joined))
             case let (bn as BatchNorm2d, act as Activation) where !bn.passThrough:
                 bn.activation = act.kind; act.passThrough = true
                 decisions.append(Decision(rule: "batchnorm + activation", layers: [bn.name, act.name]))
+            case let (concat as Concat, act as Activation):
+                concat.activation = act.kind; act.passThrough = true
+                decisions.append(Decision(rule: "join + activation", layers: [concat.name, act.name]))
+            case let (concat as Concat, shuffle as ChannelShuffle):
+                concat.shuffle = shuffle; shuffle.passThrough = true
+                decisions.append(Decision(rule: "join + shuffle", layers: [concat.name, shuffle.name]))
             default: break
             }
         }

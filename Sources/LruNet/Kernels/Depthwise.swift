@@ -1,3 +1,5 @@
+import CLruNetKernels
+
 // Direct depthwise convolution (groups == input channels, channel multiplier
 // `mult` >= 1), CNHW layout. Output channel `o` reads input channel `o / mult`
 // with its own kh x kw filter. A GEMM per channel would be K = 9 wide: far too
@@ -18,6 +20,21 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
         depthwise3x3Forward(out, input, weight, channels: channels, multiplier: mult, batch: batch,
                             height: height, width: width, scale: scale, shift: shift, activation: activation,
                             scratch: scratch.reserve(need), threading: threading)
+        return
+    }
+    if g == ConvGeometry(kernel: 3, stride: 2, padding: 1), let scratch {
+        // The C kernel for the baselines' downsampling: one input channel over the batch per call.
+        let per = lru_dw3s2_scratch_count(height, width), s = scratch.reserve(threading.threads * per)
+        threading.parallelChunks(channels, minPerThread: 1,
+                                 (out, input, weight, mult, batch, height, width, scale, shift, activation, s, per)) { args, worker, range in
+            let (out, input, weight, mult, batch, height, width, scale, shift, activation, s, per) = args.pointee
+            let ho = (height - 1) / 2 + 1, wo = (width - 1) / 2 + 1
+            for c in range {
+                lru_dw3s2_forward(out + c * mult * batch * ho * wo, input + c * batch * height * width, batch, height, width,
+                                  weight + c * mult * 9, mult, scale.map { $0 + c * mult }, shift.map { $0 + c * mult },
+                                  activation.rawValue, s + worker * per)
+            }
+        }
         return
     }
     defer {

@@ -12,6 +12,8 @@ package final class ChannelShuffle: Layer {
     package let name: String
     package let kind: Kind
     private var buffers = LayerBuffers()
+    /// In inference the layer before writes its rows to their shuffled places (set by ``FusionPass``).
+    package var passThrough = false
 
     package init(name: String, kind: Kind) {
         if case .groups(let g) = kind { precondition(g >= 1, "ChannelShuffle \(name): groups must be at least 1") }
@@ -26,6 +28,14 @@ package final class ChannelShuffle: Layer {
         }
     }
 
+    /// Where input channel `c` goes: the inverse of ``source(_:channels:)``.
+    package func destination(_ c: Int, channels: Int) -> Int {
+        switch kind {
+        case .groups(let g): return (c % (channels / g)) * g + c / (channels / g)
+        case .lruNetHalfSwap: return shuffleDestination(c, channels: channels)
+        }
+    }
+
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         let groups: Int
         switch kind {
@@ -35,11 +45,12 @@ package final class ChannelShuffle: Layer {
         guard input.channels % groups == 0 else {
             throw PlanError.channelMismatch(layer: name, expected: (input.channels / groups + 1) * groups, got: input.channels)
         }
-        buffers.resize(input: input, output: input, training: training)
+        buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)
         return input
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        if passThrough && !context.training { return input }
         let c = buffers.input.channels, l = buffers.input.rowLength, out = buffers.out.pointer
         for o in 0..<c { (out + o * l).update(from: input + source(o, channels: c) * l, count: l) }
         return out

@@ -11,6 +11,10 @@ package final class Conv2d: EpilogueLayer {
     private var buffers = LayerBuffers()
     private var shape: ConvShape?
     private var columns = FloatBuffer(count: 0)
+    /// Each output channel's shuffled place, when the epilogue writes shuffled.
+    private var destinations: [Int32] = []
+    /// A one-channel 3x3 stem runs as a depthwise conv with multiplier C_out (no im2col).
+    private let stemScratch = Scratch()
     package var epilogue = ConvEpilogue()
     package var residualSource: UnsafePointer<Float>?
     package var acceptsResidual: Bool { true }
@@ -44,19 +48,45 @@ package final class Conv2d: EpilogueLayer {
         if columns.count != s.columnBufferCount { columns = FloatBuffer(count: s.columnBufferCount) }
         let out = ActivationShape(channels: outputChannels, batch: input.batch, height: s.outHeight, width: s.outWidth)
         buffers.resize(input: input, output: out, training: training)
+        destinations = (!training ? epilogue.shuffle : nil).map { sh in (0..<outputChannels).map { Int32(sh.destination($0, channels: outputChannels)) } } ?? []
         return out
+    }
+
+    /// A 1x1, stride 1, no padding, no bias: the kind whose inference epilogue can write shuffled rows.
+    package var isPointwise1x1: Bool { geometry == ConvGeometry(kernel: 1) && bias == nil }
+
+    /// 3x3, stride 1, padding 1 on a single input channel: a depthwise conv with multiplier C_out.
+    private var isOneChannelStem: Bool {
+        inputChannels == 1 && groups == 1 && bias == nil && geometry == ConvGeometry(kernel: 3, stride: 1, padding: 1)
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
-        let w = context.cache.fetch(weight)
-        let b = bias.map { context.cache.fetch($0) }
-        convForward(buffers.out.pointer, input, weight: w, bias: b, shape: shape!,
-                    columns: columns.count > 0 ? columns.pointer : nil, threading: context.threading)
-        if !context.training {
-            applyEpilogue(buffers.out.pointer, channels: outputChannels, rowLength: buffers.output.rowLength, context)
+        let w = context.cache.fetch(weight), s = shape!, out = buffers.out.pointer
+        let inference = !context.training
+        let folded = inference ? epilogue.batchNorm.map { context.cache.foldedBatchNorm($0, eps: 1e-5) } : nil
+        let activation = inference ? epilogue.activation : .none
+        if inference && s.isPointwise && bias == nil {
+            // Inference 1x1: our GEMM with the epilogue (and the shuffle) in its stores.
+            destinations.withUnsafeBufferPointer { dest in
+                pointwiseForward(out, input, weight: w, inChannels: inputChannels, outChannels: outputChannels, groups: groups,
+                                 rowLength: buffers.output.rowLength, scale: folded?.scale, shift: folded?.shift,
+                                 residual: epilogue.residual ? residualSource : nil, activation: activation,
+                                 destinations: dest.isEmpty ? nil : dest.baseAddress, threading: context.threading)
+            }
+            return out
         }
-        return buffers.out.pointer
+        if isOneChannelStem && !(inference && epilogue.residual) {
+            depthwiseForward(out, input, w, channels: 1, multiplier: outputChannels, batch: s.batch, height: s.height, width: s.width,
+                             geometry: geometry, scale: folded?.scale, shift: folded?.shift, activation: activation,
+                             scratch: stemScratch, threading: context.threading)
+            return out
+        }
+        let b = bias.map { context.cache.fetch($0) }
+        convForward(out, input, weight: w, bias: b, shape: s, columns: columns.count > 0 ? columns.pointer : nil,
+                    threading: context.threading)
+        if !context.training { applyEpilogue(out, channels: outputChannels, rowLength: buffers.output.rowLength, context) }
+        return out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,

@@ -6,9 +6,11 @@ package struct ConvEpilogue {
     package var batchNorm: BatchNormRefs?
     package var residual = false
     package var activation: ActivationKind = .none
+    /// The channel shuffle after it: each row is written to its shuffled place (1x1 convolutions only).
+    package var shuffle: ChannelShuffle?
 
     package init() {}
-    var isEmpty: Bool { batchNorm == nil && !residual && activation == .none }
+    var isEmpty: Bool { batchNorm == nil && !residual && activation == .none && shuffle == nil }
 }
 
 /// A layer whose output an inference epilogue can finish (Conv2d, DepthwiseConv2d).
