@@ -36,7 +36,9 @@ if [[ -f $w10 ]]; then
   grep -q "0.50 MB fetched once vs 4.25 MB unrolled" <<<"$out" && ok "eval prints the MAC report" || bad "eval MAC report"
   [[ $(head -c 6 "$tmp/l.npy" | tail -c 5) == NUMPY ]] && ok "eval --logits-out writes .npy" || bad "logits .npy"
   "$LRUNET" predict --weights "$w10" --input "$tmp/l.npy" --output "$tmp/y.npy" >/dev/null 2>"$tmp/err"
-  grep -q "rank 4" "$tmp/err" && ok "predict rejects a rank-2 array" || bad "predict rank: $(cat "$tmp/err")"
+  grep -q "expected \[N, C, H, W\], got \[500, 10\]" "$tmp/err" && ok "predict rejects a rank-2 array" || bad "predict rank: $(cat "$tmp/err")"
+  python3 -c "import numpy as np; x = np.zeros((2, 1, 28, 28), np.float32); x[1, 0, 3, 4] = np.nan; np.save('$tmp/nan.npy', x)" 2>/dev/null \
+    && expect_error "predict refuses NaN input" "has nan at index 872" "$LRUNET" predict --weights "$w10" --input "$tmp/nan.npy" --output "$tmp/o.npy"
   "$LRUNET" info --weights "$w10" | grep -q "182,090" && ok "info prints the parameter total" || bad "info"
   out=$("$LRUNET" bench --weights "$w10" --batch 1,3 --runs 2 --min-time 0 --train --train-batch 4 2>&1)
   [[ $(grep -cE "^(inference batch [13]|training batch 4) +[0-9]+ img/s \[[0-9]+-[0-9]+\] +[0-9.]+ ms/(batch|step) +[0-9.]+ GFLOP/s$" <<<"$out") -eq 3 ]] \
@@ -83,6 +85,26 @@ else
   echo "skip: $w10 not found"
 fi
 
+# Every architecture: the baselines' checkpoints through eval, info, predict and bench.
+for stem in fashionmnist-mobilenet-025x-09063 fashionmnist-mobilenetv2-025x-09343 fashionmnist-shufflenet-05x-09411 \
+            fashionmnist-shufflenetv2-025x-09342 cifar10-shufflenetv2-025x-089310; do
+  w="$PRETRAINED/$stem.safetensors"
+  [[ -f $w ]] || { echo "skip: $w not found"; continue; }
+  if [[ $stem == fashion* ]]; then
+    out=$("$LRUNET" eval --weights "$w" --limit 1000 2>/dev/null)
+    grep -q "test: [0-9]*/1000 correct" <<<"$out" && ok "eval $stem" || bad "eval $stem: $out"
+  fi
+  "$LRUNET" info --weights "$w" | grep -qE "^(mobilenet|mobilenetv2|shufflenet|shufflenetv2) " && ok "info $stem" || bad "info $stem"
+  golden="$(dirname "$PRETRAINED")/golden/$stem-input.npy"
+  if [[ -f $golden ]]; then
+    "$LRUNET" predict --weights "$w" --input "$golden" --output "$tmp/g.npy" >/dev/null && ok "predict $stem" || bad "predict $stem"
+  fi
+  "$LRUNET" bench --weights "$w" --batch 1,2 --runs 1 --min-time 0 | grep -q "inference batch 2" && ok "bench $stem" || bad "bench $stem"
+done
+w="$PRETRAINED/fashionmnist-mobilenetv2-025x-09343.safetensors"
+out=$("$LRUNET" info --weights "$w")
+grep -q "248,978" <<<"$out" && grep -q "MACs per image: 5.43 M" <<<"$out" && ok "info: MobileNetV2-0.25's params and MACs" || bad "info mobilenetv2: $out"
+
 # Training: a short run on a subset must lower the loss; the checkpoint it writes must
 # evaluate to exactly the accuracy it printed; a run killed mid-epoch and resumed must end
 # with byte-identical weights to an uninterrupted one (same seed, same threads).
@@ -108,6 +130,35 @@ else bad "resumed weights differ from the uninterrupted run"; fi
 expect_error "resume with other options" "options differ" "${train[@]}" --lr 0.05 --out "$tmp/b" --resume
 expect_error "a diverging run stops with a message" "loss became" "$LRUNET" train --reuse 1 --epochs 1 --limit 512 --test-limit 100 --lr 1e30 --out "$tmp/d"
 expect_usage_error "bad --reuse" "--reuse must be" "$LRUNET" train --reuse 0
+expect_usage_error "bad --arch" "--arch must be one of" "$LRUNET" train --arch resnet
+expect_usage_error "a width ShuffleNetV2 does not have" "width_mult = 0.3" "$LRUNET" train --arch shufflenetv2 --width 0.3
+
+# The baselines train too: the loss falls and the checkpoint evaluates to what train printed.
+for arch in "mobilenet 0.25" "mobilenetv2 0.25" "shufflenet 0.5" "shufflenetv2 0.25"; do
+  set -- $arch
+  "$LRUNET" train --arch "$1" --width "$2" --epochs 2 --batch 64 --limit 1024 --test-limit 300 --no-augment --seed 3 \
+    --threads 2 --out "$tmp/$1" >"$tmp/$1.log" 2>&1 || { bad "train --arch $1 exited non-zero: $(tail -2 "$tmp/$1.log")"; continue; }
+  first=$(awk -F, 'NR==2 {print $3}' "$tmp/$1/log.csv"); last=$(awk -F, 'NR==3 {print $3}' "$tmp/$1/log.csv")
+  printed=$(grep -o "test accuracy [0-9.]*% ([0-9]*/300)" "$tmp/$1.log" | tail -1 | grep -o "[0-9]*/300")
+  evaluated=$("$LRUNET" eval --weights "$tmp/$1/model.safetensors" --limit 300 2>/dev/null | grep -o "[0-9]*/300 correct" | grep -o "[0-9]*/300")
+  awk -v f="$first" -v l="$last" 'BEGIN { exit !(l < f) }' && [[ -n $printed && $printed == "$evaluated" ]] \
+    && ok "train --arch $1: loss $first -> $last, eval gives the printed $printed" || bad "train --arch $1: loss $first -> $last, printed '$printed', eval '$evaluated'"
+done
+# What train writes for MobileNetV2 has the authors' tensor names and shapes, so it loads into
+# their PyTorch model by name (strict), as their checkpoint does.
+if [[ -f $tmp/mobilenetv2/model.safetensors && -f $w ]]; then
+  python3 - "$tmp/mobilenetv2/model.safetensors" "$w" <<'PY' && ok "MobileNetV2 checkpoint: the authors' names and shapes" || bad "MobileNetV2 checkpoint names differ"
+import json, struct, sys
+def header(p):
+    with open(p, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(f.read(n))
+    h.pop("__metadata__", None)
+    return {k: v["shape"] for k, v in h.items() if not k.endswith("num_batches_tracked")}
+ours, theirs = header(sys.argv[1]), header(sys.argv[2])
+sys.exit(0 if ours == theirs else 1)
+PY
+fi
 expect_error "train on a missing data dir" "no such file" "$LRUNET" train --data "$tmp/nodata" --out "$tmp/c"
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]
