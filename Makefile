@@ -11,7 +11,7 @@ PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build example deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare train sweep clean
+.PHONY: all build example deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare compare train sweep clean
 
 all: build
 
@@ -53,25 +53,32 @@ test-perf:
 bench: build
 	$(BIN)/lrunet-bench --json Benchmarks/latest.json
 
-# Optional: ONNX Runtime and PyTorch on the same checkpoint, same machine, same run. Installs
-# onnxruntime, onnx and numpy from PyPI and CPU-only torch from PyTorch's index (its own
-# dependencies from PyPI; PyPI's torch would pull GBs of CUDA libraries) into .build/compare-venv
-# on first use. A framework that cannot be installed is skipped, with a message.
-COMPARE_VENV := .build/compare-venv
-COMPARE_PY   := $(COMPARE_VENV)/bin/python
-COMPARE_CKPT := $(PRETRAINED)/fashionmnist-lru10-09346.safetensors
+# Optional: ONNX Runtime and PyTorch on the same checkpoints, same machine, same run (lru10 and
+# the four Fashion-MNIST baselines). Installs onnxruntime, onnx and numpy from PyPI and CPU-only
+# torch from PyTorch's index (its own dependencies from PyPI; PyPI's torch would pull GBs of CUDA
+# libraries) into .build/compare-venv on first use. A framework that cannot be installed is skipped.
+COMPARE_VENV  := .build/compare-venv
+COMPARE_PY    := $(COMPARE_VENV)/bin/python
+COMPARE_CKPTS := fashionmnist-lru10-09346 fashionmnist-mobilenet-025x-09063 fashionmnist-mobilenetv2-025x-09343 \
+                 fashionmnist-shufflenet-05x-09411 fashionmnist-shufflenetv2-025x-09342
 bench-compare: build
-	@if [ ! -f $(COMPARE_CKPT) ]; then echo "bench-compare: skipped: no checkpoint at $(COMPARE_CKPT)"; exit 0; fi; \
-	[ -x $(COMPARE_PY) ] || python3 -m venv $(COMPARE_VENV) || { echo "bench-compare: skipped: no Python venv"; exit 0; }; \
+	@[ -x $(COMPARE_PY) ] || python3 -m venv $(COMPARE_VENV) || { echo "bench-compare: skipped: no Python venv"; exit 0; }; \
 	$(COMPARE_PY) -c "import onnxruntime, onnx, numpy" 2>/dev/null || $(COMPARE_VENV)/bin/pip install -q onnxruntime onnx numpy \
 	  || echo "bench-compare: ONNX Runtime could not be installed from PyPI; skipping it"; \
 	$(COMPARE_PY) -c "import torch" 2>/dev/null || { $(COMPARE_VENV)/bin/pip install -q --retries 1 --no-deps torch \
 	  --index-url https://download.pytorch.org/whl/cpu && $(COMPARE_VENV)/bin/pip install -q filelock typing-extensions sympy \
 	  networkx jinja2 fsspec; } || echo "bench-compare: PyTorch (CPU wheel) could not be installed; skipping it"; \
 	$(COMPARE_PY) -c "import numpy" 2>/dev/null || { echo "bench-compare: skipped: numpy unavailable"; exit 0; }; \
-	$(COMPARE_PY) Benchmarks/compare/frameworks.py --weights $(COMPARE_CKPT) --lrunet $(BIN)/lrunet \
-	  --threads $$(nproc) --json Benchmarks/compare.json && \
-	$(BIN)/lrunet-bench --compare Benchmarks/compare.json --weights $(COMPARE_CKPT)
+	for ckpt in $(COMPARE_CKPTS); do \
+	  w=$(PRETRAINED)/$$ckpt.safetensors; [ -f $$w ] || { echo "bench-compare: no $$w"; continue; }; \
+	  $(COMPARE_PY) Benchmarks/compare/frameworks.py --weights $$w --lrunet $(BIN)/lrunet --threads $$(nproc) \
+	    --json Benchmarks/compare-$$ckpt.json && \
+	  $(BIN)/lrunet-bench --compare Benchmarks/compare-$$ckpt.json --weights $$w || exit 1; \
+	done
+
+# The paper's comparison table and picture: all checkpoints' sizes, accuracy and speed.
+compare: build
+	$(BIN)/lrunet compare --out docs/compare
 
 bench-baseline: build
 	$(BIN)/lrunet-bench --write-baseline $(BASELINE)

@@ -1,9 +1,10 @@
-"""ONNX Runtime and PyTorch on the same LruNet checkpoint, for `make bench-compare`.
+"""ONNX Runtime and PyTorch on the same checkpoint (any of the five architectures), for
+`make bench-compare`.
 
-ONNX Runtime: builds the authors' network as an ONNX graph straight from a safetensors
-checkpoint (the shared conv weights one initializer each, or one copy per iteration).
-PyTorch: the network as an eager `nn.Module` written from the specification, loaded with
-the checkpoint's state dict. Both must match `lrunet predict` on the same images before they
+ONNX Runtime: for LruNet, the authors' network built as an ONNX graph straight from the
+checkpoint (the shared conv weights one initializer each, or one copy per iteration); for the
+baselines, the PyTorch module exported to ONNX. PyTorch: the network as an eager `nn.Module`
+written from the specification (models.py), loaded with the checkpoint's state dict. Both must match `lrunet predict` on the same images before they
 are timed at batch 1, 64 and 256 (PyTorch also a training step at batch 128); the figures go
 to JSON for `lrunet-bench --compare`. A framework that is not installed is skipped.
 
@@ -137,59 +138,22 @@ def median_rate(run, images, repeats, runs=5):
 
 
 def torch_model(w, meta):
-    """The authors' LruNet as an eager PyTorch module, from the specification (our own code)."""
-    nn = torch.nn
-    n_reuse, width = int(meta["layer_reuse"]), int(meta.get("width_mult", "1"))
-    in_ch, classes = int(meta["in_channels"]), int(meta["num_classes"])
-
-    class Block(nn.Module):
-        def __init__(self, planes):
-            super().__init__()
-            self.dw = nn.Conv2d(planes, 2 * planes, 3, padding=1, groups=planes, bias=False)
-            self.pw = nn.Conv2d(2 * planes, planes, 1, groups=8, bias=False)
-            self.dw_bn_list = nn.ModuleList([nn.BatchNorm2d(2 * planes) for _ in range(n_reuse)])
-            self.pw_bn_list = nn.ModuleList([nn.BatchNorm2d(planes) for _ in range(n_reuse)])
-
-        @staticmethod
-        def shuffle(y):
-            # out[2k] = in[C/2 + k], out[2k+1] = in[k]: swap the halves, then a 2-group channel shuffle.
-            n, c, h, w_ = y.shape
-            z = torch.cat([y[:, c // 2:], y[:, :c // 2]], 1)
-            return z.view(n, 2, c // 2, h, w_).transpose(1, 2).reshape(n, c, h, w_)
-
-        def forward(self, x):
-            res = x
-            for i in range(n_reuse):
-                y = torch.relu(self.pw_bn_list[i](self.pw(self.dw_bn_list[i](self.dw(res)))) + res)
-                res = self.shuffle(y) if i != n_reuse - 1 else y
-            return res
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            cfg = [c * width for c in (64, 128, 256, 512, 256)]
-            self.features = nn.Sequential(nn.Conv2d(in_ch, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
-            self.stage1, self.stage2, self.stage3, self.stage4 = (Block(c) for c in cfg[:4])
-            self.pool = nn.MaxPool2d(3, 2, 1)
-            self.classifier = nn.Sequential(nn.Conv2d(cfg[3], cfg[4], 1, groups=8, bias=False), nn.BatchNorm2d(cfg[4]),
-                                            nn.ReLU(), nn.Dropout(0.5), nn.Conv2d(cfg[4], classes, 1), nn.ReLU(),
-                                            nn.AvgPool2d(2, 1))
-
-        def forward(self, x):
-            x = self.features(x)
-            if width == 2:
-                x = torch.cat([x, x], 1)
-            x = self.pool(self.stage1(x)); x = torch.cat([x, x], 1)
-            x = self.pool(self.stage2(x)); x = torch.cat([x, x], 1)
-            x = self.stage3(x); x = torch.cat([x, x], 1)
-            x = self.pool(self.stage4(x))
-            return self.classifier(x).flatten(1)
-
-    net = Net()
-    missing, unexpected = net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.items()}, strict=False)
-    if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
-        sys.exit(f"PyTorch model does not match the checkpoint: missing {missing}, unexpected {unexpected}")
+    """The network as an eager PyTorch module (models.py), the checkpoint loaded strictly."""
+    from models import build
+    net = build(meta)
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.items()}, strict=True)
     return net.eval()
+
+
+def exported_graph(w, meta, side):
+    """A baseline as ONNX, exported from the PyTorch module (TorchScript exporter, opset 17)."""
+    import io
+    net = torch_model(w, meta)
+    buf = io.BytesIO()
+    x = torch.zeros(1, int(meta["in_channels"]), side, side)
+    torch.onnx.export(net, x, buf, input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                      opset_version=17, dynamo=False)
+    return onnx.load_from_string(buf.getvalue())
 
 
 def main():
@@ -197,12 +161,13 @@ def main():
     p.add_argument("--weights", required=True)
     p.add_argument("--lrunet", required=True, help="the lrunet binary, for the parity check")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--side", type=int, default=28)
+    p.add_argument("--side", type=int, default=0, help="image side (default: 28 for 1 channel, 32 for 3)")
     p.add_argument("--json", required=True)
     a = p.parse_args()
 
     w, meta = read_safetensors(a.weights)
     in_ch = int(meta["in_channels"])
+    a.side = a.side or (28 if in_ch == 1 else 32)
     rng = np.random.default_rng(7)
     x = rng.random((64, in_ch, a.side, a.side), dtype=np.float32)
     with tempfile.TemporaryDirectory() as d:
@@ -221,17 +186,21 @@ def main():
 
     batches = {b: rng.random((b, in_ch, a.side, a.side), dtype=np.float32) for b in (1, 64, 256)}
     result = {"threads": a.threads}
-    if ort is None:
-        print("onnxruntime: not installed, skipped")
+    if ort is None or (meta["arch"] != "lrunet" and torch is None):
+        print("onnxruntime: not installed (or no PyTorch to export a baseline), skipped")
     else:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = a.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         sessions = {}
-        for variant in ("shared", "unrolled"):
-            model, _, _ = build_graph(w, meta, unrolled=variant == "unrolled")
-            sessions[variant] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        if meta["arch"] == "lrunet":
+            for variant in ("shared", "unrolled"):
+                model, _, _ = build_graph(w, meta, unrolled=variant == "unrolled")
+                sessions[variant] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        elif torch is not None:
+            sessions["exported"] = ort.InferenceSession(exported_graph(w, meta, a.side).SerializeToString(), opts,
+                                                        providers=["CPUExecutionProvider"])
         r = {"version": ort.__version__}
         for variant, sess in sessions.items():
             r[f"parity_{variant}"] = parity(f"onnxruntime ({variant} weights)", sess.run(None, {"x": x})[0])
