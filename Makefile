@@ -11,7 +11,7 @@ PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build example deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare compare train sweep clean
+.PHONY: all build example deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare compare docs train sweep clean
 
 all: build
 
@@ -75,6 +75,15 @@ bench-compare: build
 	    --json Benchmarks/compare-$$ckpt.json && \
 	  $(BIN)/lrunet-bench --compare Benchmarks/compare-$$ckpt.json --weights $$w || exit 1; \
 	done
+
+# API documentation (DocC) as a static archive in .build/docs.
+docs:
+	mkdir -p .build/docs/symbol-graphs
+	$(SWIFT) build -c release --target LruNet --scratch-path .build-docs \
+	  -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc $(CURDIR)/.build/docs/symbol-graphs
+	docc convert Sources/LruNet/LruNet.docc --additional-symbol-graph-dir .build/docs/symbol-graphs \
+	  --output-path .build/docs/LruNet.doccarchive \
+	  --fallback-display-name LruNet --fallback-bundle-identifier org.lrunet.LruNet --warnings-as-errors
 
 # The paper's comparison table and picture: all checkpoints' sizes, accuracy and speed.
 compare: build

@@ -7,18 +7,18 @@ import Glibc
 /// offered and how many threads it used. Off by default (one relaxed load per region);
 /// `lrunet-bench --parallelism` turns it on to report each region's available parallelism at
 /// 16, 32 and 64 threads (docs/parallelism.md).
-public final class RegionCensus: @unchecked Sendable {
-    public static let shared = RegionCensus()
+package final class RegionCensus: @unchecked Sendable {
+    package static let shared = RegionCensus()
 
     /// One call site's regions.
-    public struct Row: Sendable {
-        public let site: String
+    package struct Row: Sendable {
+        package let site: String
         /// Regions started here.
-        public var regions: Int
+        package var regions: Int
         /// The fewest and most items (independent pieces of work) a region here offered.
-        public var minItems: Int, maxItems: Int
+        package var minItems: Int, maxItems: Int
         /// The fewest and most threads a region here ran on.
-        public var minThreads: Int, maxThreads: Int
+        package var minThreads: Int, maxThreads: Int
     }
 
     private let on = Atomic<Bool>(false)
@@ -27,16 +27,16 @@ public final class RegionCensus: @unchecked Sendable {
 
     private init() { pthread_mutex_init(lock, nil) }
 
-    public var isRecording: Bool { on.load(ordering: .relaxed) }
+    package var isRecording: Bool { on.load(ordering: .relaxed) }
 
     /// Starts counting afresh.
-    public func start() {
+    package func start() {
         pthread_mutex_lock(lock); rows = [:]; pthread_mutex_unlock(lock)
         on.store(true, ordering: .relaxed)
     }
 
     /// Stops counting and returns the rows, by call site.
-    public func stop() -> [Row] {
+    package func stop() -> [Row] {
         on.store(false, ordering: .relaxed)
         pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         return rows.values.sorted { $0.site < $1.site }

@@ -19,6 +19,7 @@ extension Network {
     /// Classifies `data` in batches and counts correct top-1 predictions
     /// (first maximum wins, as PyTorch's `max`).
     /// - Parameters:
+    ///   - data: the labelled images, with the model's channel count.
     ///   - batchSize: images per forward pass.
     ///   - limit: evaluate only the first `limit` images.
     ///   - keepLogits: return every output row.

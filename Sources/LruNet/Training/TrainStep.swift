@@ -13,6 +13,8 @@ extension Network {
     /// - Parameters:
     ///   - images: NCHW float32 `[batch, channels, height, width]`.
     ///   - labels: `batch` class indices in `0..<num_classes`.
+    ///   - optimizer: the update rule (the authors': SGD, momentum 0.9, weight decay 5e-4).
+    ///   - learningRate: this step's rate.
     ///   - seed: dropout masks for this step are drawn from this seed, so a step is reproducible.
     /// - Throws: ``ModelError`` for a bad shape or label; the parameters are unchanged then.
     public func trainStep(images: Tensor, labels: [Int], optimizer: SGD, learningRate: Float, seed: UInt64) throws -> StepResult {
