@@ -31,7 +31,7 @@ guard let checkpoint = argument, limit > 0, batch > 0 else {
 
 do {
     // Inference with the authors' weights.
-    let model = try LruNet(contentsOf: checkpoint)
+    let model = try Network(contentsOf: checkpoint)
     let test = try DatasetKind.fashionMNIST.load(directory: data, split: .test)
     let count = min(limit, test.count), side = test.height, size = test.imageSize
     var correct = 0, seconds = 0.0, start = 0
