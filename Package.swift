@@ -52,5 +52,5 @@ let package = Package(
             dependencies: ["LruNet", "COpenBLAS", "CZlib", "CAllocCounter", "CLruNetKernels"],
             path: "Tests/LruNetTests"),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -33,11 +33,12 @@ func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
     var c = [Float](repeating: 0, count: n * n)
     let t = measure(runs: runs) {
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-            let (A, B, C) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+            // Each thread writes its own columns of C.
+            let (A, B, C) = (ConstRows(ap.baseAddress!), ConstRows(bp.baseAddress!), Rows(cp.baseAddress!))
             DispatchQueue.concurrentPerform(iterations: threads) { w in
                 let lo = n * w / threads, hi = n * (w + 1) / threads
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(hi - lo), Int32(n), 1,
-                            A, Int32(n), B + lo, Int32(n), 0, C + lo, Int32(n))
+                            A.base, Int32(n), B + lo, Int32(n), 0, C + lo, Int32(n))
             }
         } } }
         blackHole(c[0])
@@ -50,12 +51,13 @@ func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
 /// and an add on the baseline path) on `threads` threads at once, each running the same
 /// instruction set as the kernels.
 func fmaPeak(threads: Int, runs: Int, iterations: Int = 20_000_000) -> Stat {
-    let flopsPerThread = UnsafeMutablePointer<Double>.allocate(capacity: threads)
-    defer { flopsPerThread.deallocate() }
+    // Each thread writes its own slot.
+    let flopsPerThread = SharedMutable(UnsafeMutablePointer<Double>.allocate(capacity: threads))
+    defer { flopsPerThread.base.deallocate() }
     let t = measure(runs: runs) {
-        DispatchQueue.concurrentPerform(iterations: threads) { w in flopsPerThread[w] = lru_fma_peak(iterations) }
+        DispatchQueue.concurrentPerform(iterations: threads) { w in (flopsPerThread + w).pointee = lru_fma_peak(iterations) }
     }
-    let flop = (0..<threads).reduce(0.0) { $0 + flopsPerThread[$1] }
+    let flop = (0..<threads).reduce(0.0) { $0 + flopsPerThread.base[$1] }
     return Stat([flop / t.median / 1e9, flop / t.max / 1e9, flop / t.min / 1e9])
 }
 

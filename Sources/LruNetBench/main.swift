@@ -13,8 +13,8 @@ import LruNet
 //   lrunet-bench --compare RESULTS.json --weights CKPT  (ratios to ONNX Runtime and PyTorch; see make bench-compare)
 //   lrunet-bench --parallelism [--markdown FILE]  (each parallel region's items and threads at 16, 32, 64 threads)
 
-var args = Array(CommandLine.arguments.dropFirst())
-func option(_ name: String) -> String? {
+let args = Array(CommandLine.arguments.dropFirst())
+@MainActor func option(_ name: String) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
     return args[i + 1]
 }

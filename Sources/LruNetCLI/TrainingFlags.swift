@@ -109,6 +109,6 @@ func runTrainer(_ trainer: Trainer, resume: Bool, label: String = "") throws {
         print(String(format: "%@epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% (%d/%d)  %.0f img/s  %.0fs",
                      label, r.epoch + 1, epochs, r.trainLoss, 100 * r.trainAccuracy, r.testLoss, 100 * r.testAccuracy,
                      r.testCorrect, r.testTotal, r.imagesPerSecond, r.seconds))
-        fflush(stdout)
+        fflush(nil)     // all streams: `stdout` is a C global Swift 6 will not read from here
     })
 }

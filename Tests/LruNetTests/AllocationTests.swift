@@ -8,14 +8,14 @@ import CAllocCounter
 /// On two threads the steps must really have run parallel regions, so the count covers the
 /// hand-over of work to the worker threads (whose region bodies capture nothing).
 final class AllocationTests: XCTestCase {
-    /// (heap allocations, multi-thread parallel regions) during `body`.
-    func allocations(_ body: () throws -> Void) rethrows -> (heap: UInt64, regions: UInt64) {
-        let r0 = WorkerPool.shared.regions.load(ordering: .relaxed)
+    /// (heap allocations, multi-thread parallel regions of `threading`'s pool) during `body`.
+    func allocations(_ threading: Threading = Threading(threads: 1), _ body: () throws -> Void) rethrows -> (heap: UInt64, regions: UInt64) {
+        let r0 = threading.pool.regions
         lrunet_alloc_counter_start()
         defer { _ = lrunet_alloc_counter_stop() }
         try body()
         let heap = lrunet_alloc_counter_stop()
-        return (heap, UInt64(WorkerPool.shared.regions.load(ordering: .relaxed) - r0))
+        return (heap, UInt64(threading.pool.regions - r0))
     }
 
     func assertNoAllocations(_ counts: (heap: UInt64, regions: UInt64), _ what: String, threads: Int,
@@ -52,11 +52,11 @@ final class AllocationTests: XCTestCase {
                                             width: 28, optimizer: sgd, learningRate: 0.01, seed: 1)
                 }
                 try infer(); try infer()           // plans and warms up
-                assertNoAllocations(try allocations { try infer() }, "inference, batch \(batch), \(threads) threads", threads: threads)
+                assertNoAllocations(try allocations(model.threading) { try infer() }, "inference, batch \(batch), \(threads) threads", threads: threads)
                 try step(); try step()
-                assertNoAllocations(try allocations { try step() }, "training step, batch \(batch), \(threads) threads", threads: threads)
+                assertNoAllocations(try allocations(model.threading) { try step() }, "training step, batch \(batch), \(threads) threads", threads: threads)
                 try infer()                        // back to inference: re-planned once
-                assertNoAllocations(try allocations { try infer() }, "inference after training, batch \(batch)", threads: threads)
+                assertNoAllocations(try allocations(model.threading) { try infer() }, "inference after training, batch \(batch)", threads: threads)
             } } }
         }
     }

@@ -66,8 +66,10 @@ final class DispatchTests: XCTestCase {
             model.threading = Threading(threads: 1)
             let one = try model(x)
             model.threading = Threading(threads: 16)
-            XCTAssertGreaterThanOrEqual(WorkerPool.shared.participants, 16)
+            XCTAssertEqual(model.threading.pool.participants, 16)
+            let regions = model.threading.pool.regions
             let many = try model(x)
+            XCTAssertGreaterThan(model.threading.pool.regions, regions, "16 threads must run parallel regions")
             assertClose(many.data, one.data, atol: 1e-5, rtol: 1e-5, "batch \(batch), 16 threads vs 1")
         }
     }

@@ -45,9 +45,10 @@ extension RunContext {
 /// Op timing inside a parallel region: each worker adds the nanoseconds of its parts to its own
 /// slots, and ``report(to:workers:)`` charges the profile the average over the workers (their
 /// parts run side by side). Only used while a profile is on.
-struct RegionTimer {
+struct RegionTimer: Sendable {
     static let kinds: [OpTimer] = [.depthwiseBatchNorm, .pointwise, .batchNorm]
-    let slots: UnsafeMutablePointer<UInt64>?
+    /// Per worker and kind; each worker adds to its own.
+    let slots: SharedMutable<UInt64>?
 
     @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     /// The clock when timing, else 0.
@@ -58,7 +59,7 @@ struct RegionTimer {
     func lap(_ kind: Int, worker: Int, since start: UInt64) -> UInt64 {
         guard let slots else { return 0 }
         let t = Self.now()
-        slots[worker * Self.kinds.count + kind] += t - start
+        (slots + (worker * Self.kinds.count + kind)).pointee += t - start
         return t
     }
 }
@@ -70,7 +71,7 @@ extension RunContext {
         guard let profile else { body(RegionTimer(slots: nil)); return }
         let n = RegionTimer.kinds.count
         scratch.update(repeating: 0, count: workers * n)
-        body(RegionTimer(slots: scratch))
+        body(RegionTimer(slots: SharedMutable(scratch)))
         for (k, kind) in RegionTimer.kinds.enumerated() {
             let total = (0..<workers).reduce(UInt64(0)) { $0 + scratch[$1 * n + k] }
             profile.add(kind, seconds: Double(total) * 1e-9 / Double(workers))

@@ -37,10 +37,11 @@ package final class Residual: Layer {
         let y = body.forward(input, context), out = buffers.out.pointer
         let count = buffers.output.count
         context.timed(.batchNorm) {
-            context.threading.parallelFor(count / 4096 + 1, (out, UnsafePointer(y), UnsafePointer(input), activation, count)) { args, blocks in
-                let (out, y, x, activation, count) = args.pointee
-                let lo = blocks.lowerBound * 4096, hi = min(count, blocks.upperBound * 4096)
-                lru_row_affine(out + lo, y + lo, hi - lo, 1, 0, x + lo, activation.rawValue)
+            let pass = ResidualAdd(out: Rows(out), body: ConstRows(y), input: ConstRows(input), activation: activation, count: count)
+            context.threading.parallelFor(count / 4096 + 1, pass) { args, blocks in
+                let r = args.pointee
+                let lo = blocks.lowerBound * 4096, hi = min(r.count, blocks.upperBound * 4096)
+                lru_row_affine(r.out + lo, r.body + lo, hi - lo, 1, 0, r.input + lo, r.activation.rawValue)
             }
         }
         return out
@@ -64,4 +65,10 @@ package final class Residual: Layer {
         body.summaries + [LayerSummary(name: name, op: "residual add" + (activation == .relu ? ", relu" : ""),
                                        outputShape: buffers.output, parameters: 0, macs: [:])]
     }
+}
+
+/// `act(body + input)`, each thread its own blocks of 4096 values.
+private struct ResidualAdd: Sendable {
+    let out: Rows, body: ConstRows, input: ConstRows
+    let activation: ActivationKind, count: Int
 }

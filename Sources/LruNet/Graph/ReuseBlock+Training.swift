@@ -47,12 +47,15 @@ extension ReuseBlock {
             let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
             let y = last ? s.y.pointer : s.next.pointer
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = (res, y, s.dwRaw.pointer, s.pwRaw.pointer, dw, pw, dwBNi, pwBNi, shuffle: !last, planes, cin, l,
-                            shape, threads, scratch, rows, timer)
+                let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: Rows(s.dwRaw.pointer), pwRaw: Rows(s.pwRaw.pointer),
+                                            dw: ConstRows(dw), pw: ConstRows(pw), dwBN: dwBNi, pwBN: pwBNi, shuffle: !last,
+                                            planes: planes, groupWidth: cin, rows: Rows(rows), timer: timer,
+                                            depthwise: depthwisePlanes(scratch, threads: threads))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
-                    let (res, y, dwRaw, pwRaw, dw, pw, dwBN, pwBN, shuffle, planes, cin, l, shape, threads, scratch, rows, timer) = args.pointee
-                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
-                                               threads: threads, worker: worker, scratch: scratch)
+                    let r = args.pointee, res = r.res.base, y = r.y.base, dwRaw = r.dwRaw.base, pwRaw = r.pwRaw.base
+                    let dw = r.dw.base, pw = r.pw.base, dwBN = r.dwBN, pwBN = r.pwBN, shuffle = r.shuffle, planes = r.planes
+                    let cin = r.groupWidth, l = r.depthwise.rowLength, rows = r.rows.base, timer = r.timer
+                    let k = r.depthwise.worker(worker)
                     let dwNorm = rows + worker * 4 * cin * l     // this group's normalised depthwise rows
                     var t = timer.start()
                     let c0 = g * cin
@@ -92,13 +95,19 @@ extension ReuseBlock {
             let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
             let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = (src, mask, res, gin, UnsafePointer(s.dwRaw.pointer), UnsafePointer(s.pwRaw.pointer), dw, pw, dwGrad, pwGrad,
-                            pwBNi, dwBNi, dwReplay, shuffled: !last, planes, cin, l, shape, threads, scratch, rows, timer)
+                let pass = BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
+                                             dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
+                                             dw: ConstRows(dw), pw: ConstRows(pw), dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad),
+                                             pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
+                                             groupWidth: cin, rows: Rows(rows), timer: timer,
+                                             depthwise: depthwisePlanes(scratch, threads: threads))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
-                    let (src, mask, res, gin, dwRaw, pwRaw, dw, pw, dwGrad, pwGrad, pwBN, dwBN, dwReplay, shuffled, planes, cin, l, shape,
-                         threads, scratch, rows, timer) = args.pointee
-                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
-                                               threads: threads, worker: worker, scratch: scratch)
+                    let r = args.pointee, src = r.src.base, mask = r.mask.base, res = r.res.base, gin = r.gin?.base
+                    let dwRaw = r.dwRaw.base, pwRaw = r.pwRaw.base, dw = r.dw.base, pw = r.pw.base
+                    let dwGrad = r.dwGrad.base, pwGrad = r.pwGrad.base, pwBN = r.pwBN, dwBN = r.dwBN, dwReplay = r.dwReplay
+                    let shuffled = r.shuffled, planes = r.planes, cin = r.groupWidth, l = r.depthwise.rowLength
+                    let rows = r.rows.base, timer = r.timer
+                    let k = r.depthwise.worker(worker)
                     // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
                     // residual's), at the pw output, and the normalised depthwise output, which the
                     // gradient at it then replaces.
@@ -170,7 +179,7 @@ extension ReuseBlock {
     }
 
     func forwardWide(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let cin = groupWidth, threads = ctx.threading.threads
         let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
                                                 height: shape.height, width: shape.width, threads: threads)
         let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
@@ -181,12 +190,16 @@ extension ReuseBlock {
             let s = saved[i], last = i == iterations - 1
             let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
             let y = last ? s.y.pointer : s.next.pointer
+            // The group schedule's arguments; `rows` is the shared buffer of normalised depthwise rows.
+            let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: Rows(s.dwRaw.pointer), pwRaw: Rows(s.pwRaw.pointer),
+                                        dw: ConstRows(dw), pw: ConstRows(pw), dwBN: dwBNi, pwBN: pwBNi, shuffle: !last,
+                                        planes: planes, groupWidth: cin, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
+                                        depthwise: depthwisePlanes(scratch, threads: threads), columnBlocks: blocks)
             ctx.timed(.depthwiseBatchNorm) {
-                ctx.threading.parallelChunks(planes, minPerThread: 1,
-                                             (res, s.dwRaw.pointer, dwNorm, dw, dwBNi, l, shape, threads, scratch)) { args, worker, range in
-                    let (res, dwRaw, dwNorm, dw, dwBN, l, shape, threads, scratch) = args.pointee
-                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
-                                               threads: threads, worker: worker, scratch: scratch)
+                ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
+                    let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw.base, dwNorm = r.rows.base, dw = r.dw.base, dwBN = r.dwBN
+                    let l = r.depthwise.rowLength
+                    let k = r.depthwise.worker(worker)
                     for c in range {
                         k.forwardBatchNorm(dwNorm + 2 * c * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
                                            bn: dwBN, firstOutput: 2 * c)
@@ -194,8 +207,9 @@ extension ReuseBlock {
                 }
             }
             ctx.timed(.pointwise) {
-                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, (dwNorm, s.pwRaw.pointer, pw, cin, l, blocks)) { args, items in
-                    let (dwNorm, pwRaw, pw, cin, l, blocks) = args.pointee
+                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, pass) { args, items in
+                    let r = args.pointee, dwNorm = r.rows.base, pwRaw = r.pwRaw.base, pw = r.pw.base, cin = r.groupWidth
+                    let l = r.depthwise.rowLength, blocks = r.columnBlocks
                     for item in items {
                         let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
                         sgemm(m: cin, n: hi - lo, k: 2 * cin, pw + g * cin * 2 * cin, lda: 2 * cin, dwNorm + 2 * g * cin * l + lo,
@@ -204,8 +218,9 @@ extension ReuseBlock {
                 }
             }
             ctx.timed(.batchNorm) {
-                ctx.threading.parallelFor(planes, (res, y, s.pwRaw.pointer, pwBNi, !last, planes, l)) { args, range in
-                    let (res, y, pwRaw, pwBN, shuffle, planes, l) = args.pointee
+                ctx.threading.parallelFor(planes, pass) { args, range in
+                    let r = args.pointee, res = r.res.base, y = r.y.base, pwRaw = r.pwRaw.base, pwBN = r.pwBN, shuffle = r.shuffle
+                    let planes = r.planes, l = r.depthwise.rowLength
                     for c in range {
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
                         pwBN.forwardRow(y + dest * l, pwRaw + c * l, l, channel: c, residual: res + c * l, activation: .relu)
@@ -219,7 +234,7 @@ extension ReuseBlock {
 
     func backwardWide(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                       _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let cin = groupWidth, threads = ctx.threading.threads
         let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
                                                 height: shape.height, width: shape.width, threads: threads)
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
@@ -230,12 +245,20 @@ extension ReuseBlock {
             let s = saved[i], last = i == iterations - 1
             let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
             let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
+            let pass = BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
+                                         dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
+                                         dw: ConstRows(dw), pw: ConstRows(pw), dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad),
+                                         pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
+                                         groupWidth: cin, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
+                                         depthwise: depthwisePlanes(scratch, threads: threads),
+                                         wide: WideRows(gDwNorm: Rows(gDwNorm), gy: Rows(gy), gPw: Rows(gPw), columnBlocks: blocks))
             // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the
             // normalised depthwise rows of input channel c rebuilt.
             ctx.timed(.batchNorm) {
-                ctx.threading.parallelFor(planes, (src, mask, UnsafePointer(s.pwRaw.pointer), UnsafePointer(s.dwRaw.pointer), gy, gPw,
-                                                   dwNorm, pwBNi, dwReplay, !last, planes, l)) { args, range in
-                    let (src, mask, pwRaw, dwRaw, gy, gPw, dwNorm, pwBN, dwReplay, shuffled, planes, l) = args.pointee
+                ctx.threading.parallelFor(planes, pass) { args, range in
+                    let r = args.pointee, w = r.wide!, src = r.src.base, mask = r.mask.base, pwRaw = r.pwRaw.base, dwRaw = r.dwRaw.base
+                    let gy = w.gy.base, gPw = w.gPw.base, dwNorm = r.rows.base, pwBN = r.pwBN, dwReplay = r.dwReplay
+                    let shuffled = r.shuffled, planes = r.planes, l = r.depthwise.rowLength
                     for c in range {
                         let at = shuffled ? shuffleDestination(c, channels: planes) : c
                         rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)
@@ -246,8 +269,9 @@ extension ReuseBlock {
             }
             // Per (group, block): rows of dW_g += dPw_g x dwNorm_g^T, columns of dDwNorm_g = W_g^T x dPw_g.
             ctx.timed(.pointwise) {
-                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, (gPw, dwNorm, gDwNorm, pw, pwGrad, cin, l, blocks)) { args, items in
-                    let (gPw, dwNorm, gDwNorm, pw, pwGrad, cin, l, blocks) = args.pointee
+                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, pass) { args, items in
+                    let r = args.pointee, w = r.wide!, gPw = w.gPw.base, dwNorm = r.rows.base, gDwNorm = w.gDwNorm.base
+                    let pw = r.pw.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
                     for item in items {
                         let g = item / blocks, b = item % blocks
                         let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
@@ -261,12 +285,11 @@ extension ReuseBlock {
             }
             // Per input channel: BN backward, then the depthwise gradients (+ the residual's).
             ctx.timed(.depthwiseBatchNorm) {
-                ctx.threading.parallelChunks(planes, minPerThread: 1,
-                                             (gin, dwGrad, dwBNi, gDwNorm, UnsafePointer(s.dwRaw.pointer), res, dw, gy, l, shape,
-                                              threads, scratch)) { args, worker, range in
-                    let (gin, dwGrad, dwBN, gDwNorm, dwRaw, res, dw, gy, l, shape, threads, scratch) = args.pointee
-                    let k = Depthwise3x3Worker(height: shape.height, width: shape.width, batch: shape.batch, multiplier: 2,
-                                               threads: threads, worker: worker, scratch: scratch)
+                ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
+                    let r = args.pointee, w = r.wide!, gin = r.gin?.base, dwGrad = r.dwGrad.base, dwBN = r.dwBN
+                    let gDwNorm = w.gDwNorm.base, dwRaw = r.dwRaw.base, res = r.res.base, dw = r.dw.base, gy = w.gy.base
+                    let l = r.depthwise.rowLength
+                    let k = r.depthwise.worker(worker)
                     for c in range {
                         k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
                                             gradOutput: gDwNorm + 2 * c * l, raw: dwRaw + 2 * c * l, input: res + c * l,
@@ -279,4 +302,46 @@ extension ReuseBlock {
         }
         return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
     }
+}
+
+// The arguments of the training regions. Who writes what: in the group schedule each thread
+// its own group's channels of `y`, `dwRaw`, `pwRaw` (and in backward `gin`, the weight
+// gradients' rows and BatchNorm statistics of its channels) and its own slice of `rows`; in
+// the wide schedule each step's items name their channels, rows or column blocks.
+extension ReuseBlock {
+    func depthwisePlanes(_ scratch: UnsafeMutablePointer<Float>, threads: Int) -> DepthwisePlanes {
+        DepthwisePlanes(multiplier: expansion, batch: shape.batch, height: shape.height, width: shape.width, threads: threads,
+                        scratch: Rows(scratch))
+    }
+}
+
+/// One training iteration forward.
+struct ForwardIteration: Sendable {
+    let res: ConstRows, y: Rows, dwRaw: Rows, pwRaw: Rows, dw: ConstRows, pw: ConstRows
+    let dwBN: BatchNormTraining, pwBN: BatchNormTraining
+    let shuffle: Bool, planes: Int, groupWidth: Int
+    /// Per-thread group rows (group schedule) or the shared normalised depthwise rows (wide).
+    let rows: Rows
+    let timer: RegionTimer
+    let depthwise: DepthwisePlanes
+    var columnBlocks = 1
+}
+
+/// One training iteration backward.
+struct BackwardIteration: Sendable {
+    let src: ConstRows, mask: ConstRows, res: ConstRows, gin: Rows?
+    let dwRaw: ConstRows, pwRaw: ConstRows, dw: ConstRows, pw: ConstRows, dwGrad: Rows, pwGrad: Rows
+    let pwBN: BatchNormGradient, dwBN: BatchNormGradient, dwReplay: BatchNormReplay
+    let shuffled: Bool, planes: Int, groupWidth: Int
+    /// Per-thread group rows (group schedule) or the shared normalised depthwise rows (wide).
+    let rows: Rows
+    let timer: RegionTimer
+    let depthwise: DepthwisePlanes
+    /// The wide schedule's other shared rows.
+    var wide: WideRows? = nil
+}
+
+struct WideRows: Sendable {
+    let gDwNorm: Rows, gy: Rows, gPw: Rows
+    let columnBlocks: Int
 }

@@ -37,6 +37,9 @@ package final class ReuseBlock: Layer {
     private var tile: ReuseTile?
     /// The participants the tile workspace was sized for.
     private var tileParticipants = 1
+    /// The threads the network runs this block on (its ``Threading``): the tile workspace is
+    /// planned for them. A pass on more threads re-plans it first.
+    package var participants = CPUBudget.threads
     private var tileScratch = FloatBuffer(count: 0), tileMasks = FloatBuffer(count: 0)
     private let iterationWeights: UnsafeMutablePointer<IterationWeights>
     private let barrier = SpinBarrier()
@@ -105,7 +108,7 @@ package final class ReuseBlock: Layer {
         }
         let pools = !training && fusedPool != nil && input.width <= 16
         if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : out.count) > 0
-            && (training || tile == nil || tileParticipants == WorkerPool.shared.participants) { return input }
+            && (training || tile == nil || tileParticipants == participants) { return input }
         poolsOutput = pools
         shape = input; self.training = training
         let wide = planes * expansion, l = input.rowLength
@@ -123,7 +126,7 @@ package final class ReuseBlock: Layer {
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
             gradIn = (FloatBuffer(count: planes * l), FloatBuffer(count: planes * l))
-            _ = groupRows.reserve(min(WorkerPool.shared.participants, Self.pointwiseGroups) * 4 * groupWidth * l)
+            _ = groupRows.reserve(min(participants, Self.pointwiseGroups) * 4 * groupWidth * l)
         } else {
             saved = []
             gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
@@ -145,7 +148,6 @@ package final class ReuseBlock: Layer {
     /// them, the depthwise rows the wide schedule shares).
     private func planTiles() {
         guard planes % (4 * ReuseTile.groups) == 0 else { tile = nil; return }   // the 1x1 kernel takes rows 4 at a time
-        let participants = WorkerPool.shared.participants
         let t = ReuseTile(planes: planes, height: shape.height, width: shape.width, batch: shape.batch,
                           parallelTiles: participants)
         tile = t
@@ -157,17 +159,22 @@ package final class ReuseBlock: Layer {
     }
 
     private func forwardTiled(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        if ctx.threading.threads > tileParticipants {
+            participants = ctx.threading.threads
+            planTiles()
+            if tile == nil { return forwardInference(input, ctx) }
+        }
         let t = tile!, batch = shape.batch
         for i in 0..<iterations {       // the same requests as the layer-by-layer path: the cache counts them
             let d = ctx.cache.foldedBatchNorm(dwBN[i], eps: eps), p = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
             iterationWeights[i] = IterationWeights(dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight),
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
-        let masks = (left: UnsafePointer(tileMasks.pointer), right: UnsafePointer(tileMasks.pointer + t.tall.bufferCount))
-        let pass = TiledPass(tile: t, input: input, inputChannels: inputRepeatsHalf ? planes / 2 : planes,
-                             out: out.pointer, batch: batch, iterations: iterations,
-                             weights: iterationWeights, workspace: tileScratch.pointer,
-                             sharedDepthwise: tileScratch.pointer + tileParticipants * t.participantCount, masks: masks,
+        let masks = (left: ConstRows(tileMasks.pointer), right: ConstRows(tileMasks.pointer + t.tall.bufferCount))
+        let pass = TiledPass(tile: t, input: ConstRows(input), inputChannels: inputRepeatsHalf ? planes / 2 : planes,
+                             out: Rows(out.pointer), batch: batch, iterations: iterations,
+                             weights: SharedConst(iterationWeights), workspace: Rows(tileScratch.pointer),
+                             sharedDepthwise: Rows(tileScratch.pointer + tileParticipants * t.participantCount), masks: masks,
                              counter: tileCounter, barrier: barrier,
                              pool: poolsOutput ? TiledPass.Pooling(height: shape.height, width: shape.width,
                                                                    ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil)
@@ -178,10 +185,10 @@ package final class ReuseBlock: Layer {
         if pass.tiles >= width {
             // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.
             tileCounter.reset()
-            WorkerPool.shared.run(width: min(width, pass.tiles), pass) { pass, p, _ in pass.pointee.takeTiles(participant: p) }
+            ctx.threading.pool.run(width: min(width, pass.tiles), pass) { pass, p, _ in pass.pointee.takeTiles(participant: p) }
         } else {
             // Fewer tiles than threads (batch 1): all threads work on each tile.
-            WorkerPool.shared.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
+            ctx.threading.pool.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
         }
         return out.pointer
     }

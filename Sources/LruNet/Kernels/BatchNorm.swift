@@ -39,15 +39,23 @@ func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
                    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
                    residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none, shuffleOutput: Bool = false,
                    channels: Int, rowLength: Int, threading: Threading) {
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)),
-                          (out, x, scale, shift, residual, activation, shuffleOutput, channels, rowLength)) { args, range in
-        let (out, x, scale, shift, residual, activation, shuffleOutput, channels, rowLength) = args.pointee
+    let pass = AffinePass(out: Rows(out), x: ConstRows(x), scale: ConstRows(scale), shift: ConstRows(shift),
+                          residual: residual.map(ConstRows.init), activation: activation, shuffleOutput: shuffleOutput,
+                          channels: channels, rowLength: rowLength)
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), pass) { args, range in
+        let r = args.pointee, n = r.rowLength
         for c in range {
-            let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
-            rowAffine(out + dst * rowLength, x + c * rowLength, rowLength, scale: scale[c], shift: shift[c],
-                      residual: residual.map { $0 + c * rowLength }, activation: activation)
+            let dst = r.shuffleOutput ? shuffleDestination(c, channels: r.channels) : c
+            rowAffine(r.out + dst * n, r.x + c * n, n, scale: r.scale[c], shift: r.shift[c],
+                      residual: r.residual.map { $0 + c * n }, activation: r.activation)
         }
     }
+}
+
+/// A per-channel affine region: each thread its own channels (rows of `x`, and their places in `out`).
+private struct AffinePass: Sendable {
+    let out: Rows, x: ConstRows, scale: ConstRows, shift: ConstRows, residual: ConstRows?
+    let activation: ActivationKind, shuffleOutput: Bool, channels: Int, rowLength: Int
 }
 
 /// Training-mode BatchNorm of one channel row, as PyTorch: normalise with the batch mean and
@@ -116,14 +124,22 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
                            threading: Threading) {
     let bn = BatchNormTraining(gamma: gamma, beta: beta, savedMean: savedMean, savedInvStd: savedInvStd,
                                runningMean: runningMean, runningVar: runningVar, momentum: momentum, eps: eps)
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)),
-                          (out, x, bn, channels, n, residual, activation, shuffleOutput)) { args, range in
-        let (out, x, bn, channels, n, residual, activation, shuffleOutput) = args.pointee
+    let pass = TrainingPass(out: Rows(out), x: ConstRows(x), bn: bn, residual: residual.map(ConstRows.init),
+                            activation: activation, shuffleOutput: shuffleOutput, channels: channels, rowLength: n)
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)), pass) { args, range in
+        let r = args.pointee, n = r.rowLength
         for c in range {
-            let dst = shuffleOutput ? shuffleDestination(c, channels: channels) : c
-            bn.forwardRow(out + dst * n, x + c * n, n, channel: c, residual: residual.map { $0 + c * n }, activation: activation)
+            let dst = r.shuffleOutput ? shuffleDestination(c, channels: r.channels) : c
+            r.bn.forwardRow(r.out + dst * n, r.x + c * n, n, channel: c, residual: r.residual.map { $0 + c * n },
+                            activation: r.activation)
         }
     }
+}
+
+/// A training BatchNorm region: each thread its own channels, and their statistics in `bn`.
+private struct TrainingPass: Sendable {
+    let out: Rows, x: ConstRows, bn: BatchNormTraining, residual: ConstRows?
+    let activation: ActivationKind, shuffleOutput: Bool, channels: Int, rowLength: Int
 }
 
 /// Training-mode BatchNorm backward over CNHW rows (see ``BatchNormGradient``).
@@ -133,8 +149,14 @@ func batchNormBackward(gradInput: UnsafeMutablePointer<Float>, gradOutput: Unsaf
                        gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
                        channels: Int, rowLength n: Int, threading: Threading) {
     let bn = BatchNormGradient(gamma: gamma, savedMean: savedMean, savedInvStd: savedInvStd, gradGamma: gradGamma, gradBeta: gradBeta)
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)), (gradInput, gradOutput, x, bn, n)) { args, range in
-        let (gradInput, gradOutput, x, bn, n) = args.pointee
-        for c in range { bn.backwardRow(gradInput + c * n, dy: gradOutput + c * n, x: x + c * n, n, channel: c) }
+    let pass = GradientPass(gradInput: Rows(gradInput), gradOutput: ConstRows(gradOutput), x: ConstRows(x), bn: bn, rowLength: n)
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)), pass) { args, range in
+        let r = args.pointee, n = r.rowLength
+        for c in range { r.bn.backwardRow(r.gradInput + c * n, dy: r.gradOutput + c * n, x: r.x + c * n, n, channel: c) }
     }
+}
+
+/// A BatchNorm backward region: each thread its own channels, and their parameter gradients in `bn`.
+private struct GradientPass: Sendable {
+    let gradInput: Rows, gradOutput: ConstRows, x: ConstRows, bn: BatchNormGradient, rowLength: Int
 }

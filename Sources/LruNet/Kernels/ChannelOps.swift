@@ -16,11 +16,12 @@
 func concatSelfForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, channels: Int, rowLength: Int,
                        threading: Threading) {
     let count = channels * rowLength
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), (out, input, rowLength, count)) { args, rows in
-        let (out, input, l, count) = args.pointee
-        let lo = rows.lowerBound * l, n = rows.count * l
-        (out + lo).update(from: input + lo, count: n)
-        (out + count + lo).update(from: input + lo, count: n)
+    let pass = ConcatSelfPass(out: Rows(out), input: ConstRows(input), rowLength: rowLength, count: count)
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), pass) { args, rows in
+        let r = args.pointee
+        let lo = rows.lowerBound * r.rowLength, n = rows.count * r.rowLength
+        (r.out + lo).update(from: r.input + lo, count: n)
+        (r.out + r.count + lo).update(from: r.input + lo, count: n)
     }
 }
 
@@ -28,9 +29,15 @@ func concatSelfForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointe
 func concatSelfBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>, channels: Int,
                         rowLength: Int, threading: Threading) {
     let count = channels * rowLength
-    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), (gradInput, gradOutput, rowLength, count)) { args, rows in
-        let (gradInput, gradOutput, l, count) = args.pointee
-        let lo = rows.lowerBound * l
-        rowAdd(gradInput + lo, gradOutput + lo, gradOutput + count + lo, rows.count * l)
+    let pass = ConcatSelfPass(out: Rows(gradInput), input: ConstRows(gradOutput), rowLength: rowLength, count: count)
+    threading.parallelFor(channels, minPerThread: max(1, 16384 / max(rowLength, 1)), pass) { args, rows in
+        let r = args.pointee
+        let lo = rows.lowerBound * r.rowLength
+        rowAdd(r.out + lo, r.input + lo, r.input + r.count + lo, rows.count * r.rowLength)
     }
+}
+
+/// A self-concatenation region (`count` values per copy): each thread its own channel rows.
+private struct ConcatSelfPass: Sendable {
+    let out: Rows, input: ConstRows, rowLength: Int, count: Int
 }

@@ -2,7 +2,7 @@
 // For group g:  out_g[Cout/G][N*Ho*Wo] = W_g[Cout/G][Cin/G*kh*kw] x col_g[Cin/G*kh*kw][N*Ho*Wo].
 // A 1x1 stride-1 unpadded conv needs no im2col: the input rows are the columns.
 
-struct ConvShape: Equatable {
+struct ConvShape: Equatable, Sendable {
     var inChannels: Int, outChannels: Int, groups: Int
     var geometry: ConvGeometry
     var batch: Int, height: Int, width: Int
@@ -37,14 +37,14 @@ private func gemmColumns(group g: Int, input: UnsafePointer<Float>, shape s: Con
 func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
                  columns col: UnsafeMutablePointer<Float>?, threading: Threading) {
-    let inRow = s.batch * s.height * s.width
     if s.isPointwise && s.groups >= threading.threads {
         // Groups are independent GEMMs: hand them out to the threads.
-        threading.parallelFor(s.groups, (out, input, weight, s, inRow)) { args, groups in
-            let (out, input, weight, s, inRow) = args.pointee
+        let pass = GroupPass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight), gradOutput: nil, shape: s)
+        threading.parallelFor(s.groups, pass) { args, groups in
+            let r = args.pointee, s = r.shape, inRow = s.batch * s.height * s.width
             for g in groups {
-                sgemm(m: s.outPerGroup, n: s.columns, k: s.k, weight + g * s.outPerGroup * s.k,
-                      input + g * s.inPerGroup * inRow, out + g * s.outPerGroup * s.columns)
+                sgemm(m: s.outPerGroup, n: s.columns, k: s.k, r.weight + g * s.outPerGroup * s.k,
+                      r.input + g * s.inPerGroup * inRow, r.out + g * s.outPerGroup * s.columns)
             }
         }
     } else {
@@ -65,15 +65,17 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
                   columns col: UnsafeMutablePointer<Float>?, threading: Threading) {
     let inRow = s.batch * s.height * s.width
     if s.isPointwise && s.groups >= threading.threads {
-        threading.parallelFor(s.groups, (gradInput, gradWeight, gradOutput, input, weight, s, inRow)) { args, groups in
-            let (gradInput, gradWeight, gradOutput, input, weight, s, inRow) = args.pointee
+        let pass = GroupPass(out: Rows(gradWeight), input: ConstRows(input), weight: ConstRows(weight),
+                             gradOutput: ConstRows(gradOutput), gradInput: gradInput.map(Rows.init), shape: s)
+        threading.parallelFor(s.groups, pass) { args, groups in
+            let r = args.pointee, s = r.shape, inRow = s.batch * s.height * s.width
             for g in groups {
-                let gout = gradOutput + g * s.outPerGroup * s.columns
-                let w = weight + g * s.outPerGroup * s.k
+                let gout = r.gradOutput! + g * s.outPerGroup * s.columns
+                let w = r.weight + g * s.outPerGroup * s.k
                 // dW_g += dOut_g x in_g^T ;  dIn_g = W_g^T x dOut_g
-                sgemm(transB: true, m: s.outPerGroup, n: s.k, k: s.columns, gout, input + g * s.inPerGroup * inRow,
-                      beta: 1, gradWeight + g * s.outPerGroup * s.k)
-                if let gradInput {
+                sgemm(transB: true, m: s.outPerGroup, n: s.k, k: s.columns, gout, r.input + g * s.inPerGroup * inRow,
+                      beta: 1, r.out + g * s.outPerGroup * s.k)
+                if let gradInput = r.gradInput {
                     sgemm(transA: true, m: s.k, n: s.columns, k: s.outPerGroup, w, gout, gradInput + g * s.inPerGroup * inRow)
                 }
             }
@@ -85,12 +87,14 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
             let b = gemmColumns(group: g, input: input, shape: s, columns: col, threading: threading)
             // dW_g += dOut_g x col_g^T: a reduction over columns, so split the rows of dW instead.
             let rowBlocks = min(threading.threads, s.outPerGroup)
-            threading.parallelFor(rowBlocks, (gradWeight, gout, b, s, g, rowBlocks)) { args, blocks in
-                let (gradWeight, gout, b, s, g, rowBlocks) = args.pointee
+            let pass = WeightRowsPass(gradWeight: Rows(gradWeight + g * s.outPerGroup * s.k), gradOutput: ConstRows(gout),
+                                      columns: ConstRows(b), shape: s, blocks: rowBlocks)
+            threading.parallelFor(rowBlocks, pass) { args, blocks in
+                let r = args.pointee, s = r.shape
                 for blk in blocks {
-                    let lo = s.outPerGroup * blk / rowBlocks, hi = s.outPerGroup * (blk + 1) / rowBlocks
-                    sgemm(transB: true, m: hi - lo, n: s.k, k: s.columns, gout + lo * s.columns, b, beta: 1,
-                          gradWeight + (g * s.outPerGroup + lo) * s.k)
+                    let lo = s.outPerGroup * blk / r.blocks, hi = s.outPerGroup * (blk + 1) / r.blocks
+                    sgemm(transB: true, m: hi - lo, n: s.k, k: s.columns, r.gradOutput + lo * s.columns, r.columns.base, beta: 1,
+                          r.gradWeight + lo * s.k)
                 }
             }
             guard let gradInput else { continue }
@@ -107,4 +111,18 @@ func convBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMut
         }
     }
     if let gradBias { accumulateRowSums(gradBias, gradOutput, channels: s.outChannels, rowLength: s.columns) }
+}
+
+/// One GEMM per group, each thread its own groups: forward writes their rows of `out`;
+/// backward accumulates their rows of the weight gradient (`out`) and writes their input gradients.
+private struct GroupPass: Sendable {
+    let out: Rows, input: ConstRows, weight: ConstRows, gradOutput: ConstRows?
+    var gradInput: Rows? = nil
+    let shape: ConvShape
+}
+
+/// One group's weight gradient split by rows, each thread its own block of rows.
+private struct WeightRowsPass: Sendable {
+    let gradWeight: Rows, gradOutput: ConstRows, columns: ConstRows
+    let shape: ConvShape, blocks: Int
 }

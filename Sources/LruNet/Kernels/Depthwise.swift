@@ -25,14 +25,16 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
     if g == ConvGeometry(kernel: 3, stride: 2, padding: 1), let scratch {
         // The C kernel for the baselines' downsampling: one input channel over the batch per call.
         let per = lru_dw3s2_scratch_count(height, width), s = scratch.reserve(threading.threads * per)
-        threading.parallelChunks(channels, minPerThread: 1,
-                                 (out, input, weight, mult, batch, height, width, scale, shift, activation, s, per)) { args, worker, range in
-            let (out, input, weight, mult, batch, height, width, scale, shift, activation, s, per) = args.pointee
+        let pass = DirectPass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight), scale: scale.map(ConstRows.init),
+                              shift: shift.map(ConstRows.init), activation: activation, multiplier: mult, batch: batch,
+                              height: height, width: width, geometry: g, scratch: Rows(s), scratchPerWorker: per)
+        threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
+            let r = args.pointee, mult = r.multiplier, batch = r.batch, height = r.height, width = r.width
             let ho = (height - 1) / 2 + 1, wo = (width - 1) / 2 + 1
             for c in range {
-                lru_dw3s2_forward(out + c * mult * batch * ho * wo, input + c * batch * height * width, batch, height, width,
-                                  weight + c * mult * 9, mult, scale.map { $0 + c * mult }, shift.map { $0 + c * mult },
-                                  activation.rawValue, s + worker * per)
+                lru_dw3s2_forward(r.out + c * mult * batch * ho * wo, r.input + c * batch * height * width, batch, height, width,
+                                  r.weight + c * mult * 9, mult, r.scale.map { $0 + c * mult }, r.shift.map { $0 + c * mult },
+                                  r.activation.rawValue, r.scratch! + worker * r.scratchPerWorker)
             }
         }
         return
@@ -43,12 +45,14 @@ func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
                               threading: threading)
         }
     }
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
-    let kArea = g.kernelH * g.kernelW
     let outChannels = channels * mult
-    threading.parallelFor(outChannels * batch, minPerThread: 4,
-                          (out, input, weight, mult, batch, height, width, g, scale, shift, ho, wo, kArea)) { args, range in
-        let (out, input, weight, mult, batch, height, width, g, scale, shift, ho, wo, kArea) = args.pointee
+    let pass = DirectPass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight), scale: scale.map(ConstRows.init),
+                          shift: shift.map(ConstRows.init), activation: .none, multiplier: mult, batch: batch,
+                          height: height, width: width, geometry: g, scratch: nil, scratchPerWorker: 0)
+    threading.parallelFor(outChannels * batch, minPerThread: 4, pass) { args, range in
+        let r = args.pointee, out = r.out.base, input = r.input.base, weight = r.weight.base, scale = r.scale?.base, shift = r.shift?.base
+        let mult = r.multiplier, batch = r.batch, height = r.height, width = r.width, g = r.geometry
+        let ho = g.outputHeight(height), wo = g.outputWidth(width), kArea = g.kernelH * g.kernelW
         for job in range {
             let o = job / batch, n = job % batch
             let src = input + ((o / mult) * batch + n) * height * width
@@ -101,13 +105,16 @@ func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: Unsa
                              width: width, addToInput: addToInput, scratch: scratch.reserve(need), threading: threading)
         return
     }
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
-    let kArea = g.kernelH * g.kernelW
     // Parallel over input channels: channel c owns gradInput[c] and gradWeight[c*mult ..< (c+1)*mult].
-    threading.parallelFor(channels, (gradInput, gradWeight, gradOutput, input, weight, mult, batch, height, width, g,
-                                     accumulateInput, addToInput, ho, wo, kArea)) { args, range in
-        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, height, width, g,
-             accumulateInput, addToInput, ho, wo, kArea) = args.pointee
+    let pass = DirectGradientPass(gradInput: gradInput.map(Rows.init), gradWeight: Rows(gradWeight), gradOutput: ConstRows(gradOutput),
+                                  input: ConstRows(input), weight: ConstRows(weight), addToInput: addToInput.map(ConstRows.init),
+                                  accumulateInput: accumulateInput, multiplier: mult, batch: batch, height: height, width: width,
+                                  geometry: g)
+    threading.parallelFor(channels, pass) { args, range in
+        let r = args.pointee, gradInput = r.gradInput?.base, gradWeight = r.gradWeight.base, gradOutput = r.gradOutput.base
+        let input = r.input.base, weight = r.weight.base, addToInput = r.addToInput?.base, accumulateInput = r.accumulateInput
+        let mult = r.multiplier, batch = r.batch, height = r.height, width = r.width, g = r.geometry
+        let ho = g.outputHeight(height), wo = g.outputWidth(width), kArea = g.kernelH * g.kernelW
         for c in range {
             for n in 0..<batch {
                 let src = input + (c * batch + n) * height * width
@@ -145,4 +152,19 @@ func depthwiseBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: Unsa
             }
         }
     }
+}
+
+/// A direct depthwise region: each thread its own output rows (and, stride 2, its own scratch).
+private struct DirectPass: Sendable {
+    let out: Rows, input: ConstRows, weight: ConstRows, scale: ConstRows?, shift: ConstRows?
+    let activation: ActivationKind
+    let multiplier: Int, batch: Int, height: Int, width: Int, geometry: ConvGeometry
+    let scratch: Rows?, scratchPerWorker: Int
+}
+
+/// Each thread its own input channels: their gradient rows and their outputs' weight gradients.
+private struct DirectGradientPass: Sendable {
+    let gradInput: Rows?, gradWeight: Rows, gradOutput: ConstRows, input: ConstRows, weight: ConstRows, addToInput: ConstRows?
+    let accumulateInput: Bool
+    let multiplier: Int, batch: Int, height: Int, width: Int, geometry: ConvGeometry
 }

@@ -70,16 +70,17 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
                          scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, activation: ActivationKind = .none,
                          scratch: UnsafeMutablePointer<Float>, threading: Threading) {
     lru_dw3_prepare(scratch, h, w, batch)
-    let threads = threading.threads, rowLength = batch * h * w
-    threading.parallelChunks(channels, minPerThread: 1,
-                             (out, input, weight, mult, batch, h, w, scale, shift, activation, scratch, threads, rowLength)) { args, worker, range in
-        let (out, input, weight, mult, batch, h, w, scale, shift, activation, scratch, threads, rowLength) = args.pointee
-        let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
-                                   worker: worker, scratch: scratch)
+    let pass = Depthwise3x3Pass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight),
+                                scale: scale.map(ConstRows.init), shift: shift.map(ConstRows.init), activation: activation,
+                                planes: DepthwisePlanes(multiplier: mult, batch: batch, height: h, width: w,
+                                                        threads: threading.threads, scratch: Rows(scratch)))
+    threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
+        let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
+        let k = r.planes.worker(worker)
         for c in range {
             let o = c * mult
-            k.forward(out + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
-                      scale: scale.map { $0 + o }, shift: shift.map { $0 + o }, activation: activation)
+            k.forward(r.out + o * n, input: r.input + c * n, weight: r.weight + o * 9,
+                      scale: r.scale.map { $0 + o }, shift: r.shift.map { $0 + o }, activation: r.activation)
         }
     }
 }
@@ -90,19 +91,46 @@ func depthwise3x3Backward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: U
                           channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                           addToInput: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>, threading: Threading) {
     lru_dw3_prepare(scratch, h, w, batch)
-    let threads = threading.threads, rowLength = batch * h * w
-    threading.parallelChunks(channels, minPerThread: 1,
-                             (gradInput, gradWeight, gradOutput, input, weight, mult, batch, h, w, addToInput, scratch,
-                              threads, rowLength)) { args, worker, range in
-        let (gradInput, gradWeight, gradOutput, input, weight, mult, batch, h, w, addToInput, scratch,
-             threads, rowLength) = args.pointee
-        let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
-                                   worker: worker, scratch: scratch)
+    let pass = Depthwise3x3GradientPass(gradInput: gradInput.map(Rows.init), gradWeight: Rows(gradWeight),
+                                        gradOutput: ConstRows(gradOutput), input: ConstRows(input), weight: ConstRows(weight),
+                                        addToInput: addToInput.map(ConstRows.init),
+                                        planes: DepthwisePlanes(multiplier: mult, batch: batch, height: h, width: w,
+                                                                threads: threading.threads, scratch: Rows(scratch)))
+    threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
+        let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
+        let k = r.planes.worker(worker)
         for c in range {
             let o = c * mult
-            k.backward(gradInput: gradInput.map { $0 + c * rowLength }, gradWeight: gradWeight + o * 9,
-                       gradOutput: gradOutput + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
-                       addTo: addToInput.map { $0 + c * rowLength })
+            k.backward(gradInput: r.gradInput.map { $0 + c * n }, gradWeight: r.gradWeight + o * 9,
+                       gradOutput: r.gradOutput + o * n, input: r.input + c * n, weight: r.weight + o * 9,
+                       addTo: r.addToInput.map { $0 + c * n })
         }
     }
+}
+
+/// What every 3x3 depthwise region shares: the planes' shape and the scratch, of which each
+/// worker uses its own tall buffers (and rows).
+struct DepthwisePlanes: Sendable {
+    let multiplier: Int, batch: Int, height: Int, width: Int, threads: Int
+    let scratch: Rows
+    /// Values of one channel's row (the whole batch).
+    var rowLength: Int { batch * height * width }
+    func worker(_ worker: Int) -> Depthwise3x3Worker {
+        Depthwise3x3Worker(height: height, width: width, batch: batch, multiplier: multiplier, threads: threads,
+                           worker: worker, scratch: scratch.base)
+    }
+}
+
+/// Each thread its own input channels and their `multiplier` output rows.
+private struct Depthwise3x3Pass: Sendable {
+    let out: Rows, input: ConstRows, weight: ConstRows, scale: ConstRows?, shift: ConstRows?
+    let activation: ActivationKind
+    let planes: DepthwisePlanes
+}
+
+/// Each thread its own input channels: their input-gradient rows and weight gradients.
+private struct Depthwise3x3GradientPass: Sendable {
+    let gradInput: Rows?, gradWeight: Rows
+    let gradOutput: ConstRows, input: ConstRows, weight: ConstRows, addToInput: ConstRows?
+    let planes: DepthwisePlanes
 }

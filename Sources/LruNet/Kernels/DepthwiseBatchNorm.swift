@@ -53,17 +53,17 @@ func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, raw: Uns
                                     _ weight: UnsafePointer<Float>, bn: BatchNormTraining,
                                     channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                                     scratch: Scratch, threading: Threading) {
-    let threads = threading.threads, rowLength = batch * h * w
-    let s = depthwiseBatchNormScratch(scratch, multiplier: mult, batch: batch, height: h, width: w, threads: threads)
-    threading.parallelChunks(channels, minPerThread: 1,
-                             (out, raw, input, weight, bn, mult, batch, h, w, s, threads, rowLength)) { args, worker, range in
-        let (out, raw, input, weight, bn, mult, batch, h, w, s, threads, rowLength) = args.pointee
-        let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
-                                   worker: worker, scratch: s)
+    let s = depthwiseBatchNormScratch(scratch, multiplier: mult, batch: batch, height: h, width: w, threads: threading.threads)
+    let pass = DepthwiseBatchNormPass(out: Rows(out), raw: Rows(raw), input: ConstRows(input), weight: ConstRows(weight), bn: bn,
+                                      planes: DepthwisePlanes(multiplier: mult, batch: batch, height: h, width: w,
+                                                              threads: threading.threads, scratch: Rows(s)))
+    threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
+        let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
+        let k = r.planes.worker(worker)
         for c in range {
             let o = c * mult
-            k.forwardBatchNorm(out + o * rowLength, raw: raw + o * rowLength, input: input + c * rowLength, weight: weight + o * 9,
-                               bn: bn, firstOutput: o)
+            k.forwardBatchNorm(r.out + o * n, raw: r.raw + o * n, input: r.input + c * n, weight: r.weight + o * 9,
+                               bn: r.bn, firstOutput: o)
         }
     }
 }
@@ -77,20 +77,35 @@ func depthwiseBatchNormBackward(gradInput: UnsafeMutablePointer<Float>?, gradWei
                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, addToInput: UnsafePointer<Float>?,
                                 channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                                 scratch: Scratch, threading: Threading) {
-    let threads = threading.threads, rowLength = batch * h * w
-    let s = depthwiseBatchNormScratch(scratch, multiplier: mult, batch: batch, height: h, width: w, threads: threads)
-    threading.parallelChunks(channels, minPerThread: 1,
-                             (gradInput, gradWeight, bn, gradOutput, raw, input, weight, addToInput, mult, batch, h, w, s,
-                              threads, rowLength)) { args, worker, range in
-        let (gradInput, gradWeight, bn, gradOutput, raw, input, weight, addToInput, mult, batch, h, w, s,
-             threads, rowLength) = args.pointee
-        let k = Depthwise3x3Worker(height: h, width: w, batch: batch, multiplier: mult, threads: threads,
-                                   worker: worker, scratch: s)
+    let s = depthwiseBatchNormScratch(scratch, multiplier: mult, batch: batch, height: h, width: w, threads: threading.threads)
+    let pass = DepthwiseBatchNormGradientPass(gradInput: gradInput.map(Rows.init), gradWeight: Rows(gradWeight), bn: bn,
+                                              gradOutput: ConstRows(gradOutput), raw: ConstRows(raw), input: ConstRows(input),
+                                              weight: ConstRows(weight), addToInput: addToInput.map(ConstRows.init),
+                                              planes: DepthwisePlanes(multiplier: mult, batch: batch, height: h, width: w,
+                                                                      threads: threading.threads, scratch: Rows(s)))
+    threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
+        let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
+        let k = r.planes.worker(worker)
         for c in range {
             let o = c * mult
-            k.backwardBatchNorm(gradInput: gradInput.map { $0 + c * rowLength }, gradWeight: gradWeight + o * 9, bn: bn,
-                                gradOutput: gradOutput + o * rowLength, raw: raw + o * rowLength, input: input + c * rowLength,
-                                weight: weight + o * 9, addTo: addToInput.map { $0 + c * rowLength }, firstOutput: o)
+            k.backwardBatchNorm(gradInput: r.gradInput.map { $0 + c * n }, gradWeight: r.gradWeight + o * 9, bn: r.bn,
+                                gradOutput: r.gradOutput + o * n, raw: r.raw + o * n, input: r.input + c * n,
+                                weight: r.weight + o * 9, addTo: r.addToInput.map { $0 + c * n }, firstOutput: o)
         }
     }
+}
+
+/// Each thread its own input channels: their output rows, and their channels' statistics in `bn`.
+private struct DepthwiseBatchNormPass: Sendable {
+    let out: Rows, raw: Rows, input: ConstRows, weight: ConstRows
+    let bn: BatchNormTraining
+    let planes: DepthwisePlanes
+}
+
+/// Each thread its own input channels: their gradient rows, weight and BatchNorm gradients.
+private struct DepthwiseBatchNormGradientPass: Sendable {
+    let gradInput: Rows?, gradWeight: Rows
+    let bn: BatchNormGradient
+    let gradOutput: ConstRows, raw: ConstRows, input: ConstRows, weight: ConstRows, addToInput: ConstRows?
+    let planes: DepthwisePlanes
 }

@@ -4,11 +4,12 @@ import CLruNetKernels
 /// blocks of 8 values.
 func activationForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, kind: ActivationKind, count: Int,
                        threading: Threading) {
-    threading.parallelFor(count / 8, minPerThread: 4096, (out, input, kind, count)) { args, vectors in
-        let (out, input, kind, count) = args.pointee
+    let pass = ActivationPass(out: Rows(out), input: ConstRows(input), gradOutput: nil, kind: kind, count: count)
+    threading.parallelFor(count / 8, minPerThread: 4096, pass) { args, vectors in
+        let r = args.pointee
         let lo = 8 * vectors.lowerBound
-        let hi = vectors.upperBound == count / 8 ? count : 8 * vectors.upperBound   // the last chunk takes the tail
-        if kind == .relu6 { lru_relu6(out + lo, input + lo, hi - lo) } else { lru_relu(out + lo, input + lo, hi - lo) }
+        let hi = vectors.upperBound == r.count / 8 ? r.count : 8 * vectors.upperBound   // the last chunk takes the tail
+        if r.kind == .relu6 { lru_relu6(r.out + lo, r.input + lo, hi - lo) } else { lru_relu(r.out + lo, r.input + lo, hi - lo) }
     }
 }
 
@@ -21,13 +22,23 @@ func reluForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Floa
 /// positive (and, for ReLU6, below 6).
 func activationBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
                         output: UnsafePointer<Float>, kind: ActivationKind, count: Int, threading: Threading) {
-    threading.parallelFor(count / 8, minPerThread: 4096, (gradInput, gradOutput, output, kind, count)) { args, vectors in
-        let (gradInput, gradOutput, output, kind, count) = args.pointee
+    let pass = ActivationPass(out: Rows(gradInput), input: ConstRows(output), gradOutput: ConstRows(gradOutput), kind: kind,
+                              count: count)
+    threading.parallelFor(count / 8, minPerThread: 4096, pass) { args, vectors in
+        let r = args.pointee, gradOutput = r.gradOutput!
         let lo = 8 * vectors.lowerBound
-        let hi = vectors.upperBound == count / 8 ? count : 8 * vectors.upperBound
-        if kind == .relu6 { lru_row_relu6_grad(gradInput + lo, gradOutput + lo, output + lo, hi - lo) }
-        else { rowReLUGradient(gradInput + lo, gradOutput + lo, output: output + lo, hi - lo) }
+        let hi = vectors.upperBound == r.count / 8 ? r.count : 8 * vectors.upperBound
+        if r.kind == .relu6 { lru_row_relu6_grad(r.out + lo, gradOutput + lo, r.input + lo, hi - lo) }
+        else { rowReLUGradient(r.out + lo, gradOutput + lo, output: r.input + lo, hi - lo) }
     }
+}
+
+/// An activation region: forward writes `act(input)` to `out`; backward writes the gradient
+/// at the input to `out`, from `gradOutput` and the forward output (`input`). Each thread its
+/// own blocks of 8.
+private struct ActivationPass: Sendable {
+    let out: Rows, input: ConstRows, gradOutput: ConstRows?
+    let kind: ActivationKind, count: Int
 }
 
 /// Gradient through ReLU given its output.

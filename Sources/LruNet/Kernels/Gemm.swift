@@ -34,12 +34,19 @@ func sgemmColumnsParallel(transA: Bool = false, m: Int, n: Int, k: Int, _ a: Uns
                           _ b: UnsafePointer<Float>, beta: Float = 0, _ c: UnsafeMutablePointer<Float>,
                           threading: Threading) {
     let blocks = min(threading.threads, max(1, n / 256))
-    threading.parallelFor(blocks, (transA, m, n, k, a, b, beta, c, blocks)) { args, range in
-        let (transA, m, n, k, a, b, beta, c, blocks) = args.pointee
+    let pass = ColumnBlocks(transA: transA, m: m, n: n, k: k, a: ConstRows(a), b: ConstRows(b), beta: beta, c: Rows(c), blocks: blocks)
+    threading.parallelFor(blocks, pass) { args, range in
+        let r = args.pointee, n = r.n
         for blk in range {
-            let lo = n * blk / blocks, hi = n * (blk + 1) / blocks
-            sgemm(transA: transA, m: m, n: hi - lo, k: k, a, lda: transA ? m : k, b + lo, ldb: n,
-                  beta: beta, c + lo, ldc: n)
+            let lo = n * blk / r.blocks, hi = n * (blk + 1) / r.blocks
+            sgemm(transA: r.transA, m: r.m, n: hi - lo, k: r.k, r.a.base, lda: r.transA ? r.m : r.k, r.b + lo, ldb: n,
+                  beta: r.beta, r.c + lo, ldc: n)
         }
     }
+}
+
+/// C = op(A) B split by columns, each thread its own block of columns of B and C.
+private struct ColumnBlocks: Sendable {
+    let transA: Bool, m: Int, n: Int, k: Int
+    let a: ConstRows, b: ConstRows, beta: Float, c: Rows, blocks: Int
 }

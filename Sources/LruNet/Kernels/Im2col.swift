@@ -34,11 +34,11 @@ public struct ConvGeometry: Equatable, Sendable {
 func im2col(_ col: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
             channels: Int, batch: Int, height: Int, width: Int, geometry g: ConvGeometry,
             threading: Threading) {
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
     let rows = channels * g.kernelH * g.kernelW
-    let rowLen = batch * ho * wo
-    threading.parallelFor(rows, minPerThread: 8, (col, input, batch, height, width, g, ho, wo, rowLen)) { args, range in
-        let (col, input, batch, height, width, g, ho, wo, rowLen) = args.pointee
+    let pass = WindowPass(out: Rows(col), input: ConstRows(input), batch: batch, height: height, width: width, geometry: g)
+    threading.parallelFor(rows, minPerThread: 8, pass) { args, range in
+        let p = args.pointee, col = p.out.base, input = p.input.base, batch = p.batch, height = p.height, width = p.width
+        let g = p.geometry, ho = p.outputHeight, wo = p.outputWidth, rowLen = batch * ho * wo
         for r in range {
             let c = r / (g.kernelH * g.kernelW), ky = (r / g.kernelW) % g.kernelH, kx = r % g.kernelW
             let dst = col + r * rowLen
@@ -63,12 +63,11 @@ func im2col(_ col: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
 func col2im(_ grad: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>,
             channels: Int, batch: Int, height: Int, width: Int, geometry g: ConvGeometry,
             threading: Threading) {
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
-    let k2 = g.kernelH * g.kernelW
-    let rowLen = batch * ho * wo
     // Parallel over channels: each channel's rows write only its own input plane.
-    threading.parallelFor(channels, (grad, col, batch, height, width, g, ho, wo, k2, rowLen)) { args, range in
-        let (grad, col, batch, height, width, g, ho, wo, k2, rowLen) = args.pointee
+    let pass = WindowPass(out: Rows(grad), input: ConstRows(col), batch: batch, height: height, width: width, geometry: g)
+    threading.parallelFor(channels, pass) { args, range in
+        let p = args.pointee, grad = p.out.base, col = p.input.base, batch = p.batch, height = p.height, width = p.width
+        let g = p.geometry, ho = p.outputHeight, wo = p.outputWidth, k2 = g.kernelH * g.kernelW, rowLen = batch * ho * wo
         for c in range {
             for kk in 0..<k2 {
                 let ky = kk / g.kernelW, kx = kk % g.kernelW
@@ -86,4 +85,14 @@ func col2im(_ grad: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>,
             }
         }
     }
+}
+
+/// A region over planes and a window (im2col, col2im, pooling): each thread writes the rows or
+/// planes of `out` its range names, and reads `input`.
+struct WindowPass: Sendable {
+    let out: Rows, input: ConstRows
+    var argmax: IndexRows? = nil
+    let batch: Int, height: Int, width: Int, geometry: ConvGeometry
+    var outputHeight: Int { geometry.outputHeight(height) }
+    var outputWidth: Int { geometry.outputWidth(width) }
 }

@@ -1,51 +1,55 @@
 import COpenBLAS
 
-/// How many threads the engine uses.
+/// How many threads the engine uses, and the worker pool they run on.
 ///
-/// Passed explicitly (no global mode): the model holds one and hands it to
-/// every kernel. OpenBLAS itself runs single-threaded: its idle threads spin
-/// and yield, which on two cores starved our own workers (a fifth of the
-/// training time went to `sched_yield`). Instead the engine splits each GEMM
-/// across its threads, by group or by column block, and calls a one-thread sgemm.
+/// Passed explicitly (no global mode): a network holds one and hands it to every kernel, and
+/// each `Threading` value (with its copies) owns its own ``WorkerPool``, so two networks run side
+/// by side, each on its own threads. OpenBLAS itself runs single-threaded (process-wide, set
+/// here): its idle threads spin and yield, which on two cores starved our own workers. Instead
+/// the engine splits each GEMM across its threads, by group or by column block, and calls a
+/// one-thread sgemm.
 public struct Threading: Sendable, Equatable {
-    public var threads: Int
+    public let threads: Int
+    package let pool: WorkerPool
 
     /// - Parameter threads: worker count; 0 means ``CPUBudget/threads`` (the CPUs this process
-    ///   may use, or `LRUNET_THREADS`). More threads than cores is allowed (and tested).
+    ///   may use, or `LRUNET_THREADS`). More threads than cores is allowed (and tested). The
+    ///   worker threads start on the first parallel region.
     public init(threads: Int = 0) {
-        self.threads = threads <= 0 ? CPUBudget.threads : threads
-        if self.threads > WorkerPool.shared.participants { WorkerPool.shared.grow(toParticipants: self.threads) }
+        self.threads = threads <= 0 ? CPUBudget.threads : min(threads, 1024)
+        pool = WorkerPool(participants: self.threads)
         openblas_set_num_threads(1)
     }
 
-    /// Runs `body(args, range)` over `0..<count` split into contiguous chunks, one
-    /// per thread; small jobs run inline.
+    public static func == (a: Threading, b: Threading) -> Bool { a.threads == b.threads }
+
+    /// Runs `body(args, range)` over `0..<count` split into contiguous chunks, one per thread;
+    /// small jobs run inline.
     ///
-    /// `body` must capture nothing: what it needs comes in `args`, usually a tuple
-    /// it destructures first (`let (x, y, n) = args.pointee`), so a parallel loop
-    /// costs no heap allocation (see ``WorkerPool/run(width:_:_:)``).
+    /// `body` must capture nothing: what it needs comes in `args`, a named struct it reads
+    /// first (`let r = args.pointee`), so a parallel loop costs no heap allocation.
     @inline(__always)
-    func parallelFor<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args, file: StaticString = #fileID, line: UInt = #line,
-                           _ body: @escaping (_ args: UnsafePointer<Args>, _ range: Range<Int>) -> Void) {
+    func parallelFor<Args: Sendable>(_ count: Int, minPerThread: Int = 1, _ args: Args, file: StaticString = #fileID,
+                                     line: UInt = #line,
+                                     _ body: @escaping @Sendable (_ args: UnsafePointer<Args>, _ range: Range<Int>) -> Void) {
         withUnsafePointer(to: args) { a in
             parallelChunks(count, minPerThread: minPerThread, ForLoop(args: a, body: body), file: file, line: line) { loop, _, range in
                 loop.pointee.body(loop.pointee.args, range)
             }
         }
     }
-}
 
-extension Threading {
-    /// Like ``parallelFor(_:minPerThread:_:_:)`` but also passes the worker index
+    /// Like ``parallelFor(_:minPerThread:_:file:line:_:)`` but also passes the worker index
     /// (`0..<threads`), for kernels that use per-worker scratch memory.
     @inline(__always)
-    func parallelChunks<Args>(_ count: Int, minPerThread: Int = 1, _ args: Args, file: StaticString = #fileID, line: UInt = #line,
-                              _ body: @escaping (_ args: UnsafePointer<Args>, _ worker: Int, _ range: Range<Int>) -> Void) {
+    func parallelChunks<Args: Sendable>(_ count: Int, minPerThread: Int = 1, _ args: Args, file: StaticString = #fileID,
+                                        line: UInt = #line,
+                                        _ body: @escaping @Sendable (_ args: UnsafePointer<Args>, _ worker: Int, _ range: Range<Int>) -> Void) {
         withUnsafePointer(to: args) { a in
             let workers = min(threads, count / max(minPerThread, 1))
             RegionCensus.shared.record(file, line, items: count / max(minPerThread, 1), threads: max(workers, 1))
             if workers <= 1 { body(a, 0, 0..<count); return }
-            WorkerPool.shared.run(width: workers, Chunks(args: a, body: body, count: count, workers: workers)) { c, w, width in
+            pool.run(width: workers, Chunks(args: a, body: body, count: count, workers: workers)) { c, w, width in
                 let c = c.pointee
                 // With a busy pool (width 1) the caller takes every chunk itself.
                 for part in stride(from: w, to: c.workers, by: width) {
@@ -55,9 +59,7 @@ extension Threading {
             }
         }
     }
-}
 
-extension Threading {
     /// Runs `body(args, worker, item)` for every item of `0..<count`, the threads taking items
     /// one at a time from `counter` (reset here) until none are left.
     ///
@@ -66,14 +68,15 @@ extension Threading {
     /// of every region; here it takes the slowed core's remaining items instead. Items must be
     /// independent, so the result does not depend on who ran what.
     @inline(__always)
-    func parallelItems<Args>(_ count: Int, counter: TileCounter, _ args: Args, file: StaticString = #fileID, line: UInt = #line,
-                             _ body: @escaping (_ args: UnsafePointer<Args>, _ worker: Int, _ item: Int) -> Void) {
+    func parallelItems<Args: Sendable>(_ count: Int, counter: TileCounter, _ args: Args, file: StaticString = #fileID,
+                                       line: UInt = #line,
+                                       _ body: @escaping @Sendable (_ args: UnsafePointer<Args>, _ worker: Int, _ item: Int) -> Void) {
         withUnsafePointer(to: args) { a in
             let workers = min(threads, count)
             RegionCensus.shared.record(file, line, items: count, threads: max(workers, 1))
             if workers <= 1 { for i in 0..<count { body(a, 0, i) }; return }
             counter.reset()
-            WorkerPool.shared.run(width: workers, Items(args: a, body: body, count: count, counter: counter)) { c, w, _ in
+            pool.run(width: workers, Items(args: a, body: body, count: count, counter: counter)) { c, w, _ in
                 let c = c.pointee
                 while case let i = c.counter.take(), i < c.count { c.body(c.args, w, i) }
             }
@@ -81,24 +84,24 @@ extension Threading {
     }
 }
 
-private struct Items<Args> {
+// A loop's body and a pointer to its arguments on their way to the worker pool: Sendable because
+// the pointer is only read, by the region's participants, while the region runs (see SharedMemory.swift).
+private struct ForLoop<Args: Sendable>: @unchecked Sendable {
     let args: UnsafePointer<Args>
-    let body: (UnsafePointer<Args>, Int, Int) -> Void
+    let body: @Sendable (UnsafePointer<Args>, Range<Int>) -> Void
+}
+
+private struct Chunks<Args: Sendable>: @unchecked Sendable {
+    let args: UnsafePointer<Args>
+    let body: @Sendable (UnsafePointer<Args>, Int, Range<Int>) -> Void
+    let count: Int, workers: Int
+}
+
+private struct Items<Args: Sendable>: @unchecked Sendable {
+    let args: UnsafePointer<Args>
+    let body: @Sendable (UnsafePointer<Args>, Int, Int) -> Void
     let count: Int
     let counter: TileCounter
-}
-
-// A loop's body and arguments on their way to the worker pool. The bodies take their
-// arguments by pointer, so storing them in these generic structs needs no reabstraction thunk.
-private struct ForLoop<Args> {
-    let args: UnsafePointer<Args>
-    let body: (UnsafePointer<Args>, Range<Int>) -> Void
-}
-
-private struct Chunks<Args> {
-    let args: UnsafePointer<Args>
-    let body: (UnsafePointer<Args>, Int, Range<Int>) -> Void
-    let count: Int, workers: Int
 }
 
 #if canImport(Glibc)

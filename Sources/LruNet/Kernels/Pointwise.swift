@@ -13,9 +13,14 @@ func pointwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
     let inPer = inChannels / groups, outPer = outChannels / groups
     // Column blocks of at least 256 values (a few hundred FMAs per weight) and whole 16-float vectors.
     let blocks = max(1, min((threading.threads + groups - 1) / groups * 2, l / 256))
-    threading.parallelFor(groups * blocks, (out, input, weight, inPer, outPer, l, scale, shift, residual, activation, destinations,
-                                            blocks)) { args, items in
-        let (out, input, weight, inPer, outPer, l, scale, shift, residual, activation, destinations, blocks) = args.pointee
+    let pass = PointwisePass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight), scale: scale.map(ConstRows.init),
+                             shift: shift.map(ConstRows.init), residual: residual.map(ConstRows.init),
+                             destinations: destinations.map(ConstIndexRows.init), activation: activation,
+                             inPer: inPer, outPer: outPer, rowLength: l, blocks: blocks)
+    threading.parallelFor(groups * blocks, pass) { args, items in
+        let r = args.pointee, out = r.out.base, input = r.input.base, weight = r.weight.base
+        let scale = r.scale?.base, shift = r.shift?.base, residual = r.residual?.base, destinations = r.destinations?.base
+        let activation = r.activation, inPer = r.inPer, outPer = r.outPer, l = r.rowLength, blocks = r.blocks
         for item in items {
             let g = item / blocks, b = item % blocks
             let c0 = (l * b / blocks) & ~15, c1 = b == blocks - 1 ? l : (l * (b + 1) / blocks) & ~15
@@ -27,4 +32,12 @@ func pointwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer
             lru_gemm_epilogue_run(weight + g * outPer * inPer, inPer, input + g * inPer * l, l, outPer, c0, c1, &e)
         }
     }
+}
+
+/// Grouped 1x1 conv items (group, column block), each thread its own items' output columns.
+private struct PointwisePass: Sendable {
+    let out: Rows, input: ConstRows, weight: ConstRows, scale: ConstRows?, shift: ConstRows?, residual: ConstRows?
+    let destinations: ConstIndexRows?
+    let activation: ActivationKind
+    let inPer: Int, outPer: Int, rowLength: Int, blocks: Int
 }

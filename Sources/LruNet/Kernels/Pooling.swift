@@ -7,11 +7,13 @@ import CLruNetKernels
 func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                     argmax: UnsafeMutablePointer<Int32>?,
                     planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
     if g == ConvGeometry(kernel: 3, stride: 2, padding: 1) {
         // LruNet's pooling: the C kernels (vectors of 8 outputs, PyTorch's tie and NaN rules).
-        threading.parallelFor(planes, minPerThread: 16, (out, input, argmax, height, width, ho, wo)) { args, range in
-            let (out, input, argmax, height, width, ho, wo) = args.pointee
+        let pass = WindowPass(out: Rows(out), input: ConstRows(input), argmax: argmax.map(IndexRows.init), batch: 1, height: height,
+                              width: width, geometry: g)
+        threading.parallelFor(planes, minPerThread: 16, pass) { args, range in
+            let p = args.pointee, out = p.out.base, input = p.input.base, argmax = p.argmax?.base
+            let height = p.height, width = p.width, ho = p.outputHeight, wo = p.outputWidth
             if let argmax {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * lru_maxpool_argmax_row_count(wo) + 8) { rows in
                     for p in range {
@@ -29,8 +31,11 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
         }
         return
     }
-    threading.parallelFor(planes, minPerThread: 16, (out, input, argmax, height, width, g, ho, wo)) { args, range in
-        let (out, input, argmax, height, width, g, ho, wo) = args.pointee
+    let pass = WindowPass(out: Rows(out), input: ConstRows(input), argmax: argmax.map(IndexRows.init), batch: 1, height: height,
+                          width: width, geometry: g)
+    threading.parallelFor(planes, minPerThread: 16, pass) { args, range in
+        let p = args.pointee, out = p.out.base, input = p.input.base, argmax = p.argmax?.base
+        let height = p.height, width = p.width, g = p.geometry, ho = p.outputHeight, wo = p.outputWidth
         for p in range {
             let src = input + p * height * width, dst = out + p * ho * wo
             let idx = argmax.map { $0 + p * ho * wo }
@@ -56,10 +61,12 @@ func maxPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
 func maxPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
                      argmax: UnsafePointer<Int32>, planes: Int, inputPlane: Int, outputPlane: Int,
                      threading: Threading) {
-    threading.parallelFor(planes, minPerThread: 16, (gradInput, gradOutput, argmax, inputPlane, outputPlane)) { args, range in
-        let (gradInput, gradOutput, argmax, inputPlane, outputPlane) = args.pointee
+    let pass = RoutePass(gradInput: Rows(gradInput), gradOutput: ConstRows(gradOutput), argmax: ConstIndexRows(argmax),
+                         inputPlane: inputPlane, outputPlane: outputPlane)
+    threading.parallelFor(planes, minPerThread: 16, pass) { args, range in
+        let r = args.pointee, inputPlane = r.inputPlane, outputPlane = r.outputPlane
         for p in range {
-            let gi = gradInput + p * inputPlane, go = gradOutput + p * outputPlane, idx = argmax + p * outputPlane
+            let gi = r.gradInput + p * inputPlane, go = r.gradOutput + p * outputPlane, idx = r.argmax + p * outputPlane
             gi.update(repeating: 0, count: inputPlane)
             for i in 0..<outputPlane { gi[Int(idx[i])] += go[i] }
         }
@@ -69,10 +76,10 @@ func maxPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: Uns
 /// Average pooling, `count_include_pad=True` (PyTorch's default): divides by the window area.
 func avgPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                     planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
-    let inv = 1 / Float(g.kernelH * g.kernelW)
-    threading.parallelFor(planes, minPerThread: 64, (out, input, height, width, g, ho, wo, inv)) { args, range in
-        let (out, input, height, width, g, ho, wo, inv) = args.pointee
+    let pass = WindowPass(out: Rows(out), input: ConstRows(input), batch: 1, height: height, width: width, geometry: g)
+    threading.parallelFor(planes, minPerThread: 64, pass) { args, range in
+        let p = args.pointee, out = p.out.base, input = p.input.base, height = p.height, width = p.width, g = p.geometry
+        let ho = p.outputHeight, wo = p.outputWidth, inv = 1 / Float(g.kernelH * g.kernelW)
         for p in range {
             let src = input + p * height * width, dst = out + p * ho * wo
             for oy in 0..<ho {
@@ -90,10 +97,10 @@ func avgPoolForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<F
 
 func avgPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: UnsafePointer<Float>,
                      planes: Int, height: Int, width: Int, geometry g: ConvGeometry, threading: Threading) {
-    let ho = g.outputHeight(height), wo = g.outputWidth(width)
-    let inv = 1 / Float(g.kernelH * g.kernelW)
-    threading.parallelFor(planes, minPerThread: 64, (gradInput, gradOutput, height, width, g, ho, wo, inv)) { args, range in
-        let (gradInput, gradOutput, height, width, g, ho, wo, inv) = args.pointee
+    let pass = WindowPass(out: Rows(gradInput), input: ConstRows(gradOutput), batch: 1, height: height, width: width, geometry: g)
+    threading.parallelFor(planes, minPerThread: 64, pass) { args, range in
+        let p = args.pointee, gradInput = p.out.base, gradOutput = p.input.base, height = p.height, width = p.width
+        let g = p.geometry, ho = p.outputHeight, wo = p.outputWidth, inv = 1 / Float(g.kernelH * g.kernelW)
         for p in range {
             let gi = gradInput + p * height * width, go = gradOutput + p * ho * wo
             gi.update(repeating: 0, count: height * width)
@@ -107,4 +114,10 @@ func avgPoolBackward(_ gradInput: UnsafeMutablePointer<Float>, _ gradOutput: Uns
             }
         }
     }
+}
+
+/// Max pooling's backward: each thread its own planes of `gradInput`.
+private struct RoutePass: Sendable {
+    let gradInput: Rows, gradOutput: ConstRows, argmax: ConstIndexRows
+    let inputPlane: Int, outputPlane: Int
 }

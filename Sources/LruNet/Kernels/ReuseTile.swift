@@ -59,31 +59,34 @@ extension lru_iteration_weights {
 
 /// One tiled inference pass of a block over a batch: what every participant needs, passed to
 /// the worker pool by value (its region bodies capture nothing, so a pass allocates nothing).
-struct TiledPass {
+struct TiledPass: Sendable {
     let tile: ReuseTile
-    let input: UnsafePointer<Float>
+    let input: ConstRows
     /// Channels the input has in memory: the planes, or half of them when the input is `[x, x]`
     /// held as `x` (channel c then reads c mod inputChannels).
     let inputChannels: Int
-    let out: UnsafeMutablePointer<Float>
+    /// Each participant writes its own tiles' images (or, sharing a tile, its own channels).
+    let out: Rows
     let batch: Int, iterations: Int
     /// Each iteration's weights and folded BN.
-    let weights: UnsafePointer<IterationWeights>
-    let workspace: UnsafeMutablePointer<Float>
-    /// Depthwise rows of every group, shared by the participants of the wide schedule.
-    let sharedDepthwise: UnsafeMutablePointer<Float>
-    let masks: (left: UnsafePointer<Float>, right: UnsafePointer<Float>)
+    let weights: SharedConst<IterationWeights>
+    /// The participants' slices (``TileScratch``), each its own.
+    let workspace: Rows
+    /// Depthwise rows of every group, shared by the participants of the wide schedule (each
+    /// writes its own input channels' rows between two barriers).
+    let sharedDepthwise: Rows
+    let masks: (left: ConstRows, right: ConstRows)
     let counter: TileCounter, barrier: SpinBarrier
     /// When set, the output is max-pooled (3x3, stride 2, padding 1) as it is written.
     let pool: Pooling?
 
-    struct Pooling { let height: Int, width: Int, ho: Int, wo: Int }
+    struct Pooling: Sendable { let height: Int, width: Int, ho: Int, wo: Int }
 
     var tiles: Int { (batch + tile.images - 1) / tile.images }
 
     /// Participant `p` takes whole tiles from the shared counter until none are left.
     func takeTiles(participant p: Int) {
-        let s = TileScratch(workspace, tile: tile, participant: p)
+        let s = TileScratch(workspace.base, tile: tile, participant: p)
         while case let index = counter.take(), index < tiles {
             let n0 = index * tile.images, count = min(tile.images, batch - n0)
             gather(s.a, n0: n0, count: count, channels: 0..<tile.planes)
@@ -91,7 +94,7 @@ struct TiledPass {
             for i in 0..<iterations {
                 withUnsafePointer(to: tile) { t in withUnsafePointer(to: weights[i]) { k in
                     for g in 0..<ReuseTile.groups {
-                        lru_tile_group(next, res, g, count, t, k, i < iterations - 1 ? 1 : 0, s.dw, s.tall, masks.left, masks.right)
+                        lru_tile_group(next, res, g, count, t, k, i < iterations - 1 ? 1 : 0, s.dw, s.tall, masks.left.base, masks.right.base)
                     }
                 } }
                 swap(&res, &next)
@@ -108,7 +111,7 @@ struct TiledPass {
     /// depthwise rows of all groups by input channel into a shared buffer, then the 1x1 rows
     /// (4 at a time) with their epilogues.
     func shareTiles(participant p: Int, width w: Int) {
-        let s = TileScratch(workspace, tile: tile, participant: p), shared = TileScratch(workspace, tile: tile, participant: 0)
+        let s = TileScratch(workspace.base, tile: tile, participant: p), shared = TileScratch(workspace.base, tile: tile, participant: 0)
         let mine = tile.planes * p / w ..< tile.planes * (p + 1) / w
         for index in 0..<tiles {
             let n0 = index * tile.images, count = min(tile.images, batch - n0)
@@ -120,11 +123,11 @@ struct TiledPass {
                 withUnsafePointer(to: tile) { t in withUnsafePointer(to: weights[i]) { k in
                     if w <= ReuseTile.groups {
                         for g in stride(from: p, to: ReuseTile.groups, by: w) {
-                            lru_tile_group(next, res, g, count, t, k, shuffle, s.dw, s.tall, masks.left, masks.right)
+                            lru_tile_group(next, res, g, count, t, k, shuffle, s.dw, s.tall, masks.left.base, masks.right.base)
                         }
                     } else {
-                        lru_tile_depthwise(sharedDepthwise, res, 0, mine.lowerBound, mine.upperBound, count, t, k, s.tall,
-                                           masks.left, masks.right)
+                        lru_tile_depthwise(sharedDepthwise.base, res, 0, mine.lowerBound, mine.upperBound, count, t, k, s.tall,
+                                           masks.left.base, masks.right.base)
                         barrier.wait(width: w)
                         let blocks = tile.planes / 4, rows = 4 * (blocks * p / w) ..< 4 * (blocks * (p + 1) / w)
                         var r = rows.lowerBound

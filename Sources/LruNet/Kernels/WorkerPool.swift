@@ -3,129 +3,169 @@ import Synchronization
 import Glibc
 #endif
 
-/// Persistent worker threads for the engine's parallel loops.
+/// Persistent worker threads for the engine's parallel loops; each ``Threading`` value owns
+/// one (so each network has its own).
 ///
-/// `DispatchQueue.concurrentPerform` wakes its workers through the kernel on
-/// every call; a batch-1 forward pass starts dozens of short parallel regions.
-/// These workers spin for a while after a region (the next one usually follows
-/// within microseconds), then sleep on a condition variable. Every participant
-/// of a region is a dedicated thread, so a region may contain barriers.
+/// `DispatchQueue.concurrentPerform` wakes its workers through the kernel on every call; a
+/// batch-1 forward pass starts dozens of short parallel regions. These workers spin for a while
+/// after a region (the next one usually follows within microseconds), then sleep on a condition
+/// variable. Every participant of a region is a dedicated thread, so a region may contain
+/// barriers. The workers start on the first region that needs them and stop when the pool's
+/// last owner is gone.
 ///
-/// Starting a region allocates nothing. A closure that captures its
-/// surroundings would need a heap context to reach another thread (Swift's
-/// `withoutActuallyEscaping` boxes it), so a region's body captures nothing:
-/// its arguments travel separately, by pointer to the caller's stack, and the
-/// body receives them as its first parameter.
+/// Starting a region allocates nothing: its body captures nothing and reads a named struct of
+/// arguments through a pointer to the caller's copy (``Rows`` and ``ConstRows`` carry the
+/// memory; see SharedMemory.swift for why that is safe).
 ///
-/// The pool starts with a worker for every thread of ``CPUBudget/threads`` but the caller's,
-/// and grows when a ``Threading`` asks for more. One region runs at a time. A region
-/// requested while another is running (another model on another thread, or a nested call)
-/// gets width 1 and runs on the caller alone; kernels must give the same result at any width.
-final class WorkerPool: @unchecked Sendable {
-    /// One pool for the process.
-    static let shared = WorkerPool(workers: max(0, CPUBudget.threads - 1))
-
-    /// Background threads; the caller of ``run(width:_:_:)`` is participant 0. Changed only
-    /// while holding `busy`.
-    private(set) var workers = 0
+/// One region runs at a time per pool. A region requested while another runs on the same pool
+/// (a nested call, or two threads sharing one network) gets width 1 and runs on its caller;
+/// kernels give the same result at any width. Two networks run side by side on their own pools.
+package final class WorkerPool: @unchecked Sendable {
     /// Threads a region can have: the workers and the caller.
-    var participants: Int { workers + 1 }
+    package let participants: Int
+    /// Regions run on more than one thread since the pool started.
+    package var regions: Int { state.regions.load(ordering: .relaxed) }
+
+    private let state: PoolState
+
+    package init(participants: Int) {
+        self.participants = max(1, participants)
+        state = PoolState(workers: self.participants - 1)
+    }
+
+    deinit { state.stop() }
+
+    /// Runs `body(args, participant, width)` on `width` threads at once, participant 0 on the
+    /// caller, and returns when all are done. `width` is capped at the participants and is 1
+    /// if the pool is busy. `body` must not capture anything (a capture would cost a heap
+    /// allocation per call; `AllocationTests` checks the call sites): what it needs is in `args`.
+    @inline(__always)
+    package func run<Args: Sendable>(width requested: Int, _ args: Args,
+                                     _ body: @escaping @Sendable (_ args: UnsafePointer<Args>, _ participant: Int, _ width: Int) -> Void) {
+        withUnsafePointer(to: args) { a in
+            let w = min(requested, participants)
+            guard w > 1, state.acquire() else { body(a, 0, 1); return }
+            state.start(RegionCall(args: SharedArgs(pointer: a), body: body), width: w)
+            body(a, 0, w)
+            state.finish()
+        }
+    }
+}
+
+/// The pointer to a region's arguments, handed to the workers. Valid until the region ends,
+/// which ``WorkerPool/run(width:_:_:)`` waits for.
+private struct SharedArgs<Args: Sendable>: @unchecked Sendable {
+    let pointer: UnsafePointer<Args>
+}
+
+/// A region's body with its arguments, called by the workers.
+private protocol RegionJob: Sendable { func run(participant: Int, width: Int) }
+
+private struct RegionCall<Args: Sendable>: RegionJob {
+    let args: SharedArgs<Args>
+    let body: @Sendable (UnsafePointer<Args>, Int, Int) -> Void
+    func run(participant: Int, width: Int) { body(args.pointer, participant, width) }
+}
+
+private struct IdleJob: RegionJob { func run(participant: Int, width: Int) {} }
+
+/// What the workers share with the pool. The workers hold it, not the pool, so the pool can go
+/// away; then ``stop()`` tells them to end.
+private final class PoolState: @unchecked Sendable {
+    let workers: Int
     private let busy = Atomic<Bool>(false)
-    /// The running region's generation and width, in one word (`generation << 16 | width`), so
-    /// a worker never pairs one region's generation with another's width.
-    private let state = Atomic<Int>(0)
+    /// The running region's generation and width in one word (`generation << 16 | width`), so a
+    /// worker never pairs one region's generation with another's width. Generation -1: stop.
+    private let region = Atomic<Int>(0)
     private var generation = 0
     /// Participants of the running region that have not finished it yet.
     private let pending = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
-    /// Regions run on more than one thread since the process started.
     let regions = Atomic<Int>(0)
-    /// The running region: an existential whose value (three words) fits its inline buffer.
+    /// The running region (written by the caller before it publishes `region`, read by workers after).
     private var job: any RegionJob = IdleJob()
+    private var started = false
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Spins before a worker sleeps: roughly a millisecond.
     private static let spinLimit = 1 << 16
     private static let widthBits = 16
+    private static let stopped = -1
 
-    private init(workers: Int) {
+    init(workers: Int) {
+        self.workers = workers
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        addWorkers(workers)
     }
 
-    /// Makes at least `count` participants available (up to 1024), waiting for a running region to end.
-    func grow(toParticipants count: Int) {
-        let target = min(count, 1024)
-        guard target > participants else { return }
-        while !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { spinPause() }
-        addWorkers(target - participants)
+    deinit {
+        pthread_cond_destroy(wake); pthread_mutex_destroy(mutex)
+        wake.deallocate(); mutex.deallocate()
+    }
+
+    /// Takes the pool for one region (false if another region runs); starts the workers the first time.
+    func acquire() -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        if !started { startWorkers(); started = true }
+        return true
+    }
+
+    func start(_ call: any RegionJob, width: Int) {
+        regions.add(1, ordering: .relaxed)
+        job = call
+        pending.store(width - 1, ordering: .relaxed)
+        generation += 1
+        publish(generation << Self.widthBits | width)
+    }
+
+    /// Waits for the region's other participants, then frees the pool.
+    func finish() {
+        while pending.load(ordering: .acquiring) > 0 { spinPause() }
+        job = IdleJob()
         busy.store(false, ordering: .releasing)
     }
 
-    private func addWorkers(_ n: Int) {
-        for _ in 0..<n {
-            let box = Unmanaged.passRetained(WorkerStart(pool: self, index: workers + 1, generation: generation)).toOpaque()
+    /// Ends the workers (the pool is gone; no region can be running).
+    func stop() { publish(Self.stopped << Self.widthBits) }
+
+    private func publish(_ value: Int) {
+        region.store(value, ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex); pthread_cond_broadcast(wake); pthread_mutex_unlock(mutex)
+        }
+    }
+
+    private func startWorkers() {
+        for index in 1...max(workers, 1) where index <= workers {
+            let box = Unmanaged.passRetained(WorkerStart(state: self, index: index)).toOpaque()
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
-                start.pool.workerLoop(index: start.index, seen: start.generation)   // never returns
+                start.state.workerLoop(index: start.index)
+                return nil
             }, box)
             precondition(rc == 0, "WorkerPool: cannot start a worker thread (error \(rc))")
             pthread_detach(thread)
-            workers += 1
         }
     }
 
-    /// Runs `body(args, participant, width)` on `width` threads at once, participant
-    /// 0 on the caller, and returns when all are done. `width` is capped at the
-    /// participants available and is 1 if the pool is busy.
-    ///
-    /// `body` must not capture anything: what it needs comes in `args` (typically a
-    /// tuple), which it reads through a pointer to the caller's copy. A capturing
-    /// closure, or one taking `Args` by value (Swift would wrap it in a thunk to
-    /// store it generically), costs a heap allocation per call; `AllocationTests`
-    /// checks the engine's call sites.
-    @inline(__always)
-    func run<Args>(width requested: Int, _ args: Args,
-                   _ body: @escaping (_ args: UnsafePointer<Args>, _ participant: Int, _ width: Int) -> Void) {
-        withUnsafePointer(to: args) { a in
-            guard requested > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-                body(a, 0, 1); return
-            }
-            let w = min(requested, participants)
-            guard w > 1 else { busy.store(false, ordering: .releasing); body(a, 0, 1); return }
-            regions.add(1, ordering: .relaxed)
-            job = RegionCall(args: a, body: body)
-            pending.store(w - 1, ordering: .relaxed)
-            generation += 1
-            state.store(generation << Self.widthBits | w, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(mutex); pthread_cond_broadcast(wake); pthread_mutex_unlock(mutex)
-            }
-            body(a, 0, w)
-            while pending.load(ordering: .acquiring) > 0 { spinPause() }
-            job = IdleJob()
-            busy.store(false, ordering: .releasing)
-        }
-    }
-
-    private func workerLoop(index: Int, seen start: Int) -> Never {
-        var seen = start
+    private func workerLoop(index: Int) {
+        var seen = 0
         while true {
             var spins = 0
-            var s = state.load(ordering: .acquiring)
+            var s = region.load(ordering: .acquiring)
             while s >> Self.widthBits == seen {
                 spins += 1
-                if spins < Self.spinLimit { spinPause(); s = state.load(ordering: .acquiring); continue }
+                if spins < Self.spinLimit { spinPause(); s = region.load(ordering: .acquiring); continue }
                 pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
-                while state.load(ordering: .sequentiallyConsistent) >> Self.widthBits == seen { pthread_cond_wait(wake, mutex) }
+                while region.load(ordering: .sequentiallyConsistent) >> Self.widthBits == seen { pthread_cond_wait(wake, mutex) }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(mutex)
-                s = state.load(ordering: .acquiring)
+                s = region.load(ordering: .acquiring)
             }
             seen = s >> Self.widthBits
+            if seen == Self.stopped { return }
             let width = s & (1 << Self.widthBits - 1)
             // Only this region's participants run it; the region cannot end (and `job` cannot
             // change) before each of them has counted itself done.
@@ -137,38 +177,29 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private final class WorkerStart {
-        let pool: WorkerPool, index: Int, generation: Int
-        init(pool: WorkerPool, index: Int, generation: Int) { self.pool = pool; self.index = index; self.generation = generation }
+        let state: PoolState, index: Int
+        init(state: PoolState, index: Int) { self.state = state; self.index = index }
     }
 }
 
-/// A region's body with a pointer to its arguments, called by the workers.
-protocol RegionJob { func run(participant: Int, width: Int) }
-
-private struct RegionCall<Args>: RegionJob {
-    let args: UnsafePointer<Args>
-    let body: (UnsafePointer<Args>, Int, Int) -> Void
-    func run(participant: Int, width: Int) { body(args, participant, width) }
-}
-
-private struct IdleJob: RegionJob { func run(participant: Int, width: Int) {} }
-
 /// A shared counter that hands out work items (tiles) one at a time within a region.
-final class TileCounter: @unchecked Sendable {
+package final class TileCounter: @unchecked Sendable {
     private let next = Atomic<Int>(0)
+    package init() {}
     /// Before the region starts.
-    func reset() { next.store(0, ordering: .relaxed) }
+    package func reset() { next.store(0, ordering: .relaxed) }
     /// The next item's index; indices past the end mean there is no work left.
-    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
+    package func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
 }
 
 /// A reusable barrier for the participants of one ``WorkerPool`` region.
-final class SpinBarrier: @unchecked Sendable {
+package final class SpinBarrier: @unchecked Sendable {
     private let arrived = Atomic<Int>(0)
     private let phase = Atomic<Int>(0)
+    package init() {}
 
     /// Blocks until `width` participants have called it.
-    func wait(width: Int) {
+    package func wait(width: Int) {
         if width <= 1 { return }
         let p = phase.load(ordering: .acquiring)
         if arrived.add(1, ordering: .acquiringAndReleasing).newValue == width {
@@ -180,6 +211,6 @@ final class SpinBarrier: @unchecked Sendable {
     }
 }
 
-/// Between polls of a shared atomic. (Swift has no portable `pause`; the
-/// polled load itself is cheap and stays in the core's cache until written.)
+/// Between polls of a shared atomic. (Swift has no portable `pause`; the polled load itself
+/// is cheap and stays in the core's cache until written.)
 @inline(__always) private func spinPause() {}

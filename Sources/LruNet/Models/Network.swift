@@ -163,9 +163,10 @@ public final class Network {
     /// Runs the fusion pass and plans every layer for `shape`, unless already planned for it
     /// (and for the worker pool's current size, which the workspaces depend on).
     package func plan(_ shape: ActivationShape, training: Bool) throws {
-        let participants = WorkerPool.shared.participants
+        let participants = context.threading.threads
         if let p = planned, p.shape == shape, p.training == training, p.participants == participants { return }
         planned = nil
+        for block in reuseBlocks { block.participants = participants }
         fusions = FusionPass.apply(to: graph, inference: !training && fusesLayers)
         let out: ActivationShape
         do { out = try graph.plan(input: shape, training: training) }
