@@ -11,7 +11,7 @@ PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build example deps demo test test-unit test-cli test-perf bench bench-baseline bench-compare compare docs train sweep clean
+.PHONY: all build example deps demo test test-unit test-cli test-faults test-perf test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep clean
 
 all: build
 
@@ -35,9 +35,10 @@ example:
 	$(SWIFT) build -c release --package-path $(EXAMPLE)
 
 # Unit, parity and gradient tests (every kernel path the CPU has); the command-line script
-# (incl. a training smoke run and resume check); the performance regression check against
-# the baseline, with the example consumer's speed against lrunet's.
-test: build example test-unit test-cli test-perf
+# (incl. a training smoke run and resume check); the fault script; the performance regression
+# check against the baseline, with the example consumer's speed against lrunet's; a short
+# fuzzing pass with the replay of the corpus and of every past crash.
+test: build example test-unit test-cli test-faults test-perf test-fuzz
 
 test-unit:
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
@@ -45,9 +46,40 @@ test-unit:
 test-cli:
 	LRUNET=$(BIN)/lrunet CLASSIFY=$(EXAMPLE)/.build/release/Classify PRETRAINED=$(PRETRAINED) bash Tests/cli.sh
 
+# Kills at every step of a checkpoint save and at 20 random moments, a full disk, unwritable and
+# corrupt checkpoints, non-finite numbers: nothing may be lost (Tests/faults.sh).
+test-faults:
+	LRUNET=$(BIN)/lrunet PRETRAINED=$(PRETRAINED) bash Tests/faults.sh
+
 test-perf:
 	$(BIN)/lrunet-bench --check $(BASELINE) --consumer $(EXAMPLE)/.build/release/Classify --lrunet $(BIN)/lrunet \
 	  --weights $(PRETRAINED)/fashionmnist-lru10-09346.safetensors
+
+# The test suite under AddressSanitizer and ThreadSanitizer, each in its own scratch directory.
+# The Swift runtime's crash reporter is off so the sanitizer reports instead.
+SAN_FLAGS := -c release -Xswiftc -enable-testing
+test-asan:
+	$(SWIFT) build $(SAN_FLAGS) --sanitize=address --scratch-path .build-asan --build-tests
+	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  $(SWIFT) test $(SAN_FLAGS) --sanitize=address --scratch-path .build-asan --skip-build
+test-tsan:
+	$(SWIFT) build $(SAN_FLAGS) --sanitize=thread --scratch-path .build-tsan --build-tests
+	SWIFT_BACKTRACE=enable=no TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  $(SWIFT) test $(SAN_FLAGS) --sanitize=thread --scratch-path .build-tsan --skip-build
+
+# libFuzzer harnesses for every reader (Fuzz/): `make fuzz` runs each for FUZZ_SECONDS;
+# `make test-fuzz` is the short pass CI runs, with a replay of the corpus and every past crash.
+FUZZ_SECONDS ?= 600
+fuzz-build:
+	Fuzz/build.sh
+fuzz: fuzz-build
+	Fuzz/run.sh $(FUZZ_SECONDS)
+test-fuzz: fuzz-build
+	Fuzz/run.sh 20
+# Folds what a long run found into the committed corpus, minimised by coverage.
+fuzz-merge:
+	for t in safetensors npy idx cifar checkpoint; do \
+	  SWIFT_BACKTRACE=enable=no .build-fuzz/harness/fuzz-$$t -merge=1 -max_len=65536 Fuzz/corpus/$$t .build-fuzz/work/$$t; done
 
 # The full benchmark: table on stdout, figures in Benchmarks/latest.json.
 bench: build
@@ -101,4 +133,4 @@ sweep: build
 	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 2 --limit 20000 --no-augment --out runs/sweep
 
 clean:
-	rm -rf .build $(EXAMPLE)/.build
+	rm -rf .build .build-asan .build-tsan .build-fuzz .build-docs $(EXAMPLE)/.build

@@ -47,9 +47,15 @@ let package = Package(
             dependencies: ["LruNet", "COpenBLAS", "CAllocCounter", "CLruNetKernels"],
             path: "Sources/LruNetBench"),
 
+        // What each fuzz harness (Fuzz/) does with an input; the tests replay the corpus through it.
+        .target(
+            name: "LruNetFuzzTargets",
+            dependencies: ["LruNet"],
+            path: "Sources/LruNetFuzzTargets"),
+
         .testTarget(
             name: "LruNetTests",
-            dependencies: ["LruNet", "COpenBLAS", "CZlib", "CAllocCounter", "CLruNetKernels"],
+            dependencies: ["LruNet", "LruNetFuzzTargets", "COpenBLAS", "CZlib", "CAllocCounter", "CLruNetKernels"],
             path: "Tests/LruNetTests"),
     ],
     swiftLanguageModes: [.v6]

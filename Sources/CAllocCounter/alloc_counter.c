@@ -14,7 +14,14 @@ static atomic_uint_fast64_t count;
 void lrunet_alloc_counter_start(void) { atomic_store(&count, 0); atomic_store(&enabled, 1); }
 uint64_t lrunet_alloc_counter_stop(void) { atomic_store(&enabled, 0); return atomic_load(&count); }
 
-#if defined(__GLIBC__)
+// A sanitizer brings its own allocator (and interposes malloc itself): count nothing then.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LRUNET_SANITIZED 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(LRUNET_SANITIZED)
 // glibc's implementations under their internal names.
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);

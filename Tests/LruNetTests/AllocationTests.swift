@@ -30,13 +30,13 @@ final class AllocationTests: XCTestCase {
     }
 
     func testCounterSeesAllocations() throws {
-        try XCTSkipIf(lrunet_alloc_counter_available() == 0, "allocation counting needs glibc")
+        try XCTSkipIf(lrunet_alloc_counter_available() == 0, "allocation counting needs glibc, without a sanitizer")
         let n = allocations { blackHoleArray([Float](repeating: 1, count: 1000)) }
         XCTAssertGreaterThanOrEqual(n.heap, 1, "the counter must see an array allocation")
     }
 
     func testSteadyStateForwardAndTrainingStepDoNotAllocate() throws {
-        try XCTSkipIf(lrunet_alloc_counter_available() == 0, "allocation counting needs glibc")
+        try XCTSkipIf(lrunet_alloc_counter_available() == 0, "allocation counting needs glibc, without a sanitizer")
         for (batch, threads) in [(1, 2), (8, 2), (8, 1)] {
             let model = try Network(config: ModelConfig.lrunet(numClasses: 10, layerReuse: 3, inChannels: 1), threading: Threading(threads: threads))
             model.initialise(seed: 3)

@@ -40,7 +40,15 @@ final class IOTests: XCTestCase {
         expectError([1, 2, 3], "truncated")
         expectError(withUnsafeBytes(of: UInt64(1 << 62).littleEndian, Array.init), "exceeds")        // hostile length
         expectError(withUnsafeBytes(of: UInt64(500).littleEndian, Array.init) + [0x7B], "header says 500")
-        expectError(safetensorsBytes(header: "not json"), "not JSON")
+        expectError(safetensorsBytes(header: "not json"), "not valid JSON")
+        expectError(safetensorsBytes(header: #"{"a":1,"a":2}"#), "duplicate key")
+        expectError(safetensorsBytes(header: #"{"a":"# + String(repeating: "[", count: 20_000)), "nested deeper")
+        expectError(safetensorsBytes(header: #"{"__metadata__":{"arch":7}}"#), "not a string")
+        // The ranges must tile the data section, as the reference implementation requires.
+        expectError(safetensorsBytes(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: [UInt8](repeating: 0, count: 8)), "starts at byte 4")
+        expectError(safetensorsBytes(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                                     data: [UInt8](repeating: 0, count: 8)), "must not overlap")
+        expectError(safetensorsBytes(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: [UInt8](repeating: 0, count: 12)), "after the last tensor")
         expectError(safetensorsBytes(header: #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: [0, 0, 0]), "truncated")
         expectError(safetensorsBytes(header: #"{"t":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), "unknown dtype")
         expectError(safetensorsBytes(header: #"{"t":{"dtype":"F32","shape":[4000000000,4000000000,4000000000],"data_offsets":[0,4]}}"#), "too large")
@@ -120,6 +128,38 @@ final class IOTests: XCTestCase {
         try FileManager.default.removeItem(atPath: dir + "/t10k-images-idx3-ubyte.gz")
         XCTAssertThrowsError(try FashionMNIST.load(directory: dir, split: .test)) { XCTAssertTrue("\($0)".contains("truncated")) }
         XCTAssertThrowsError(try FashionMNIST.load(directory: dir, split: .train)) { XCTAssertTrue("\($0)".contains("no such file")) }
+    }
+
+    /// gzip through zlib in memory: the values buffer is sized by the header only after the
+    /// header is checked against what the compressed bytes can expand to.
+    func testIDXGzipInMemoryErrors() throws {
+        func gzip(_ bytes: [UInt8]) throws -> Data {
+            let p = temporaryPath("x-\(bytes.count).gz")
+            let gz = gzopen(p, "wb")!
+            _ = bytes.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
+            gzclose(gz)
+            return try Data(contentsOf: URL(fileURLWithPath: p))
+        }
+        let labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 4, 1, 2, 3, 4]
+        let images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 1, 10, 20, 30, 40]
+        let set = try FashionMNIST.decode(images: try gzip(images), labels: Data(labels))
+        XCTAssertEqual(set.labels, [1, 2, 3, 4])
+        XCTAssertEqual(set.images, [10, 20, 30, 40].map { Float($0) / 255 })
+        func expectError(_ images: Data, _ fragment: String, line: UInt = #line) {
+            XCTAssertThrowsError(try FashionMNIST.decode(images: images, labels: Data(labels)), line: line) {
+                XCTAssertTrue("\($0)".contains(fragment), "'\($0)' lacks '\(fragment)'", line: line)
+            }
+        }
+        let gz = try gzip(images)
+        expectError(gz.prefix(gz.count - 12), "ends early")                  // cut inside the deflate data
+        expectError(gz + Data([1, 2, 3]), "data after")                      // bytes after the gzip member
+        expectError(try gzip(images + [50]), "data after")                   // more values than the dimensions say
+        var corrupt = gz; corrupt[12] ^= 0xFF
+        expectError(corrupt, "gzip")
+        // 2^30 values claimed by a 60-byte file: refused before anything that size is allocated.
+        expectError(try gzip([0, 0, 8, 3, 0x40, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]), "need more bytes than the file can hold")
+        expectError(Data([0, 0, 8]), "no IDX magic")
+        expectError(Data([0, 0, 9, 3]), "element type")
     }
 
     func testCIFARBinaryFormat() throws {

@@ -63,19 +63,25 @@ public enum FashionMNIST {
         let stem = split == .train ? "train" : "t10k"
         let imagesPath = try find(directory, "\(stem)-images-idx3-ubyte")
         let labelsPath = try find(directory, "\(stem)-labels-idx1-ubyte")
-        let imageBytes = try IDX.readAll(imagesPath)
-        let (dims, start) = try IDX.parse(imageBytes, path: imagesPath, expectRank: 3)
-        let labelBytes = try IDX.readAll(labelsPath)
-        let (ldims, lstart) = try IDX.parse(labelBytes, path: labelsPath, expectRank: 1)
-        guard ldims[0] == dims[0] else {
-            throw IOError.malformed(path: labelsPath, detail: "\(ldims[0]) labels for \(dims[0]) images")
+        let (dims, pixels) = try IDX.read(imagesPath, rank: 3)
+        let (ldims, labelBytes) = try IDX.read(labelsPath, rank: 1)
+        return try decode(dims: dims, pixels: pixels, labelCount: ldims[0], labels: labelBytes, name: labelsPath)
+    }
+
+    /// Fashion-MNIST from the bytes of its two IDX files (`.gz` or plain) already in memory.
+    public static func decode(images: Data, labels: Data) throws -> LabeledImages {
+        let (dims, pixels) = try IDX.decode(images, name: "images", rank: 3)
+        let (ldims, labelBytes) = try IDX.decode(labels, name: "labels", rank: 1)
+        return try decode(dims: dims, pixels: pixels, labelCount: ldims[0], labels: labelBytes, name: "labels")
+    }
+
+    private static func decode(dims: [Int], pixels: [UInt8], labelCount: Int, labels labelBytes: [UInt8], name: String) throws -> LabeledImages {
+        guard labelCount == dims[0] else { throw IOError.malformed(path: name, detail: "\(labelCount) labels for \(dims[0]) images") }
+        if let badLabel = labelBytes.first(where: { $0 >= 10 }) {
+            throw IOError.malformed(path: name, detail: "label \(badLabel) is not a class 0-9")
         }
-        let labels = labelBytes[lstart...].map { Int32($0) }
-        if let badLabel = labels.first(where: { $0 >= 10 }) {
-            throw IOError.malformed(path: labelsPath, detail: "label \(badLabel) is not a class 0-9")
-        }
-        let images = imageBytes[start...].map { Float($0) / 255 }
-        return LabeledImages(images: images, labels: labels, channels: 1, height: dims[1], width: dims[2], numClasses: 10)
+        return LabeledImages(images: pixels.map { Float($0) / 255 }, labels: labelBytes.map(Int32.init),
+                             channels: 1, height: dims[1], width: dims[2], numClasses: 10)
     }
 
     static func find(_ dir: String, _ stem: String) throws -> String {
@@ -99,8 +105,6 @@ public enum CIFAR {
     }
 
     public static func load(directory: String, split: Split, classes: Int) throws -> LabeledImages {
-        let labelBytes = classes == 10 ? 1 : 2
-        let record = labelBytes + 3072
         // Accept the archive's own sub-folder too.
         var dir = directory
         for sub in ["cifar-10-batches-bin", "cifar-100-binary"] {
@@ -110,23 +114,34 @@ public enum CIFAR {
         var images: [Float] = [], labels: [Int32] = []
         for name in files(classes: classes, split: split) {
             let path = (dir as NSString).appendingPathComponent(name)
-            let data = try FileBytes.read(path, limit: 1 << 30)
-            guard data.count % record == 0, data.count > 0 else {
-                throw IOError.truncated(path: path, detail: "\(data.count) bytes is not a whole number of \(record)-byte records")
-            }
-            let n = data.count / record
-            images.reserveCapacity(images.count + n * 3072)
-            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                let b = raw.bindMemory(to: UInt8.self)
-                for r in 0..<n {
-                    let label = Int32(b[r * record + labelBytes - 1])
-                    guard label < classes else { throw IOError.malformed(path: path, detail: "record \(r) has label \(label) >= \(classes)") }
-                    labels.append(label)
-                    let px = r * record + labelBytes
-                    for i in 0..<3072 { images.append(Float(b[px + i]) / 255) }
-                }
-            }
+            let part = try decode(try FileBytes.read(path, limit: 1 << 30), name: path, classes: classes)
+            images += part.images; labels += part.labels
         }
         return LabeledImages(images: images, labels: labels, channels: 3, height: 32, width: 32, numClasses: classes)
+    }
+
+    /// The records of one CIFAR binary file already in memory; `name` stands for the file in errors.
+    public static func decode(_ data: Data, name: String, classes: Int) throws -> (images: [Float], labels: [Int32]) {
+        precondition(classes == 10 || classes == 100, "CIFAR has 10 or 100 classes")
+        let labelBytes = classes == 10 ? 1 : 2, record = labelBytes + 3072
+        guard data.count % record == 0, data.count > 0 else {
+            throw IOError.truncated(path: name, detail: "\(data.count) bytes is not a whole number of \(record)-byte records")
+        }
+        let n = data.count / record
+        var labels = [Int32](repeating: 0, count: n)
+        var images = [Float](repeating: 0, count: n * 3072)
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for r in 0..<n {
+                let label = Int32(raw[r * record + labelBytes - 1])
+                guard label < classes else { throw IOError.malformed(path: name, detail: "record \(r) has label \(label) >= \(classes)") }
+                if classes == 100, raw[r * record] >= 20 {
+                    throw IOError.malformed(path: name, detail: "record \(r) has coarse label \(raw[r * record]) >= 20")
+                }
+                labels[r] = label
+                let px = r * record + labelBytes
+                for i in 0..<3072 { images[r * 3072 + i] = Float(raw[px + i]) / 255 }    // as ToTensor
+            }
+        }
+        return (images, labels)
     }
 }

@@ -20,6 +20,21 @@ public enum IOError: Error, CustomStringConvertible, Equatable {
 
 import Foundation
 
+/// Text from a file (a tensor name, a metadata value) fit for a one-line message: in single
+/// quotes, cut to `limit` characters, control and separator characters escaped.
+func quoted(_ text: some StringProtocol, limit: Int = 64) -> String {
+    var out = "'"
+    for (i, u) in text.unicodeScalars.enumerated() {
+        if i == limit { out += "..."; break }
+        switch u.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .unassigned, .privateUse:
+            out += "\\u{\(String(u.value, radix: 16))}"
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "'"
+}
+
 enum FileBytes {
     /// Reads a whole regular file (memory-mapped when possible), refusing anything over `limit` bytes.
     static func read(_ path: String, limit: Int = 1 << 31) throws -> Data {
@@ -35,27 +50,38 @@ enum FileBytes {
     }
 
     /// Writes `data` so that a crash never leaves a partial file: a temporary file in the same
-    /// directory is written and synced, then renamed over `path`.
+    /// directory is written and synced, then renamed over `path`. On failure (disk full, file
+    /// size limit, no permission) the temporary file is removed and `path` is untouched.
     static func writeAtomically(_ data: Data, to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw IOError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
-        var ok = true
+        var failure: Int32 = 0
         data.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { ok = false; break }
+                // Half the file, then a place where a test may kill the process (CrashPoint).
+                let chunk = off == 0 && raw.count > 1 ? raw.count / 2 : raw.count - off
+                let n = write(fd, raw.baseAddress! + off, chunk)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failure = n < 0 ? errno : ENOSPC; break }
                 off += n
+                if off < raw.count { CrashPoint.reach("write:" + (path as NSString).lastPathComponent) }
             }
         }
-        if ok { ok = fsync(fd) == 0 }
-        let reason = String(cString: strerror(errno))
+        if failure == 0 && fsync(fd) != 0 { failure = errno }
         close(fd)
-        guard ok, rename(tmp, path) == 0 else {
+        if failure == 0 && rename(tmp, path) != 0 { failure = errno }
+        guard failure == 0 else {
             unlink(tmp)
-            throw IOError.writeFailed(path: path, reason: reason)
+            throw IOError.writeFailed(path: path, reason: String(cString: strerror(failure)))
         }
+    }
+
+    /// Makes renames in `directory` durable (best effort: some file systems refuse).
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY)
+        if fd >= 0 { fsync(fd); close(fd) }
     }
 }
 

@@ -7,7 +7,13 @@ public enum Npy {
 
     /// Reads a float32 array (`<f4`, C order, format version 1-3).
     public static func read(_ path: String) throws -> Tensor {
-        let data = try FileBytes.read(path)
+        try decode(try FileBytes.read(path), name: path)
+    }
+
+    /// Decodes `.npy` bytes already in memory; `name` stands for the file in errors. Allocates
+    /// only what the bytes hold.
+    public static func decode(_ data: Data, name path: String = ".npy data") throws -> Tensor {
+        let data = data.startIndex == 0 ? data : Data(data)      // zero-based indices below
         func bad(_ why: String) -> IOError { .malformed(path: path, detail: why) }
         guard data.count >= 10, Array(data.prefix(6)) == magic else { throw bad("no .npy magic (\\x93NUMPY)") }
         let major = data[6]
@@ -28,13 +34,13 @@ public enum Npy {
         guard let descr = field("descr", in: header), let fortran = field("fortran_order", in: header),
               let shapeText = field("shape", in: header) else { throw bad("header lacks descr, fortran_order or shape") }
         guard descr == "'<f4'" || descr == "'|f4'" || descr == "'f4'" else {
-            throw IOError.unsupported(path: path, detail: "dtype \(descr); expected float32 ('<f4'), e.g. x.astype(np.float32)")
+            throw IOError.unsupported(path: path, detail: "dtype \(quoted(descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")), limit: 24)); expected float32 ('<f4'), e.g. x.astype(np.float32)")
         }
         guard fortran == "False" else { throw IOError.unsupported(path: path, detail: "Fortran-ordered array; save a C-ordered one") }
         let dims = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let shape = try dims.map { s -> Int in
-            guard let v = Int(s), v >= 0 else { throw bad("shape \(shapeText)") }
+            guard let v = Int(s), v >= 0 else { throw bad("shape \(quoted(shapeText))") }
             return v
         }
         let start = headerStart + headerLength

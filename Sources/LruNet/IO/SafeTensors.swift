@@ -12,9 +12,13 @@ public struct SafeTensorInfo: Equatable, Sendable {
 /// (`name -> {dtype, shape, data_offsets}` plus optional `__metadata__`
 /// strings), then the raw little-endian data.
 ///
-/// Reading validates the whole header before any tensor is touched: sizes are
-/// checked against the file, so a hostile header cannot cause a large allocation.
+/// Reading validates the whole header before any tensor is touched, as strictly as the format's
+/// reference implementation: the header is one JSON object (read by our own bounded parser,
+/// ``JSONValue``), every tensor's byte range holds its shape and dtype, and the ranges tile the
+/// data section exactly. Sizes are checked against the bytes present, so a hostile header
+/// cannot cause an allocation larger than the file.
 public final class SafeTensorsFile {
+    /// The file's path, or the name given to in-memory bytes (used in error messages).
     public let path: String
     public let metadata: [String: String]
     public let tensors: [String: SafeTensorInfo]
@@ -27,68 +31,101 @@ public final class SafeTensorsFile {
                                "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1]
 
     public var names: [String] { tensors.keys.sorted() }
+    /// Bytes of tensor data the file holds.
+    public var dataBytes: Int { data.count - dataStart }
 
-    public init(path: String) throws {
-        self.path = path
-        data = try FileBytes.read(path)
-        guard data.count >= 8 else { throw IOError.truncated(path: path, detail: "\(data.count) bytes, no header length") }
+    /// Reads and validates the file at `path` (memory-mapped).
+    public convenience init(path: String) throws {
+        try self.init(data: try FileBytes.read(path), name: path)
+    }
+
+    /// Validates safetensors bytes already in memory; `name` stands for the file in errors.
+    public init(data: Data, name: String = "safetensors data") throws {
+        path = name
+        self.data = data
+        guard data.count >= 8 else { throw IOError.truncated(path: name, detail: "\(data.count) bytes, no header length") }
         let n = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard n <= UInt64(Self.maxHeaderBytes) else {
-            throw IOError.malformed(path: path, detail: "not a safetensors file (header length \(n) exceeds \(Self.maxHeaderBytes) bytes)")
+            throw IOError.malformed(path: name, detail: "not a safetensors file (header length \(n) exceeds \(Self.maxHeaderBytes) bytes)")
         }
         guard Int(n) <= data.count - 8 else {
-            throw IOError.truncated(path: path, detail: "header says \(n) bytes, only \(data.count - 8) follow")
+            throw IOError.truncated(path: name, detail: "header says \(n) bytes, only \(data.count - 8) follow")
         }
         dataStart = 8 + Int(n)
-        let json: Any
-        do { json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart)) }
-        catch { throw IOError.malformed(path: path, detail: "not a safetensors file (header is not JSON)") }
-        guard let header = json as? [String: Any] else { throw IOError.malformed(path: path, detail: "header is not a JSON object") }
+        let json: JSONValue
+        do {
+            json = try data.withUnsafeBytes { raw in
+                let header = UnsafeRawBufferPointer(rebasing: raw[8..<(8 + Int(n))])
+                guard header.first == UInt8(ascii: "{") else { throw JSONError(offset: 0, problem: "the header must start with '{'") }
+                return try JSONValue.parse(header)
+            }
+        } catch let e as JSONError {
+            throw IOError.malformed(path: name, detail: "header is not valid JSON (\(e))")
+        }
+        (metadata, tensors) = try Self.entries(json, name: name, dataBytes: data.count - dataStart)
+    }
+
+    /// The metadata and tensor table of a parsed header, checked against the data section.
+    private static func entries(_ json: JSONValue, name: String, dataBytes: Int) throws
+        -> (metadata: [String: String], tensors: [String: SafeTensorInfo]) {
+        guard case let .object(members) = json else { throw IOError.malformed(path: name, detail: "header is not a JSON object") }
         var meta: [String: String] = [:]
         var infos: [String: SafeTensorInfo] = [:]
-        let dataBytes = data.count - dataStart
-        for (name, value) in header {
-            if name == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw IOError.malformed(path: path, detail: "__metadata__ is not an object") }
+        for (key, value) in members {
+            if key == "__metadata__" {
+                guard case let .object(m) = value else { throw IOError.malformed(path: name, detail: "__metadata__ is not an object") }
                 for (k, v) in m {
-                    guard let s = v as? String else { throw IOError.malformed(path: path, detail: "metadata '\(k)' is not a string") }
+                    guard case let .string(s) = v else { throw IOError.malformed(path: name, detail: "metadata \(quoted(k)) is not a string") }
                     meta[k] = s
                 }
                 continue
             }
-            func bad(_ why: String) -> IOError { .malformed(path: path, detail: "tensor '\(name)': \(why)") }
-            guard let entry = value as? [String: Any],
-                  let dtype = entry["dtype"] as? String,
-                  let shapeAny = entry["shape"] as? [Any],
-                  let offsAny = entry["data_offsets"] as? [Any], offsAny.count == 2
-            else { throw bad("needs dtype, shape and data_offsets") }
-            let shape = try shapeAny.map { v -> Int in
-                guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), i >= 0 else { throw bad("bad shape \(shapeAny)") }
-                return i
-            }
-            let offs = try offsAny.map { v -> Int in
-                guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), i >= 0 else { throw bad("bad data_offsets") }
-                return i
-            }
-            guard let size = Self.elementSizes[dtype] else { throw IOError.unsupported(path: path, detail: "tensor '\(name)' has unknown dtype '\(dtype)'") }
-            guard let count = checkedProduct(shape), count <= Int.max / 8 else { throw bad("shape \(shape) is too large") }
-            guard offs[0] <= offs[1], offs[1] - offs[0] == count * size else {
-                throw bad("data_offsets \(offs) do not hold \(shape) of \(dtype)")
-            }
-            guard offs[1] <= dataBytes else {
-                throw IOError.truncated(path: path, detail: "tensor '\(name)' ends at byte \(offs[1]) of a \(dataBytes)-byte data section")
-            }
-            infos[name] = SafeTensorInfo(dtype: dtype, shape: shape, start: offs[0], end: offs[1])
+            infos[key] = try tensorInfo(key, value, name: name)
         }
-        metadata = meta
-        tensors = infos
+        // The ranges must tile the data section: no gaps, no overlaps, nothing after the last.
+        var end = 0
+        for (tensor, info) in infos.sorted(by: { ($0.value.start, $0.value.end) < ($1.value.start, $1.value.end) }) {
+            guard info.start == end else {
+                throw IOError.malformed(path: name, detail: "tensor \(quoted(tensor)) starts at byte \(info.start), expected \(end) (ranges must not overlap or leave gaps)")
+            }
+            end = info.end
+        }
+        guard end <= dataBytes else {
+            throw IOError.truncated(path: name, detail: "the tensors need \(end) bytes of data, the file holds \(dataBytes)")
+        }
+        guard end == dataBytes else {
+            throw IOError.malformed(path: name, detail: "\(dataBytes - end) bytes after the last tensor")
+        }
+        return (meta, infos)
+    }
+
+    private static func tensorInfo(_ tensor: String, _ value: JSONValue, name: String) throws -> SafeTensorInfo {
+        func bad(_ why: String) -> IOError { .malformed(path: name, detail: "tensor \(quoted(tensor)): \(why)") }
+        guard case let .object(fields) = value else { throw bad("entry is not an object") }
+        func field(_ k: String) -> JSONValue? { fields.first { $0.key == k }?.value }
+        guard case let .string(dtype)? = field("dtype"), case let .array(shapeItems)? = field("shape"),
+              case let .array(offsetItems)? = field("data_offsets")
+        else { throw bad("needs dtype, shape and data_offsets") }
+        guard shapeItems.count <= 32 else { throw bad("\(shapeItems.count) dimensions") }
+        let shape = try shapeItems.map { v -> Int in
+            guard let i = v.integer, i >= 0 else { throw bad("bad shape") }
+            return i
+        }
+        guard offsetItems.count == 2, let start = offsetItems[0].integer, let end = offsetItems[1].integer, start >= 0, start <= end
+        else { throw bad("data_offsets must be two increasing byte offsets") }
+        guard let size = elementSizes[dtype] else {
+            throw IOError.unsupported(path: name, detail: "tensor \(quoted(tensor)) has unknown dtype \(quoted(dtype, limit: 16))")
+        }
+        guard let count = checkedProduct(shape), count <= Int.max / 8 else { throw bad("shape \(shape) is too large") }
+        guard end - start == count * size else { throw bad("data_offsets [\(start), \(end)] do not hold \(shape) of \(dtype)") }
+        return SafeTensorInfo(dtype: dtype, shape: shape, start: start, end: end)
     }
 
     /// Copies a float32 tensor into `destination`, which must hold exactly `count` values.
     package func read(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
         guard let info = tensors[name] else { throw ModelError.missingTensor(name: name) }
         guard info.dtype == "F32" else {
-            throw IOError.unsupported(path: path, detail: "tensor '\(name)' is \(info.dtype); only F32 is read")
+            throw IOError.unsupported(path: path, detail: "tensor \(quoted(name)) is \(info.dtype); only F32 is read")
         }
         guard (info.end - info.start) == count * 4 else {
             throw ModelError.shapeMismatch(name: name, expected: [count], got: info.shape)
@@ -97,6 +134,19 @@ public final class SafeTensorsFile {
             let src = raw.baseAddress! + dataStart + info.start
             // Little-endian on disk and in memory on every platform we run on.
             memcpy(destination, src, count * 4)
+        }
+    }
+
+    /// The first NaN or infinity of a float32 tensor (index, value), if it has one.
+    package func firstNonFinite(_ name: String) -> (Int, Float)? {
+        guard let info = tensors[name], info.dtype == "F32" else { return nil }
+        return data.withUnsafeBytes { raw in
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[(dataStart + info.start)..<(dataStart + info.end)])
+            for i in 0..<(bytes.count / 4) {
+                let v = bytes.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                if !v.isFinite { return (i, v) }
+            }
+            return nil
         }
     }
 

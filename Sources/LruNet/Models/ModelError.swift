@@ -20,17 +20,20 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case label(index: Int, value: Int, classes: Int)
     /// A value that is NaN or infinite where a finite one is needed (`what` names the tensor).
     case nonFinite(what: String, index: Int, value: Float)
+    /// The network computed NaN or an infinity for an image (finite input, finite weights whose
+    /// activations overflow float32).
+    case nonFiniteOutput(image: Int, value: Float)
 
     public var description: String {
         switch self {
-        case .missingMetadata(let key): return "checkpoint metadata has no '\(key)' key"
-        case let .badMetadata(key, value): return "checkpoint metadata '\(key)' = '\(value)' is not a valid value"
+        case .missingMetadata(let key): return "checkpoint metadata has no \(quoted(key)) key"
+        case let .badMetadata(key, value): return "checkpoint metadata \(quoted(key)) = \(quoted(value)) is not a valid value"
         case .unsupportedArchitecture(let a):
-            return "architecture '\(a)' is not supported (use \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))"
-        case let .invalidConfig(field, value, allowed): return "invalid model configuration: \(field) = \(value), must be \(allowed)"
-        case .missingTensor(let n): return "checkpoint lacks tensor '\(n)' that the model needs"
-        case .unexpectedTensor(let n): return "checkpoint has tensor '\(n)' that the model does not have"
-        case let .shapeMismatch(n, e, g): return "tensor '\(n)' has shape \(g), the model expects \(e)"
+            return "architecture \(quoted(a)) is not supported (use \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))"
+        case let .invalidConfig(field, value, allowed): return "invalid model configuration: \(field) = \(quoted(value, limit: 32)), must be \(allowed)"
+        case .missingTensor(let n): return "checkpoint lacks tensor \(quoted(n, limit: 128)) that the model needs"
+        case .unexpectedTensor(let n): return "checkpoint has tensor \(quoted(n, limit: 128)) that the model does not have"
+        case let .shapeMismatch(n, e, g): return "tensor \(quoted(n, limit: 128)) has shape \(g), the model expects \(e)"
         case .inputRank(let got): return "bad input: expected [N, C, H, W], got \(got)"
         case let .inputChannels(e, g): return "bad input: the model takes \(e) input channel(s), got \(g)"
         case .emptyBatch: return "bad input: the batch is empty"
@@ -39,7 +42,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "bad input: a \(h)x\(w) image leaves a \(map[0])x\(map[1]) map where the classifier needs 1x1; the checkpoints take 28x28 to 32x32 images"
         case let .labelCount(e, g): return "bad labels: \(g) labels for a batch of \(e)"
         case let .label(i, v, k): return "bad labels: label \(v) at \(i) is not a class 0..<\(k)"
-        case let .nonFinite(what, i, v): return "bad input: \(what) has \(v) at index \(i); values must be finite"
+        case let .nonFinite(what, i, v): return "\(what) has \(v) at index \(i); values must be finite"
+        case let .nonFiniteOutput(i, v): return "the network's output for image \(i) is \(v): its activations overflow float32 (are the weights sane?)"
         }
     }
 }

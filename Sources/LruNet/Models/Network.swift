@@ -56,7 +56,23 @@ public final class Network {
     /// zero weights); call ``initialise(seed:)`` to train it or ``load(_:)`` for published weights.
     /// - Throws: ``ModelError/invalidConfig(field:value:allowed:)``, or
     ///   ``InstructionSetError`` when `LRUNET_ISA` asks for kernels this CPU lacks.
-    public init(config: ModelConfig, threading: Threading = Threading()) throws {
+    public convenience init(config: ModelConfig, threading: Threading = Threading()) throws {
+        try self.init(config: config, threading: threading, checkpoint: nil)
+    }
+
+    /// Builds the network a checkpoint's metadata describes and loads its weights.
+    public convenience init(contentsOf path: String, threading: Threading = Threading()) throws {
+        try self.init(checkpoint: try SafeTensorsFile(path: path), threading: threading)
+    }
+
+    /// Builds the network a safetensors file's metadata describes and loads its weights. The
+    /// file's tensors are checked against the network's before any parameter memory is
+    /// allocated, so a hostile file cannot make it allocate more than the file holds.
+    public convenience init(checkpoint file: SafeTensorsFile, threading: Threading = Threading()) throws {
+        try self.init(config: ModelConfig(metadata: file.metadata), threading: threading, checkpoint: file)
+    }
+
+    private init(config: ModelConfig, threading: Threading, checkpoint: SafeTensorsFile?) throws {
         try InstructionSet.checkEnvironment()
         try config.validate()
         self.config = config
@@ -71,16 +87,11 @@ public final class Network {
         case .shufflenetv2: layers = ShuffleNetV2Builder.layers(config, store)
         }
         graph = Sequential("", layers)
+        if let checkpoint { try Self.check(checkpoint, against: store.entries) }
         store.seal()
         cache = ParameterCache(store: store)
         context = RunContext(training: false, threading: threading, cache: cache)
-    }
-
-    /// Builds the network a checkpoint's metadata describes and loads its weights.
-    public convenience init(contentsOf path: String, threading: Threading = Threading()) throws {
-        let file = try SafeTensorsFile(path: path)
-        try self.init(config: ModelConfig(metadata: file.metadata), threading: threading)
-        try load(file)
+        if let checkpoint { try load(checkpoint) }
     }
 
     /// Fresh weights for training from scratch, as the authors' code initialises this architecture.
@@ -91,16 +102,24 @@ public final class Network {
     /// Copies every tensor of `file` into the model by PyTorch name. Fails on a missing, extra
     /// or mis-shaped tensor before changing anything.
     public func load(_ file: SafeTensorsFile) throws {
-        for name in file.names where parameters.ref(named: name) == nil {
+        try Self.check(file, against: parameters.entries)
+        for e in parameters.entries { try file.read(e.name, into: parameters.values.pointer + e.offset, count: e.count) }
+    }
+
+    /// Every tensor the model declares is in `file` as F32 with its shape, and nothing else is
+    /// (PyTorch's `num_batches_tracked` aside).
+    private static func check(_ file: SafeTensorsFile, against entries: [ParameterEntry]) throws {
+        let declared = Set(entries.map(\.name))
+        for name in file.names where !declared.contains(name) {
             if name.hasSuffix("num_batches_tracked") { continue }   // PyTorch bookkeeping we do not need
             throw ModelError.unexpectedTensor(name: name)
         }
-        for e in parameters.entries {
+        for e in entries {
             guard let info = file.tensors[e.name] else { throw ModelError.missingTensor(name: e.name) }
             guard info.shape == e.shape else { throw ModelError.shapeMismatch(name: e.name, expected: e.shape, got: info.shape) }
             guard info.dtype == "F32" else { throw IOError.unsupported(path: file.path, detail: "tensor '\(e.name)' is \(info.dtype); only F32 is read") }
+            if let (i, v) = file.firstNonFinite(e.name) { throw ModelError.nonFinite(what: "checkpoint tensor '\(e.name)'", index: i, value: v) }
         }
-        for e in parameters.entries { try file.read(e.name, into: parameters.values.pointer + e.offset, count: e.count) }
     }
 
     /// The state dict: every tensor by PyTorch name, a copy.
@@ -144,8 +163,29 @@ public final class Network {
     package func infer(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
                        into output: UnsafeMutablePointer<Float>) throws {
         context.training = false
+        if let i = firstNonFinite(x, batch * channels * height * width) { throw ModelError.nonFinite(what: "the input", index: i, value: x[i]) }
         let result = try forward(x, batch: batch, channels: channels, height: height, width: width)
         transposeLogits(result, into: output, batch: batch)
+        let k = config.numClasses
+        if let i = firstNonFinite(output, batch * k) { throw ModelError.nonFiniteOutput(image: i / k, value: output[i]) }
+    }
+
+    /// The first weight, running statistic or momentum value that is not finite, so a run
+    /// never saves a checkpoint that could not be loaded again.
+    package func firstNonFiniteState() -> (tensor: String, value: Float)? {
+        let store = parameters
+        for e in store.entries {
+            if let i = firstNonFinite(store.values.pointer + e.offset, e.count) { return (e.name, store.values.pointer[e.offset + i]) }
+            if e.role.isTrainable, let i = firstNonFinite(store.momentum.pointer + e.offset, e.count) {
+                return ("momentum." + e.name, store.momentum.pointer[e.offset + i])
+            }
+        }
+        return nil
+    }
+
+    private func firstNonFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Int? {
+        for i in 0..<n where !p[i].isFinite { return i }
+        return nil
     }
 
     /// Plans for the input shape, converts NCHW to CNHW and runs the graph; returns the CNHW
