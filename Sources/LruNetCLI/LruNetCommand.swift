@@ -1,7 +1,17 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct LruNetCommand: ParsableCommand {
+    static func main() {
+        // Past a file size limit (ulimit -f) write() should fail with EFBIG, which the checkpoint
+        // writer reports, instead of SIGXFSZ killing the process mid-save.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "lrunet",
         abstract: "Layer Reuse Networks (Kopuklu et al., ICIP 2019) and the networks they are compared with: evaluate, predict, inspect, train, compare and time.",

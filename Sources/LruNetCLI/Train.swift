@@ -38,6 +38,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try Checkpoint.prepare(directory: out)       // before minutes of loading: can --out keep checkpoints?
+            if resume && !Checkpoint.exists(directory: out) { print("no checkpoint in \(out) yet: starting the run from the beginning") }
             let (trainSet, testSet) = try flags.loadData()
             let config = flags.config(reuse: reuse, data: trainSet)
             let model = try Network(config: config, threading: Threading(threads: flags.threads))

@@ -37,12 +37,15 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
 /// Why a run stopped early.
 public enum TrainingError: Error, CustomStringConvertible {
     case diverged(epoch: Int, step: Int, loss: Double)
+    case nonFiniteState(epoch: Int, tensor: String, value: Float)
     case resumeMismatch(String)
 
     public var description: String {
         switch self {
         case let .diverged(e, s, l):
             return "loss became \(l.isNaN ? "NaN" : "\(l)") at epoch \(e + 1), step \(s + 1); stopped, the last good checkpoint is kept (try a lower --lr)"
+        case let .nonFiniteState(e, tensor, v):
+            return "'\(tensor)' became \(v) in epoch \(e + 1); stopped, the last good checkpoint is kept (try a lower --lr, or check the data)"
         case .resumeMismatch(let why): return "cannot resume: \(why)"
         }
     }
@@ -83,15 +86,28 @@ public final class Trainer {
         self.options = options; self.directory = directory; self.datasetName = datasetName
     }
 
+    /// Sorted keys, so checkpoint metadata is the same bytes for the same history.
+    static var sortedEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+
     var runMetadata: [String: String] {
-        let json = (try? JSONEncoder().encode(options)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+        let json = (try? Trainer.sortedEncoder.encode(options)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
         return ["options": json, "dataset": datasetName]
     }
 
-    /// Runs the remaining epochs. With `resume`, first restores the checkpoint in `directory`.
-    public func run(resume: Bool, onStep: ((StepProgress) -> Void)? = nil, onEpoch: ((EpochRecord) -> Void)? = nil) throws {
+    /// Runs the remaining epochs. With `resume`, first restores the checkpoint in `directory`
+    /// (a directory without one starts a new run: resuming a run killed before its first
+    /// checkpoint is starting it). Checks first that `directory` can hold checkpoints.
+    /// - Returns: whether it continued a checkpoint.
+    @discardableResult
+    public func run(resume: Bool, onStep: ((StepProgress) -> Void)? = nil, onEpoch: ((EpochRecord) -> Void)? = nil) throws -> Bool {
+        try Checkpoint.prepare(directory: directory)
         var start = 0
-        if resume {
+        let resumed = resume && Checkpoint.exists(directory: directory)
+        if resumed {
             let (_, opt) = try Checkpoint.load(into: model, directory: directory)
             guard let json = opt["options"], let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8)) else {
                 throw TrainingError.resumeMismatch("the optimizer checkpoint has no run options")
@@ -147,14 +163,16 @@ public final class Trainer {
                                      trainAccuracy: Double(correct) / Double(seen), testLoss: eval.loss,
                                      testAccuracy: eval.accuracy, testCorrect: eval.correct, testTotal: eval.total,
                                      imagesPerSecond: Double(seen) / trainSeconds, seconds: Date().timeIntervalSince(t0))
+            if let bad = model.firstNonFiniteState() { throw TrainingError.nonFiniteState(epoch: epoch, tensor: bad.tensor, value: bad.value) }
             history.append(record)
             try saveCheckpoint(epoch: epoch, record: record)
             onEpoch?(record)
         }
+        return resumed
     }
 
     func saveCheckpoint(epoch: Int, record: EpochRecord) throws {
-        let historyJSON = String(data: try JSONEncoder().encode(history), encoding: .utf8)!
+        let historyJSON = String(data: try Trainer.sortedEncoder.encode(history), encoding: .utf8)!
         var opt = runMetadata
         opt["epoch"] = "\(epoch + 1)"
         opt["history"] = historyJSON
