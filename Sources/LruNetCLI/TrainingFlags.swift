@@ -102,6 +102,7 @@ struct TrainingFlags: ParsableArguments {
 func runTrainer(_ trainer: Trainer, resume: Bool, label: String = "") throws {
     var bar: ProgressBar?
     let epochs = trainer.options.epochs
+    trainer.onNote = { print("note: \($0)") }
     try trainer.run(resume: resume, onStep: { p in
         if p.step == 0 { bar = ProgressBar(total: p.totalImages, label: "\(label)epoch \(p.epoch + 1)/\(epochs)") }
         bar?.update(p.images, extra: String(format: "loss %.4f acc %.2f%% lr %.4g", p.runningLoss, 100 * p.runningAccuracy, p.learningRate))

@@ -65,12 +65,12 @@ final class DispatchTests: XCTestCase {
             let x = Tensor(shape: [batch, 1, 28, 28], data: randomArray(batch * 784, &rng))
             model.threading = Threading(threads: 1)
             let one = try model(x)
-            model.threading = Threading(threads: 16)
-            XCTAssertEqual(model.threading.pool.participants, 16)
+            model.threading = Threading(threads: manyThreads)
+            XCTAssertEqual(model.threading.pool.participants, manyThreads)
             let regions = model.threading.pool.regions
             let many = try model(x)
-            XCTAssertGreaterThan(model.threading.pool.regions, regions, "16 threads must run parallel regions")
-            assertClose(many.data, one.data, atol: 1e-5, rtol: 1e-5, "batch \(batch), 16 threads vs 1")
+            XCTAssertGreaterThan(model.threading.pool.regions, regions, "\(manyThreads) threads must run parallel regions")
+            assertClose(many.data, one.data, atol: 1e-5, rtol: 1e-5, "batch \(batch), \(manyThreads) threads vs 1")
         }
     }
 }

@@ -117,9 +117,9 @@ final class GradientTests: XCTestCase {
             let (n, hgt, wid) = (2, 5, 6)
             let g = ConvGeometry(kernel: k, stride: s, padding: p)
             let ho = g.outputHeight(hgt), wo = g.outputWidth(wid)
-            var x = randomArray(n * c * hgt * wid, &rng), w = randomArray(c * m * k * k, &rng)
+            let x = randomArray(n * c * hgt * wid, &rng), w = randomArray(c * m * k * k, &rng)
             let r = randomArray(n * c * m * ho * wo, &rng)
-            func loss() -> Double {
+            func loss(_ x: [Float], _ w: [Float]) -> Double {
                 var y = [Float](repeating: 0, count: r.count)
                 depthwiseForward(&y, x, w, channels: c, multiplier: m, batch: n, height: hgt, width: wid, geometry: g, threading: Threading(threads: 1))
                 return zip(y, r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
@@ -127,12 +127,16 @@ final class GradientTests: XCTestCase {
             var gx = [Float](repeating: 0, count: x.count), gw = [Float](repeating: 0, count: w.count)
             depthwiseBackward(gradInput: &gx, gradWeight: &gw, gradOutput: r, input: x, weight: w, channels: c, multiplier: m,
                               batch: n, height: hgt, width: wid, geometry: g, threading: Threading(threads: 2))
-            func fd(_ a: inout [Float], _ i: Int) -> Float {
-                let old = a[i]; a[i] = old + 1e-2; let lp = loss(); a[i] = old - 1e-2; let lm = loss(); a[i] = old
-                return Float((lp - lm) / 2e-2)
+            // Central differences on copies (perturbing x in place while loss() reads it was an
+            // exclusivity violation that ThreadSanitizer's build caught).
+            func fd(x i: Int? = nil, w j: Int? = nil) -> Float {
+                var xp = x, xm = x, wp = w, wm = w
+                if let i { xp[i] += 1e-2; xm[i] -= 1e-2 }
+                if let j { wp[j] += 1e-2; wm[j] -= 1e-2 }
+                return Float((loss(xp, wp) - loss(xm, wm)) / 2e-2)
             }
-            assertClose(gx, (0..<x.count).map { fd(&x, $0) }, atol: 1e-3, rtol: 1e-2, "dw d/dx")
-            assertClose(gw, (0..<w.count).map { fd(&w, $0) }, atol: 1e-3, rtol: 1e-2, "dw d/dw")
+            assertClose(gx, (0..<x.count).map { fd(x: $0) }, atol: 1e-3, rtol: 1e-2, "dw d/dx")
+            assertClose(gw, (0..<w.count).map { fd(w: $0) }, atol: 1e-3, rtol: 1e-2, "dw d/dw")
         }
     }
 

@@ -40,6 +40,11 @@ final class PretrainedModelTests: XCTestCase {
     }
 
     func testFashionMNISTAccuracyToTheImage() throws {
+        // Under ThreadSanitizer (make test-tsan) 60,000 forward passes take hours; the golden
+        // test runs the same batched code on every checkpoint.
+        if ProcessInfo.processInfo.environment["LRUNET_SKIP_FULL_TEST_SET"] != nil {
+            throw XCTSkip("LRUNET_SKIP_FULL_TEST_SET is set (sanitizer run)")
+        }
         let dir = try shared()
         let test = try DatasetKind.fashionMNIST.load(directory: "/usr/share/datasets/fashion-mnist", split: .test)
         XCTAssertEqual(test.count, 10_000)

@@ -14,6 +14,9 @@ func assertClose(_ a: [Float], _ b: [Float], atol: Float = 1e-4, rtol: Float = 1
     if at >= 0 { XCTFail("mismatch at \(at): \(a[at]) vs \(b[at]) \(message())", file: file, line: line) }
 }
 
+/// "More threads than cores" for the threading tests (the machines this runs on have 2 to 64).
+let manyThreads = 16
+
 func randomArray(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
     (0..<n).map { _ in scale * (2 * rng.nextUniform() - 1) }
 }

@@ -72,6 +72,9 @@ public final class Trainer {
     public let directory: String
     public let datasetName: String
     public private(set) var history: [EpochRecord] = []
+    /// Called with a one-line note the user should see (a resume whose result will match the
+    /// uninterrupted run only to rounding).
+    public var onNote: ((String) -> Void)?
 
     public init(model: Network, train: LabeledImages, test: LabeledImages, options: TrainingOptions,
                 directory: String, datasetName: String) throws {
@@ -95,7 +98,7 @@ public final class Trainer {
 
     var runMetadata: [String: String] {
         let json = (try? Trainer.sortedEncoder.encode(options)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
-        return ["options": json, "dataset": datasetName]
+        return ["options": json, "dataset": datasetName, "threads": "\(model.threading.threads)"]
     }
 
     /// Runs the remaining epochs. With `resume`, first restores the checkpoint in `directory`
@@ -115,6 +118,9 @@ public final class Trainer {
             var a = saved, b = options
             a.epochs = 0; b.epochs = 0                     // the run may be extended
             guard a == b else { throw TrainingError.resumeMismatch("options differ from the interrupted run's (\(json))") }
+            if let was = opt["threads"].flatMap(Int.init), was != model.threading.threads {
+                onNote?("this run started with \(was) thread(s) and continues with \(model.threading.threads): its weights will match an uninterrupted run to rounding, not bit for bit (docs/determinism.md)")
+            }
             history = try JSONDecoder().decode([EpochRecord].self, from: Data((opt["history"] ?? "[]").utf8))
             start = history.count
         } else {

@@ -1,0 +1,90 @@
+import XCTest
+@testable import LruNet
+
+/// The promises of docs/determinism.md, one test each, on every architecture.
+final class DeterminismTests: XCTestCase {
+    private func outcome(_ config: ModelConfig, threads: Int) throws -> Outcome {
+        try Workload.run(Network(config: config, threading: Threading(threads: threads)))
+    }
+
+    private func inference(_ config: ModelConfig, threads: Int) throws -> [Float] {
+        let net = try Network(config: config, threading: Threading(threads: threads))
+        net.initialise(seed: 7)
+        return try net(Workload.input(batch: 12, seed: 3).0).data
+    }
+
+    private func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+        let scale = b.map { abs($0) }.max() ?? 1
+        return zip(a, b).map { abs($0 - $1) }.max().map { $0 / max(scale, 1e-30) } ?? 0
+    }
+
+    /// The same work on the same path and thread count gives the same bits.
+    func testRepeatedRunsAreBitIdentical() throws {
+        for config in Workload.configs {
+            XCTAssertEqual(try outcome(config, threads: 2), try outcome(config, threads: 2), config.summary)
+        }
+    }
+
+    /// Inference does not depend on the thread count: bit for bit for the four baselines (each
+    /// output element is summed in the same order whoever computes it), and to float32 rounding
+    /// for LruNet, whose reuse blocks run in tiles sized by the thread count.
+    func testInferenceAcrossThreadCounts() throws {
+        for config in Workload.configs {
+            let one = try inference(config, threads: 1)
+            for threads in [2, 3, manyThreads] {
+                let other = try inference(config, threads: threads)
+                if config.arch == .lrunet {
+                    XCTAssertLessThanOrEqual(largestDifference(other, one), 1e-6, "\(config.summary), \(threads) threads")
+                } else {
+                    XCTAssertEqual(other, one, "\(config.summary), \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// A training step's loss and gradients across thread counts: equal to rounding (the loss to
+    /// 1e-6; gradients to 1e-2 of the largest, since a max-pool or ReLU tie that rounding flips
+    /// moves a gradient to another element). Runs are not bit-identical, so a resumed run must
+    /// use the thread count it started with.
+    func testTrainingStepAcrossThreadCounts() throws {
+        let (x, y) = Workload.input(batch: 12, seed: 3)
+        for config in Workload.configs {
+            func gradients(_ threads: Int) throws -> (Double, [String: [Float]]) {
+                let net = try Network(config: config, threading: Threading(threads: threads))
+                net.initialise(seed: 7)
+                let loss = try net.lossAndGradients(images: x, labels: y)
+                var g: [String: [Float]] = [:]
+                for e in net.parameters.entries where e.role.isTrainable { g[e.name] = net.parameters.gradient(of: e.name) }
+                return (loss, g)
+            }
+            let (loss1, g1) = try gradients(1)
+            let largest = g1.values.flatMap { $0 }.map { abs($0) }.max() ?? 0
+            XCTAssertGreaterThan(largest, 0)
+            for threads in [2, manyThreads] {
+                let (loss, g) = try gradients(threads)
+                XCTAssertEqual(loss, loss1, accuracy: 1e-6 * abs(loss1), "\(config.summary), \(threads) threads")
+                for (name, a) in g1 {
+                    let worst = zip(a, g[name]!).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst, 1e-2 * largest, "\(config.summary) \(name), \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// Each instruction-set path gives the same inference to float32 rounding (they differ in
+    /// FMA contraction and summation order), and is bit-identical with itself.
+    func testInferenceAcrossInstructionSets() throws {
+        let active = InstructionSet.active
+        defer { try? InstructionSet.use(active) }
+        for config in Workload.configs {
+            let reference = try outcome(config, threads: 2)
+            for set in InstructionSet.supported where set != active {
+                try InstructionSet.use(set)
+                let first = try outcome(config, threads: 2), second = try outcome(config, threads: 2)
+                try InstructionSet.use(active)
+                XCTAssertEqual(first, second, "\(config.summary) on \(set) is not repeatable")
+                XCTAssertLessThanOrEqual(largestDifference(first.before, reference.before), 1e-5, "\(config.summary) on \(set)")
+            }
+        }
+    }
+}
