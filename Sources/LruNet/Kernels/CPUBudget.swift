@@ -9,7 +9,12 @@ import Glibc
 public enum CPUBudget {
     /// The default thread count, worked out once.
     public static let threads: Int = {
-        if let n = environmentThreads { return n }
+        environmentThreads ?? cores
+    }()
+
+    /// The CPUs this process may run on (affinity and cgroup quota), whatever `LRUNET_THREADS`
+    /// says: more threads than this share cores, and their waits should yield.
+    package static let cores: Int = {
         var n = affinityCount ?? onlineCount
         if let quota = cgroupQuota(procSelfCgroup: readText("/proc/self/cgroup"), root: "/sys/fs/cgroup") { n = min(n, quota) }
         return max(1, n)

@@ -121,7 +121,8 @@ private final class PoolState: @unchecked Sendable {
     /// Waits for the region's other participants, then frees the pool.
     func finish() {
         var spins = 0
-        while pending.load(ordering: .acquiring) > 0 { backOff(&spins) }
+        let patience = WaitPatience(width: workers + 1)
+        while pending.load(ordering: .acquiring) > 0 { patience.backOff(&spins) }
         job = IdleJob()
         busy.store(false, ordering: .releasing)
     }
@@ -208,7 +209,8 @@ package final class SpinBarrier: @unchecked Sendable {
             phase.store(p + 1, ordering: .releasing)
         } else {
             var spins = 0
-            while phase.load(ordering: .acquiring) == p { backOff(&spins) }
+            let patience = WaitPatience(width: width)
+            while phase.load(ordering: .acquiring) == p { patience.backOff(&spins) }
         }
     }
 }
@@ -217,11 +219,18 @@ package final class SpinBarrier: @unchecked Sendable {
 /// is cheap and stays in the core's cache until written.)
 @inline(__always) private func spinPause() {}
 
-/// Between polls of a wait that must not sleep (a barrier, the end of a region): spin first,
-/// since the others usually arrive within microseconds, then yield the core on every poll.
-/// With more threads than cores (several networks in one process, `--threads 16` on 2 cores, a
-/// ThreadSanitizer run) a waiter that only spins holds the core the last arrival needs.
-@inline(__always) private func backOff(_ spins: inout Int) {
-    spins += 1
-    if spins > 4096 { sched_yield() }
+/// Between polls of a wait that must not sleep (a barrier, the end of a region): spin, since
+/// the others usually arrive within microseconds, then yield the core on every poll. A waiter
+/// that only spins holds, until its time slice ends, the core that the last arrival needs when
+/// threads outnumber cores (`--threads 16` on 2 cores, several networks in one process, a
+/// ThreadSanitizer run). With a core per thread a yield can only cost latency, so there the
+/// spin lasts about a millisecond (a bound for several networks sharing cores) and is short
+/// only when this region alone has more threads than cores.
+struct WaitPatience {
+    let spinLimit: Int
+    @inline(__always) init(width: Int) { spinLimit = width > CPUBudget.cores ? 64 : 1 << 20 }
+    @inline(__always) func backOff(_ spins: inout Int) {
+        spins += 1
+        if spins > spinLimit { sched_yield() }
+    }
 }
