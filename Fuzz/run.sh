@@ -5,6 +5,7 @@
 #
 #   Fuzz/run.sh [SECONDS] [TARGET...]       (targets: safetensors npy idx cifar checkpoint)
 #   JOBS=2 Fuzz/run.sh 3600 checkpoint      (parallel workers for one long run)
+#   FUZZ_RUNS=10000000 Fuzz/run.sh 1800     (stop each at 10 million executions, or 30 minutes)
 set -u
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
@@ -17,6 +18,7 @@ export SWIFT_BACKTRACE=enable=no
 # Bound: an input is at most 64 KB and may not make the process allocate more than 128 MB at
 # once (a gzip bomb of 64 KB expands to at most 66 MB) or hold more than 1 GB.
 FLAGS="-max_len=65536 -malloc_limit_mb=128 -rss_limit_mb=1024 -timeout=10 -print_final_stats=1"
+RUNS=${FUZZ_RUNS:+-runs=$FUZZ_RUNS}
 status=0
 for t in $TARGETS; do
     [ -x "$H/fuzz-$t" ] || { echo "fuzz: $H/fuzz-$t missing; run Fuzz/build.sh" >&2; exit 2; }
@@ -27,20 +29,21 @@ for t in $TARGETS; do
         "$H/fuzz-$t" $FLAGS -max_total_time="$SECONDS_EACH" -fork="$JOBS" -artifact_prefix="$crashes/" \
             "$work" "Fuzz/corpus/$t" > "$log" 2>&1
     else
-        "$H/fuzz-$t" $FLAGS -max_total_time="$SECONDS_EACH" -artifact_prefix="$crashes/" \
+        "$H/fuzz-$t" $FLAGS $RUNS -max_total_time="$SECONDS_EACH" -artifact_prefix="$crashes/" \
             "$work" "Fuzz/corpus/$t" > "$log" 2>&1
     fi
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
     rate=$(grep -o 'exec/s: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    took=$(grep -o '^Done [0-9]* runs in [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     rss=$(grep -o 'rss: *[0-9]*Mb' "$log" | tail -1 | grep -o '[0-9]*')
     corpus=$(ls "$work" | wc -l)
     found=$(ls "$crashes" | wc -l)
     # Every committed input and past crash, once each, must run clean.
     "$H/fuzz-$t" $FLAGS -runs=0 "Fuzz/corpus/$t" "Fuzz/regressions/$t" > "$log.replay" 2>&1
     replay=$?
-    line="$(date -u +%Y-%m-%dT%H:%MZ) $t: ${execs:-0} executions in ${SECONDS_EACH}s (${rate:-0}/s, $JOBS job(s)), corpus $corpus inputs, peak rss ${rss:-?} MB, crashes/timeouts/ooms $found, replay of $(find Fuzz/corpus/$t Fuzz/regressions/$t -type f | wc -l) committed inputs $( [ $replay -eq 0 ] && echo clean || echo FAILED)"
+    line="$(date -u +%Y-%m-%dT%H:%MZ) $t: ${execs:-0} executions in ${took:-$SECONDS_EACH}s (${rate:-0}/s, $JOBS job(s)), corpus $corpus inputs, peak rss ${rss:-?} MB, crashes/timeouts/ooms $found, replay of $(find Fuzz/corpus/$t Fuzz/regressions/$t -type f | wc -l) committed inputs $( [ $replay -eq 0 ] && echo clean || echo FAILED)"
     echo "$line"; echo "$line" >> .build-fuzz/report.txt
     if [ $rc -ne 0 ] || [ "$found" -gt 0 ] || [ $replay -ne 0 ]; then
         status=1

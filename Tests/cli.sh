@@ -4,19 +4,7 @@
 set -u
 LRUNET=${LRUNET:?path to the lrunet binary}
 PRETRAINED=${PRETRAINED:-../shared/pretrained}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-
-# expect_error NAME FRAGMENT CMD...: non-zero exit, exactly one stderr line containing FRAGMENT, no crash.
-expect_error() {
-  local name=$1 frag=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  local lines; lines=$(wc -l <"$tmp/err")
-  if [[ $rc -ne 0 && $rc -lt 128 && $lines -eq 1 ]] && grep -q -- "$frag" "$tmp/err"; then ok "$name"
-  else bad "$name (exit $rc, $lines stderr lines): $(head -c 300 "$tmp/err")"; fi
-}
+source "$(dirname "$0")/check.sh"
 
 # Flag errors follow swift-argument-parser: the problem on the first line, then a usage hint; exit 64.
 expect_usage_error() {
@@ -128,10 +116,13 @@ if [[ $done_epochs -ge 3 ]]; then bad "the run finished before it could be inter
 elif cmp -s "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"; then ok "killed after epoch $done_epochs of 3, resumed: weights identical to the uninterrupted run"
 else bad "resumed weights differ from the uninterrupted run"; fi
 expect_error "resume with other options" "options differ" "${train[@]}" --lr 0.05 --out "$tmp/b" --resume
+"$LRUNET" train --reuse 2 --epochs 4 --batch 64 --limit 4096 --test-limit 1000 --threads 1 --seed 7 --out "$tmp/b" --resume >"$tmp/b3.log" 2>&1 \
+  && grep -q "note: this run started with 2 thread(s) and continues with 1" "$tmp/b3.log" \
+  && ok "a resume on another thread count says its weights match only to rounding" || bad "no note on a thread-count change: $(tail -2 "$tmp/b3.log")"
 expect_error "a diverging run stops with a message" "loss became" "$LRUNET" train --reuse 1 --epochs 1 --limit 512 --test-limit 100 --lr 1e30 --out "$tmp/d"
 expect_usage_error "bad --reuse" "--reuse must be" "$LRUNET" train --reuse 0
 expect_usage_error "bad --arch" "--arch must be one of" "$LRUNET" train --arch resnet
-expect_usage_error "a width ShuffleNetV2 does not have" "width_mult = 0.3" "$LRUNET" train --arch shufflenetv2 --width 0.3
+expect_usage_error "a width ShuffleNetV2 does not have" "width_mult = '0.3'" "$LRUNET" train --arch shufflenetv2 --width 0.3
 
 # The baselines train too: the loss falls and the checkpoint evaluates to what train printed.
 for arch in "mobilenet 0.25" "mobilenetv2 0.25" "shufflenet 0.5" "shufflenetv2 0.25"; do
@@ -160,5 +151,4 @@ sys.exit(0 if ours == theirs else 1)
 PY
 fi
 expect_error "train on a missing data dir" "no such file" "$LRUNET" train --data "$tmp/nodata" --out "$tmp/c"
-echo "cli: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish cli

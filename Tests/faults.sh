@@ -8,19 +8,8 @@ set -u
 LRUNET=${LRUNET:?path to the lrunet binary}
 PRETRAINED=${PRETRAINED:-../shared/pretrained}
 TRIALS=${TRIALS:-20}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+source "$(dirname "$0")/check.sh"
 
-# expect_error NAME FRAGMENT CMD...: non-zero exit (not a signal), one stderr line containing FRAGMENT.
-expect_error() {
-  local name=$1 frag=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  local lines; lines=$(wc -l <"$tmp/err")
-  if [[ $rc -ne 0 && $rc -lt 128 && $lines -eq 1 ]] && grep -q -- "$frag" "$tmp/err"; then ok "$name"
-  else bad "$name (exit $rc, $lines stderr lines): $(head -c 300 "$tmp/err")"; fi
-}
 # A checkpoint's weights and momentum: the model file, and the optimizer file's tensor data
 # (its metadata holds the epoch history, with timings that differ between runs).
 tensor_data() { local n; n=$(od -An -tu8 -N8 "$1" 2>/dev/null) && tail -c +$((n + 9)) "$1"; }
@@ -132,5 +121,4 @@ else
   echo "skip: $w not found (non-finite checks)"
 fi
 
-echo "faults: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish faults
