@@ -119,9 +119,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard text[i] == key[0], text[i..<(i + key.count)].elementsEqual(key) else { i += 1; continue }
             i += key.count
             var number = 0, digits = 0, closed = false
-            while i < text.count, !closed, digits < 19 {
+            while i < text.count, !closed {
                 let c = text[i]
-                if c >= 0x30 && c <= 0x39 { number = number * 10 + Int(c - 0x30); digits += 1 }
+                // Saturated just past the limit: 19 nines overflowed an Int (the harness's own bug,
+                // Fuzz/regressions/checkpoint/crash-e0711a4b…).
+                if c >= 0x30 && c <= 0x39 { number = min(number * 10 + Int(c - 0x30), maxCheckpointData + 1); digits += 1 }
                 else { if digits > 0 { best = max(best, number) }; number = 0; digits = 0; closed = c == UInt8(ascii: "]") }
                 i += 1
             }
