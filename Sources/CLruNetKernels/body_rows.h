@@ -121,9 +121,8 @@ static void FN(bn_replay_row)(const lru_bn_replay *bn, float *out, const float *
     FN(row_affine)(out, x, n, scale, shift, 0, 0);
 }
 
-/// dx = gamma*invstd/n * (n*dy - sum(dy) - xhat*sum(dy*xhat)); gamma's and beta's gradients accumulate.
-static void FN(bn_backward_row)(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c) {
-    float mean = bn->saved_mean[c], inv = bn->saved_invstd[c];
+/// Backward's two sums over a row: sum(dy) and sum(dy * (x - mean)).
+static inline void FN(bn_grad_sums)(const float *dy, const float *x, long n, float mean, float *sum_dy, float *centred) {
     vf m = splat(mean), s = 0, d = 0;
     long i = 0;
     for (; i + VW <= n; i += VW) {
@@ -131,14 +130,74 @@ static void FN(bn_backward_row)(const lru_bn_grad *bn, float *dx, const float *d
         s += y;
         d = MADD(y, ld(x + i) - m, d);
     }
-    float sum_dy = hsum(s), centred = hsum(d);
-    for (; i < n; i++) { sum_dy += dy[i]; centred += dy[i] * (x[i] - mean); }
+    float a = hsum(s), b = hsum(d);
+    for (; i < n; i++) { a += dy[i]; b += dy[i] * (x[i] - mean); }
+    *sum_dy = a;
+    *centred = b;
+}
+
+/// dx = gamma*invstd/count * (count*dy - sum_dy - xhat*sum_dy_xhat), the sums taken over all
+/// `count` values of the channel (here or pooled across processes). `dx` may be `dy` or `x`.
+static inline void FN(bn_grad_apply)(float *dx, const float *dy, const float *x, long n, float mean, float inv, float gamma,
+                                     float sum_dy, float sum_dy_xhat, float count) {
+    float k = gamma * inv / count;
+    float a = k * count, b = -k * sum_dy, q = -k * inv * sum_dy_xhat;
+    vf av = splat(a), bv = splat(b), qv = splat(q), m = splat(mean);
+    long i = 0;
+    for (; i + VW <= n; i += VW) st(dx + i, MADD(qv, ld(x + i) - m, MADD(av, ld(dy + i), bv)));
+    for (; i < n; i++) dx[i] = a * dy[i] + b + q * (x[i] - mean);
+}
+
+/// dx = gamma*invstd/n * (n*dy - sum(dy) - xhat*sum(dy*xhat)); gamma's and beta's gradients accumulate.
+static void FN(bn_backward_row)(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c) {
+    float mean = bn->saved_mean[c], inv = bn->saved_invstd[c];
+    float sum_dy, centred;
+    FN(bn_grad_sums)(dy, x, n, mean, &sum_dy, &centred);
     float sum_dy_xhat = centred * inv;
     bn->grad_gamma[c] += sum_dy_xhat;
     bn->grad_beta[c] += sum_dy;
-    float k = bn->gamma[c] * inv / (float)n;
-    float a = k * (float)n, b = -k * sum_dy, q = -k * inv * sum_dy_xhat;
-    vf av = splat(a), bv = splat(b), qv = splat(q);
-    for (i = 0; i + VW <= n; i += VW) st(dx + i, MADD(qv, ld(x + i) - m, MADD(av, ld(dy + i), bv)));
-    for (; i < n; i++) dx[i] = a * dy[i] + b + q * (x[i] - mean);
+    FN(bn_grad_apply)(dx, dy, x, n, mean, inv, bn->gamma[c], sum_dy, sum_dy_xhat, (float)n);
+}
+
+// Synchronised BatchNorm: statistics pooled over every process of a data-parallel run. A row
+// contributes (sum, M2 + n*mean^2) with its own two-pass mean, in double, so the pooled variance
+// keeps the accuracy of the two-pass one; backward contributes sum(dy) and sum(dy*(x - mean)).
+
+static void FN(bn_row_moments)(const float *x, long n, double *sums) {
+    float sum = FN(row_sum)(x, n), mean = sum / (float)n;
+    float m2 = FN(row_centered_squares)(x, n, mean);
+    sums[0] = (double)sum;
+    sums[1] = (double)m2 + (double)n * (double)mean * (double)mean;
+}
+
+static void FN(bn_pooled_statistics)(const lru_bn_train *bn, const double *sums, long channels, double count,
+                                     float *scale, float *shift) {
+    for (long c = 0; c < channels; c++) {
+        double mean = sums[2 * c] / count, variance = sums[2 * c + 1] / count - mean * mean;
+        if (variance < 0) variance = 0;
+        float m = (float)mean, v = (float)variance;
+        float invstd = 1.0f / __builtin_elementwise_sqrt(v + bn->eps);
+        bn->saved_mean[c] = m;
+        bn->saved_invstd[c] = invstd;
+        FN(bn_affine)(bn->gamma[c], bn->beta[c], m, invstd, scale + c, shift + c);
+        float unbiased = count > 1 ? (float)(variance * count / (count - 1)) : v;
+        bn->running_mean[c] = (1 - bn->momentum) * bn->running_mean[c] + bn->momentum * m;
+        bn->running_var[c] = (1 - bn->momentum) * bn->running_var[c] + bn->momentum * unbiased;
+    }
+}
+
+static void FN(bn_grad_row_sums)(const lru_bn_grad *bn, const float *dy, const float *x, long n, long c, double *sums) {
+    float sum_dy, centred;
+    FN(bn_grad_sums)(dy, x, n, bn->saved_mean[c], &sum_dy, &centred);
+    bn->grad_gamma[c] += centred * bn->saved_invstd[c];
+    bn->grad_beta[c] += sum_dy;
+    sums[0] = (double)sum_dy;
+    sums[1] = (double)centred;
+}
+
+static void FN(bn_pooled_backward_row)(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c,
+                                       const double *sums, double count) {
+    float inv = bn->saved_invstd[c];
+    FN(bn_grad_apply)(dx, dy, x, n, bn->saved_mean[c], inv, bn->gamma[c], (float)sums[2 * c],
+                      (float)sums[2 * c + 1] * inv, (float)count);
 }

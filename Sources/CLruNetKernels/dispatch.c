@@ -247,6 +247,17 @@ void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, cons
     T->bn_backward_row(bn, dx, dy, x, n, c);
 }
 void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c) { T->bn_replay_row(bn, out, x, n, c); }
+void lru_bn_row_moments(const float *x, long n, double *sums) { T->bn_row_moments(x, n, sums); }
+void lru_bn_pooled_statistics(const lru_bn_train *bn, const double *sums, long channels, double count, float *scale, float *shift) {
+    T->bn_pooled_statistics(bn, sums, channels, count, scale, shift);
+}
+void lru_bn_grad_row_sums(const lru_bn_grad *bn, const float *dy, const float *x, long n, long c, double *sums) {
+    T->bn_grad_row_sums(bn, dy, x, n, c, sums);
+}
+void lru_bn_pooled_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c,
+                                const double *sums, double count) {
+    T->bn_pooled_backward_row(bn, dx, dy, x, n, c, sums, count);
+}
 void lru_dw3_forward(const lru_dw3 *k, float *dst, const float *input, const float *weight, const float *scale,
                      const float *shift, int act) {
     T->dw3_forward(k, dst, input, weight, scale, shift, act);

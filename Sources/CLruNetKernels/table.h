@@ -15,6 +15,10 @@ typedef struct {
     void (*bn_train_row)(const lru_bn_train *, float *, const float *, long, long, const float *, int);
     void (*bn_backward_row)(const lru_bn_grad *, float *, const float *, const float *, long, long);
     void (*bn_replay_row)(const lru_bn_replay *, float *, const float *, long, long);
+    void (*bn_row_moments)(const float *, long, double *);
+    void (*bn_pooled_statistics)(const lru_bn_train *, const double *, long, double, float *, float *);
+    void (*bn_grad_row_sums)(const lru_bn_grad *, const float *, const float *, long, long, double *);
+    void (*bn_pooled_backward_row)(const lru_bn_grad *, float *, const float *, const float *, long, long, const double *, double);
     void (*dw3_forward)(const lru_dw3 *, float *, const float *, const float *, const float *, const float *, int);
     void (*dw3_backward)(const lru_dw3 *, float *, float *, const float *, const float *, const float *, const float *);
     void (*dw3_forward_bn)(const lru_dw3 *, float *, float *, const float *, const float *, const lru_bn_train *, long);

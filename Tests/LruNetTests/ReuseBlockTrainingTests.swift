@@ -19,8 +19,18 @@ final class ReuseBlockTrainingTests: XCTestCase {
         }
     }
 
-    func check(planes: Int, n: Int, h: Int, w: Int, iterations: Int, threads: Int, path: String) throws {
-        let tag = "planes \(planes) n\(n) \(h)x\(w) N\(iterations) t\(threads) \(path)"
+    /// Synchronised BatchNorm's schedule (ReuseBlock+PooledTraining.swift), here with a group of
+    /// one process: the pooled sums are this process's own.
+    func testPooledScheduleMatchesComposedLayerKernels() throws {
+        try forEachKernelPath { path in
+            for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 1), (64, 5, 4, 4, 2, 16)] {
+                try check(planes: planes, n: n, h: h, w: w, iterations: iterations, threads: threads, path: path, pooled: true)
+            }
+        }
+    }
+
+    func check(planes: Int, n: Int, h: Int, w: Int, iterations: Int, threads: Int, path: String, pooled: Bool = false) throws {
+        let tag = "planes \(planes) n\(n) \(h)x\(w) N\(iterations) t\(threads) \(path)\(pooled ? " pooled" : "")"
         let store = ParameterStore()
         let block = ReuseBlock(name: "stage", store: store, planes: planes, iterations: iterations)
         store.seal()
@@ -43,6 +53,7 @@ final class ReuseBlockTrainingTests: XCTestCase {
         // The block.
         _ = try block.plan(input: shape, training: true)
         let ctx = RunContext(training: true, threading: threading, cache: ParameterCache(store: store))
+        if pooled { ctx.pooledBatchNorm = .single }
         store.gradients.zero()
         var xb = x, gyb = gy
         let y = Array(UnsafeBufferPointer(start: xb.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) },

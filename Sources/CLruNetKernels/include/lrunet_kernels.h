@@ -87,6 +87,21 @@ void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n
 void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c);
 void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c);
 
+// Synchronised BatchNorm (statistics pooled over the processes of a data-parallel run).
+/// Channel row x's contribution to the pooled moments: sums[0] = sum(x), sums[1] = sum(x^2)
+/// (as M2 + n*mean^2 from its own two-pass mean).
+void lru_bn_row_moments(const float *x, long n, double *sums);
+/// From pooled moments ([channels][2], over `count` values a channel): saves mean and invstd,
+/// updates the running statistics, and writes the normalisation as scale and shift per channel.
+void lru_bn_pooled_statistics(const lru_bn_train *bn, const double *sums, long channels, double count,
+                              float *scale, float *shift);
+/// Backward's contribution of channel c's row: sums[0] = sum(dy), sums[1] = sum(dy*(x-mean));
+/// gamma's and beta's gradients accumulate this row's share.
+void lru_bn_grad_row_sums(const lru_bn_grad *bn, const float *dy, const float *x, long n, long c, double *sums);
+/// dx of channel c's row from the pooled sums ([channels][2]) over `count` values. dx may be dy or x.
+void lru_bn_pooled_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c,
+                                const double *sums, double count);
+
 // ---------------------------------------------------------------------------------------------
 // Depthwise 3x3, stride 1, padding 1, channel multiplier `mult` (the reused block's `dw`).
 //

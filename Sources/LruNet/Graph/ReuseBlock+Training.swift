@@ -21,7 +21,7 @@ extension ReuseBlock {
     // The kernels are the layer kernels' per-channel parts (ReuseBlockTrainingTests).
 
     /// The BatchNorms of iteration `i` in training.
-    private func trainingBatchNorms(_ i: Int, _ ctx: RunContext) -> (dw: BatchNormTraining, pw: BatchNormTraining) {
+    func trainingBatchNorms(_ i: Int, _ ctx: RunContext) -> (dw: BatchNormTraining, pw: BatchNormTraining) {
         let s = saved[i]
         return (BatchNormTraining(gamma: ctx.cache.fetch(dwBN[i].weight), beta: ctx.cache.fetch(dwBN[i].bias),
                                   savedMean: s.dwMean.pointer, savedInvStd: s.dwInvStd.pointer,
@@ -34,6 +34,7 @@ extension ReuseBlock {
     }
 
     func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        if let group = ctx.pooledBatchNorm { return forwardPooled(input, group: group, ctx) }
         if runsWide(ctx) { return forwardWide(input, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
         let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
@@ -81,6 +82,7 @@ extension ReuseBlock {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
+        if let group = ctx.pooledBatchNorm { return backwardPooled(gradOutput, needInputGradient: needInputGradient, group: group, ctx) }
         if runsWide(ctx) { return backwardWide(gradOutput, needInputGradient: needInputGradient, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
         let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
@@ -142,7 +144,7 @@ extension ReuseBlock {
 
     /// What backward reads of iteration `i`: the ReLU mask (its saved output, shuffled like the
     /// incoming gradient), its input, and its BatchNorms' gradient and replay forms.
-    private func backwardState(_ i: Int) -> (mask: UnsafePointer<Float>, res: UnsafePointer<Float>, pw: BatchNormGradient,
+    func backwardState(_ i: Int) -> (mask: UnsafePointer<Float>, res: UnsafePointer<Float>, pw: BatchNormGradient,
                                              dw: BatchNormGradient, dwReplay: BatchNormReplay) {
         let s = saved[i], last = i == iterations - 1
         return (UnsafePointer(last ? s.y.pointer : s.next.pointer),
@@ -165,13 +167,13 @@ extension ReuseBlock {
 // group schedule's, so both give the same results (ReuseBlockTrainingTests runs both).
 extension ReuseBlock {
     /// Column blocks per group for the wide 1x1 steps: enough items for every thread.
-    private func columnBlocks(_ ctx: RunContext) -> Int {
+    func columnBlocks(_ ctx: RunContext) -> Int {
         min(max(1, (ctx.threading.threads + Self.pointwiseGroups - 1) / Self.pointwiseGroups), max(1, shape.rowLength / 64))
     }
 
     /// The wide schedule's shared rows: normalised depthwise output (and later its gradient),
     /// the gradients at the pre-ReLU sum and at the pw output.
-    private func wideRows() -> (dwNorm: UnsafeMutablePointer<Float>, gDwNorm: UnsafeMutablePointer<Float>,
+    func wideRows() -> (dwNorm: UnsafeMutablePointer<Float>, gDwNorm: UnsafeMutablePointer<Float>,
                                 gy: UnsafeMutablePointer<Float>, gPw: UnsafeMutablePointer<Float>) {
         let l = shape.rowLength, wide = planes * expansion
         let base = wideScratch.reserve((2 * wide + 2 * planes) * l)
@@ -206,17 +208,7 @@ extension ReuseBlock {
                     }
                 }
             }
-            ctx.timed(.pointwise) {
-                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, pass) { args, items in
-                    let r = args.pointee, dwNorm = r.rows.base, pwRaw = r.pwRaw.base, pw = r.pw.base, cin = r.groupWidth
-                    let l = r.depthwise.rowLength, blocks = r.columnBlocks
-                    for item in items {
-                        let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                        sgemm(m: cin, n: hi - lo, k: 2 * cin, pw + g * cin * 2 * cin, lda: 2 * cin, dwNorm + 2 * g * cin * l + lo,
-                              ldb: l, pwRaw + g * cin * l + lo, ldc: l)
-                    }
-                }
-            }
+            widePointwiseForward(pass, ctx)
             ctx.timed(.batchNorm) {
                 ctx.threading.parallelFor(planes, pass) { args, range in
                     let r = args.pointee, res = r.res.base, y = r.y.base, pwRaw = r.pwRaw.base, pwBN = r.pwBN, shuffle = r.shuffle
@@ -267,22 +259,7 @@ extension ReuseBlock {
                     }
                 }
             }
-            // Per (group, block): rows of dW_g += dPw_g x dwNorm_g^T, columns of dDwNorm_g = W_g^T x dPw_g.
-            ctx.timed(.pointwise) {
-                ctx.threading.parallelFor(Self.pointwiseGroups * blocks, pass) { args, items in
-                    let r = args.pointee, w = r.wide!, gPw = w.gPw.base, dwNorm = r.rows.base, gDwNorm = w.gDwNorm.base
-                    let pw = r.pw.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
-                    for item in items {
-                        let g = item / blocks, b = item % blocks
-                        let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                        let gPwG = gPw + g * cin * l, dwNormG = dwNorm + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
-                        sgemm(transB: true, m: r1 - r0, n: 2 * cin, k: l, gPwG + r0 * l, lda: l, dwNormG, ldb: l, beta: 1,
-                              pwGrad + (g * cin + r0) * 2 * cin, ldc: 2 * cin)
-                        sgemm(transA: true, m: 2 * cin, n: hi - lo, k: cin, wG, lda: 2 * cin, gPwG + lo, ldb: l,
-                              gDwNorm + 2 * g * cin * l + lo, ldc: l)
-                    }
-                }
-            }
+            widePointwiseBackward(pass, ctx)
             // Per input channel: BN backward, then the depthwise gradients (+ the residual's).
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
@@ -301,6 +278,41 @@ extension ReuseBlock {
             swap(&into, &spare)
         }
         return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
+    }
+
+    /// The wide schedule's 1x1 forward: pwRaw = W x dwNorm, by (group, column block).
+    func widePointwiseForward(_ pass: ForwardIteration, _ ctx: RunContext) {
+        ctx.timed(.pointwise) {
+            ctx.threading.parallelFor(Self.pointwiseGroups * pass.columnBlocks, pass) { args, items in
+                let r = args.pointee, dwNorm = r.rows.base, pwRaw = r.pwRaw.base, pw = r.pw.base, cin = r.groupWidth
+                let l = r.depthwise.rowLength, blocks = r.columnBlocks
+                for item in items {
+                    let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
+                    sgemm(m: cin, n: hi - lo, k: 2 * cin, pw + g * cin * 2 * cin, lda: 2 * cin, dwNorm + 2 * g * cin * l + lo,
+                          ldb: l, pwRaw + g * cin * l + lo, ldc: l)
+                }
+            }
+        }
+    }
+
+    /// The wide schedule's 1x1 backward: dW += dPw x dwNorm^T and dDwNorm = W^T x dPw.
+    func widePointwiseBackward(_ pass: BackwardIteration, _ ctx: RunContext) {
+        // Per (group, block): rows of dW_g += dPw_g x dwNorm_g^T, columns of dDwNorm_g = W_g^T x dPw_g.
+        ctx.timed(.pointwise) {
+            ctx.threading.parallelFor(Self.pointwiseGroups * pass.wide!.columnBlocks, pass) { args, items in
+                let r = args.pointee, w = r.wide!, gPw = w.gPw.base, dwNorm = r.rows.base, gDwNorm = w.gDwNorm.base
+                let pw = r.pw.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
+                for item in items {
+                    let g = item / blocks, b = item % blocks
+                    let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
+                    let gPwG = gPw + g * cin * l, dwNormG = dwNorm + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
+                    sgemm(transB: true, m: r1 - r0, n: 2 * cin, k: l, gPwG + r0 * l, lda: l, dwNormG, ldb: l, beta: 1,
+                          pwGrad + (g * cin + r0) * 2 * cin, ldc: 2 * cin)
+                    sgemm(transA: true, m: 2 * cin, n: hi - lo, k: cin, wG, lda: 2 * cin, gPwG + lo, ldb: l,
+                          gDwNorm + 2 * g * cin * l + lo, ldc: l)
+                }
+            }
+        }
     }
 }
 

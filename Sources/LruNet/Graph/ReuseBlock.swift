@@ -70,6 +70,8 @@ package final class ReuseBlock: Layer {
     let groupRows = Scratch()
     /// The wide training schedule's shared rows (more threads than pointwise groups only).
     let wideScratch = Scratch()
+    /// Synchronised BatchNorm's pooled sums (ReuseBlock+PooledTraining.swift).
+    let pooled = PooledStatistics()
     /// Per-worker op times inside the training regions, while profiling.
     let regionTimes: UnsafeMutablePointer<UInt64>
 

@@ -18,9 +18,12 @@ public struct LabeledImages: Sendable {
     }
 
     /// The first `n` examples.
-    public func prefix(_ n: Int) -> LabeledImages {
-        let k = min(n, count)
-        return LabeledImages(images: Array(images[0..<(k * imageSize)]), labels: Array(labels[0..<k]),
+    public func prefix(_ n: Int) -> LabeledImages { slice(0..<min(n, count)) }
+
+    /// Images `range` (clamped to the set).
+    public func slice(_ range: Range<Int>) -> LabeledImages {
+        let r = range.clamped(to: 0..<count)
+        return LabeledImages(images: Array(images[(r.lowerBound * imageSize)..<(r.upperBound * imageSize)]), labels: Array(labels[r]),
                              channels: channels, height: height, width: width, numClasses: numClasses)
     }
 }

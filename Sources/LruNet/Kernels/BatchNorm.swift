@@ -124,6 +124,14 @@ func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointe
                            threading: Threading) {
     let bn = BatchNormTraining(gamma: gamma, beta: beta, savedMean: savedMean, savedInvStd: savedInvStd,
                                runningMean: runningMean, runningVar: runningVar, momentum: momentum, eps: eps)
+    batchNormTrainForward(out, x, bn: bn, channels: channels, rowLength: n, residual: residual, activation: activation,
+                          shuffleOutput: shuffleOutput, threading: threading)
+}
+
+func batchNormTrainForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, bn: BatchNormTraining,
+                           channels: Int, rowLength n: Int,
+                           residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none, shuffleOutput: Bool = false,
+                           threading: Threading) {
     let pass = TrainingPass(out: Rows(out), x: ConstRows(x), bn: bn, residual: residual.map(ConstRows.init),
                             activation: activation, shuffleOutput: shuffleOutput, channels: channels, rowLength: n)
     threading.parallelFor(channels, minPerThread: max(1, 16384 / max(n, 1)), pass) { args, range in

@@ -10,6 +10,7 @@ package final class BatchNorm2d: Layer {
     unowned let store: ParameterStore
     private var buffers = LayerBuffers()
     private var mean = FloatBuffer(count: 0), invStd = FloatBuffer(count: 0)
+    private let pooled = PooledStatistics()
     /// In inference, the activation that follows, applied in this pass (set by ``FusionPass``).
     package var activation: ActivationKind = .none
     /// In inference the convolution before applies this BatchNorm in its epilogue (set by ``FusionPass``).
@@ -33,12 +34,15 @@ package final class BatchNorm2d: Layer {
         buffers.savedInput = input
         let l = buffers.input.rowLength
         if context.training {
-            batchNormTrainForward(buffers.out.pointer, input,
-                                  gamma: context.cache.fetch(refs.weight), beta: context.cache.fetch(refs.bias),
-                                  savedMean: mean.pointer, savedInvStd: invStd.pointer,
-                                  runningMean: store.pointer(refs.runningMean), runningVar: store.pointer(refs.runningVar),
-                                  momentum: momentum, eps: eps, channels: channels, rowLength: l,
-                                  threading: context.threading)
+            let bn = trainingForm(context)
+            if let group = context.pooledBatchNorm {
+                pooledBatchNormStatistics(input, bn: bn, channels: channels, rowLength: l, memory: pooled, group: group,
+                                          threading: context.threading)
+                channelAffine(buffers.out.pointer, input, scale: pooled.scale.pointer, shift: pooled.shift.pointer,
+                              channels: channels, rowLength: l, threading: context.threading)
+            } else {
+                batchNormTrainForward(buffers.out.pointer, input, bn: bn, channels: channels, rowLength: l, threading: context.threading)
+            }
             return buffers.out.pointer
         }
         if passThrough { return input }
@@ -50,11 +54,28 @@ package final class BatchNorm2d: Layer {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
+        if let group = context.pooledBatchNorm {
+            let bn = BatchNormGradient(gamma: store.pointer(refs.weight), savedMean: mean.pointer, savedInvStd: invStd.pointer,
+                                       gradGamma: store.gradient(refs.weight), gradBeta: store.gradient(refs.bias))
+            let l = buffers.input.rowLength
+            pooledBatchNormGradientSums(dy: gradOutput, x: buffers.savedInput!, bn: bn, channels: channels, rowLength: l,
+                                        memory: pooled, group: group, threading: context.threading)
+            pooledBatchNormBackward(dx: buffers.gradIn.pointer, dy: gradOutput, x: buffers.savedInput!, bn: bn, channels: channels,
+                                    rowLength: l, memory: pooled, threading: context.threading)
+            return buffers.gradIn.pointer
+        }
         batchNormBackward(gradInput: buffers.gradIn.pointer, gradOutput: gradOutput, input: buffers.savedInput!,
                           savedMean: mean.pointer, savedInvStd: invStd.pointer, gamma: store.pointer(refs.weight),
                           gradGamma: store.gradient(refs.weight), gradBeta: store.gradient(refs.bias),
                           channels: channels, rowLength: buffers.input.rowLength, threading: context.threading)
         return buffers.gradIn.pointer
+    }
+
+    private func trainingForm(_ context: RunContext) -> BatchNormTraining {
+        BatchNormTraining(gamma: context.cache.fetch(refs.weight), beta: context.cache.fetch(refs.bias),
+                          savedMean: mean.pointer, savedInvStd: invStd.pointer,
+                          runningMean: store.pointer(refs.runningMean), runningVar: store.pointer(refs.runningVar),
+                          momentum: momentum, eps: eps)
     }
 
     package var summaries: [LayerSummary] {

@@ -1,6 +1,7 @@
 /// Dropout: identity in inference; in training zeroes each value with
-/// probability `p` and scales the rest by `1/(1-p)`, masks drawn from the
-/// context's seeded generator.
+/// probability `p` and scales the rest by `1/(1-p)`. Each image's mask comes from its own
+/// generator, seeded by the step's seed and the image's place in the global batch, so a
+/// data-parallel run draws the masks one process would, whichever process holds the image.
 package final class Dropout: Layer {
     package let name: String
     package let probability: Float
@@ -22,9 +23,16 @@ package final class Dropout: Layer {
         guard context.training else { return input }
         let keep = 1 / (1 - probability)
         let out = buffers.out.pointer, m = mask.pointer
-        for i in 0..<buffers.output.count {
-            m[i] = context.rng.nextUniform() < probability ? 0 : keep
-            out[i] = input[i] * m[i]
+        let shape = buffers.output, plane = shape.height * shape.width, rowLength = shape.rowLength
+        for n in 0..<shape.batch {
+            var rng = SplitMix64(seed: SeedStream.seed(context.stepSeed, 0, 4, context.firstImage + n))
+            for c in 0..<shape.channels {
+                for p in 0..<plane {
+                    let i = c * rowLength + n * plane + p
+                    m[i] = rng.nextUniform() < probability ? 0 : keep
+                    out[i] = input[i] * m[i]
+                }
+            }
         }
         return out
     }

@@ -6,6 +6,14 @@ package final class RunContext {
     package var threading: Threading
     package let cache: ParameterCache
     package var rng: SplitMix64
+    /// This step's seed, from which dropout draws each image's mask (``Dropout``).
+    package var stepSeed: UInt64 = 0
+    /// The global batch index of this process's first image: dropout's masks depend on it, not
+    /// on which process holds the image.
+    package var firstImage = 0
+    /// In training, BatchNorm statistics are pooled over this group (synchronised BatchNorm);
+    /// nil: each process normalises with its own batch.
+    package var pooledBatchNorm: ProcessGroup?
     /// When set, every op's time is added to it (see ``OpProfile``).
     package var profile: OpProfile?
 

@@ -50,38 +50,57 @@ extension Network {
     }
 
     /// ``trainStep(images:labels:optimizer:learningRate:seed:)`` on raw memory: the trainer's
-    /// batches, which it fills in place.
+    /// batches, which it fills in place. In a data-parallel run this process holds images
+    /// `share.firstImage ..< share.firstImage + batch` of the step's global batch; the gradients
+    /// are summed over `share.group` (one call over the whole gradient arena) before the update.
     package func trainStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
                            channels: Int, height: Int, width: Int,
-                           optimizer: SGD, learningRate: Float, seed: UInt64) throws -> StepResult {
+                           optimizer: SGD, learningRate: Float, seed: UInt64, share: BatchShare? = nil) throws -> StepResult {
         for i in 0..<batch where labels[i] < 0 || Int(labels[i]) >= config.numClasses {
             throw ModelError.label(index: i, value: Int(labels[i]), classes: config.numClasses)
         }
-        context.training = true
-        context.rng = SplitMix64(seed: seed)
-        defer { context.training = false }
-        let logits = try forward(images, batch: batch, channels: channels, height: height, width: width)
-        let grad = gradientOfLogits(count: config.numClasses * batch)
-        let (loss, correct) = context.timed(.other) {
-            softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad, classes: config.numClasses, batch: batch)
+        let (loss, correct) = try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height,
+                                            width: width, seed: seed, share: share)
+        if let share, share.group.isDistributed {
+            context.timed(.other) { share.group.sum(parameters.gradients.pointer, count: parameters.gradients.count, for: .gradients) }
         }
-        context.timed(.other) { parameters.gradients.zero() }
-        _ = graph.backward(grad, needInputGradient: false, context)
         context.timed(.other) { optimizer.step(parameters, learningRate: learningRate) }
         return StepResult(loss: loss, correct: correct)
     }
 
-    package func lossAndGradients(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
-                                  channels: Int, height: Int, width: Int, seed: UInt64 = 0) throws -> Double {
+    /// Training-mode forward, loss and backward: every gradient of this process's images.
+    private func gradients(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int, channels: Int, height: Int,
+                           width: Int, seed: UInt64, share: BatchShare?) throws -> (loss: Double, correct: Int) {
         context.training = true
         context.rng = SplitMix64(seed: seed)
-        defer { context.training = false }
+        context.stepSeed = seed
+        context.firstImage = share?.firstImage ?? 0
+        context.pooledBatchNorm = share.flatMap { $0.synchronisedBatchNorm && $0.group.isDistributed ? $0.group : nil }
+        defer { context.training = false; context.pooledBatchNorm = nil }
         let logits = try forward(images, batch: batch, channels: channels, height: height, width: width)
         let grad = gradientOfLogits(count: config.numClasses * batch)
-        let (loss, _) = softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad,
-                                            classes: config.numClasses, batch: batch)
-        parameters.gradients.zero()
+        let result = context.timed(.other) {
+            softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad, classes: config.numClasses, batch: batch,
+                                meanOver: share?.globalBatch ?? batch)
+        }
+        context.timed(.other) { parameters.gradients.zero() }
         _ = graph.backward(grad, needInputGradient: false, context)
-        return loss
+        return result
     }
+
+    package func lossAndGradients(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
+                                  channels: Int, height: Int, width: Int, seed: UInt64 = 0) throws -> Double {
+        try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height, width: width,
+                      seed: seed, share: nil).loss
+    }
+}
+
+/// This process's part of a data-parallel step.
+package struct BatchShare {
+    package let group: ProcessGroup
+    /// Where this process's images start in the step's global batch.
+    package let firstImage: Int
+    package let globalBatch: Int
+    /// Pool BatchNorm statistics over the group (otherwise each process uses its own batch's).
+    package let synchronisedBatchNorm: Bool
 }
