@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -7,6 +7,11 @@ let package = Package(
         .library(name: "LruNet", targets: ["LruNet"]),
         .executable(name: "lrunet", targets: ["LruNetCLI"]),
         .executable(name: "lrunet-bench", targets: ["LruNetBench"]),
+    ],
+    // `--traits MPI` builds the data-parallel trainer over Open MPI (libopenmpi-dev); without
+    // it nothing here needs mpi.h (docs/distributed.md).
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel training over Open MPI: mpirun -np K lrunet train ..."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,6 +24,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Modules/CZlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Modules/CMPI", pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev"])]),
 
         // The hot kernels in C, compiled per instruction set (baseline, AVX2, AVX-512) in one
         // binary and chosen at run time: no compiler flag, so every build is the fast build.
@@ -32,6 +40,12 @@ let package = Package(
             dependencies: ["COpenBLAS", "CZlib", "CLruNetKernels"],
             path: "Sources/LruNet"),
 
+        // Process groups over Open MPI; empty unless the MPI trait is on.
+        .target(
+            name: "LruNetMPI",
+            dependencies: ["LruNet", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+            path: "Sources/LruNetMPI"),
+
         // Allocation counting for the benchmark and the tests (interposes malloc; not in the library).
         .target(
             name: "CAllocCounter",
@@ -40,7 +54,8 @@ let package = Package(
         // The command line and the benchmark.
         .executableTarget(
             name: "LruNetCLI",
-            dependencies: ["LruNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["LruNet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .target(name: "LruNetMPI", condition: .when(traits: ["MPI"]))],
             path: "Sources/LruNetCLI"),
         .executableTarget(
             name: "LruNetBench",

@@ -99,10 +99,11 @@ struct TrainingFlags: ParsableArguments {
 }
 
 /// Trains with a progress bar per epoch and a line per finished epoch.
-func runTrainer(_ trainer: Trainer, resume: Bool, label: String = "") throws {
+func runTrainer(_ trainer: Trainer, resume: Bool, label: String = "", quiet: Bool = false) throws {
     var bar: ProgressBar?
     let epochs = trainer.options.epochs
     trainer.onNote = { print("note: \($0)") }
+    if quiet { return _ = try trainer.run(resume: resume) }
     try trainer.run(resume: resume, onStep: { p in
         if p.step == 0 { bar = ProgressBar(total: p.totalImages, label: "\(label)epoch \(p.epoch + 1)/\(epochs)") }
         bar?.update(p.images, extra: String(format: "loss %.4f acc %.2f%% lr %.4g", p.runningLoss, 100 * p.runningAccuracy, p.learningRate))
