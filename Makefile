@@ -8,10 +8,10 @@ BUILD_FLAGS  := -c release -Xswiftc -enable-testing
 BIN          := $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)
 EXAMPLE      := Examples/Classify
 PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
-APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
+APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build example deps demo test test-unit test-cli test-faults test-perf test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep clean
+.PHONY: all build build-mpi example deps demo test test-unit test-cli test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep clean
 
 all: build
 
@@ -38,7 +38,7 @@ example:
 # (incl. a training smoke run and resume check); the fault script; the performance regression
 # check against the baseline, with the example consumer's speed against lrunet's; a short
 # fuzzing pass with the replay of the corpus and of every past crash.
-test: build example test-unit test-cli test-faults test-perf test-fuzz
+test: build example test-unit test-cli test-faults test-perf test-fuzz test-mpi
 
 test-unit:
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
@@ -50,6 +50,13 @@ test-cli:
 # corrupt checkpoints, non-finite numbers: nothing may be lost (Tests/faults.sh).
 test-faults:
 	LRUNET=$(BIN)/lrunet PRETRAINED=$(PRETRAINED) bash Tests/faults.sh
+
+# Data-parallel training over Open MPI: the build with the MPI trait (in its own scratch
+# directory, so the plain build stays as it is) and two processes on this machine (Tests/mpi.sh).
+build-mpi:
+	$(SWIFT) build -c release --traits MPI --scratch-path .build-mpi
+test-mpi: build-mpi
+	LRUNET=.build-mpi/release/lrunet PLAIN=$(BIN)/lrunet bash Tests/mpi.sh
 
 test-perf:
 	$(BIN)/lrunet-bench --check $(BASELINE) --consumer $(EXAMPLE)/.build/release/Classify --lrunet $(BIN)/lrunet \
@@ -133,4 +140,4 @@ sweep: build
 	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 2 --limit 20000 --no-augment --out runs/sweep
 
 clean:
-	rm -rf .build .build-asan .build-tsan .build-fuzz .build-docs $(EXAMPLE)/.build
+	rm -rf .build .build-asan .build-tsan .build-fuzz .build-docs .build-mpi $(EXAMPLE)/.build
