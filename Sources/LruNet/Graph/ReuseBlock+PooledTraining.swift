@@ -11,21 +11,13 @@
 
 extension ReuseBlock {
     func forwardPooled(_ input: UnsafeMutablePointer<Float>, group: ProcessGroup, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let l = shape.rowLength, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
-        let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
-        let dwNorm = wideRows().dwNorm
+        let l = shape.rowLength
+        let scratch = trainingScratch(ctx)
         blockInput = input
         var res = UnsafePointer(input)
         for i in 0..<iterations {
-            let s = saved[i], last = i == iterations - 1
-            let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
-            let y = last ? s.y.pointer : s.next.pointer
-            let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: Rows(s.dwRaw.pointer), pwRaw: Rows(s.pwRaw.pointer),
-                                        dw: ConstRows(dw), pw: ConstRows(pw), dwBN: dwBNi, pwBN: pwBNi, shuffle: !last,
-                                        planes: planes, groupWidth: groupWidth, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
-                                        depthwise: depthwisePlanes(scratch, threads: threads), columnBlocks: columnBlocks(ctx))
+            let pass = wideForwardIteration(i, input: res, scratch: scratch, ctx)
+            let dwRaw = pass.dwRaw.base, pwRaw = pass.pwRaw.base, dwNorm = pass.rows.base, y = pass.y.base
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, l = r.depthwise.rowLength
@@ -34,17 +26,17 @@ extension ReuseBlock {
                         k.forward(r.dwRaw + 2 * c * l, input: r.res + c * l, weight: r.dw + 18 * c, scale: nil, shift: nil)
                     }
                 }
-                pooledBatchNormStatistics(s.dwRaw.pointer, bn: dwBNi, channels: expansion * planes, rowLength: l, memory: pooled,
+                pooledBatchNormStatistics(dwRaw, bn: pass.dwBN, channels: expansion * planes, rowLength: l, memory: pooled,
                                           group: group, threading: ctx.threading)
-                channelAffine(dwNorm, s.dwRaw.pointer, scale: pooled.scale.pointer, shift: pooled.shift.pointer,
+                channelAffine(dwNorm, dwRaw, scale: pooled.scale.pointer, shift: pooled.shift.pointer,
                               channels: expansion * planes, rowLength: l, threading: ctx.threading)
             }
             widePointwiseForward(pass, ctx)
             ctx.timed(.batchNorm) {
-                pooledBatchNormStatistics(s.pwRaw.pointer, bn: pwBNi, channels: planes, rowLength: l, memory: pooled,
+                pooledBatchNormStatistics(pwRaw, bn: pass.pwBN, channels: planes, rowLength: l, memory: pooled,
                                           group: group, threading: ctx.threading)
-                channelAffine(y, s.pwRaw.pointer, scale: pooled.scale.pointer, shift: pooled.shift.pointer, residual: res,
-                              activation: .relu, shuffleOutput: !last, channels: planes, rowLength: l, threading: ctx.threading)
+                channelAffine(y, pwRaw, scale: pooled.scale.pointer, shift: pooled.shift.pointer, residual: res,
+                              activation: .relu, shuffleOutput: pass.shuffle, channels: planes, rowLength: l, threading: ctx.threading)
             }
             res = UnsafePointer(y)
         }
@@ -53,24 +45,13 @@ extension ReuseBlock {
 
     func backwardPooled(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool, group: ProcessGroup,
                         _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let l = shape.rowLength, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
-        let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
-        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
-        let (dwNorm, gDwNorm, gy, gPw) = wideRows()
+        let l = shape.rowLength
+        let scratch = trainingScratch(ctx)
         var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
-            let s = saved[i], last = i == iterations - 1
-            let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
-            let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
-            let pass = BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
-                                         dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
-                                         dw: ConstRows(dw), pw: ConstRows(pw), dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad),
-                                         pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
-                                         groupWidth: groupWidth, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
-                                         depthwise: depthwisePlanes(scratch, threads: threads),
-                                         wide: WideRows(gDwNorm: Rows(gDwNorm), gy: Rows(gy), gPw: Rows(gPw), columnBlocks: columnBlocks(ctx)))
+            let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch, ctx)
+            let w = pass.wide!, gy = w.gy.base, gPw = w.gPw.base, gDwNorm = w.gDwNorm.base
+            let dwRaw = pass.dwRaw.base, pwRaw = pass.pwRaw.base
             // Per channel: the gradient at the pre-ReLU sum, and the normalised depthwise rows
             // rebuilt; then the pw BatchNorm's gradient from pooled sums.
             ctx.timed(.batchNorm) {
@@ -82,18 +63,18 @@ extension ReuseBlock {
                         for o in 2 * c ..< 2 * c + 2 { r.dwReplay.row(r.rows + o * l, r.dwRaw + o * l, l, channel: o) }
                     }
                 }
-                pooledBatchNormGradientSums(dy: gy, x: s.pwRaw.pointer, bn: pwBNi, channels: planes, rowLength: l, memory: pooled,
+                pooledBatchNormGradientSums(dy: gy, x: pwRaw, bn: pass.pwBN, channels: planes, rowLength: l, memory: pooled,
                                             group: group, threading: ctx.threading)
-                pooledBatchNormBackward(dx: gPw, dy: gy, x: s.pwRaw.pointer, bn: pwBNi, channels: planes, rowLength: l,
+                pooledBatchNormBackward(dx: gPw, dy: gy, x: pwRaw, bn: pass.pwBN, channels: planes, rowLength: l,
                                         memory: pooled, threading: ctx.threading)
             }
             widePointwiseBackward(pass, ctx)
             // The dw BatchNorm's gradient from pooled sums (in place), then the depthwise
             // gradients per input channel, plus the residual's.
             ctx.timed(.depthwiseBatchNorm) {
-                pooledBatchNormGradientSums(dy: gDwNorm, x: s.dwRaw.pointer, bn: dwBNi, channels: expansion * planes, rowLength: l,
+                pooledBatchNormGradientSums(dy: gDwNorm, x: dwRaw, bn: pass.dwBN, channels: expansion * planes, rowLength: l,
                                             memory: pooled, group: group, threading: ctx.threading)
-                pooledBatchNormBackward(dx: gDwNorm, dy: gDwNorm, x: s.dwRaw.pointer, bn: dwBNi, channels: expansion * planes,
+                pooledBatchNormBackward(dx: gDwNorm, dy: gDwNorm, x: dwRaw, bn: pass.dwBN, channels: expansion * planes,
                                         rowLength: l, memory: pooled, threading: ctx.threading)
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, w = r.wide!, l = r.depthwise.rowLength

@@ -20,6 +20,12 @@ extension ReuseBlock {
     // backward rebuilds it there with one multiply-add per value for the 1x1 weight gradient.
     // The kernels are the layer kernels' per-channel parts (ReuseBlockTrainingTests).
 
+    /// The fused depthwise kernels' scratch for this batch and thread count.
+    func trainingScratch(_ ctx: RunContext) -> UnsafeMutablePointer<Float> {
+        depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch, height: shape.height,
+                                  width: shape.width, threads: ctx.threading.threads)
+    }
+
     /// The BatchNorms of iteration `i` in training.
     func trainingBatchNorms(_ i: Int, _ ctx: RunContext) -> (dw: BatchNormTraining, pw: BatchNormTraining) {
         let s = saved[i]
@@ -37,8 +43,7 @@ extension ReuseBlock {
         if let group = ctx.pooledBatchNorm { return forwardPooled(input, group: group, ctx) }
         if runsWide(ctx) { return forwardWide(input, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
+        let scratch = trainingScratch(ctx)
         let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
         blockInput = input
         let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
@@ -85,8 +90,7 @@ extension ReuseBlock {
         if let group = ctx.pooledBatchNorm { return backwardPooled(gradOutput, needInputGradient: needInputGradient, group: group, ctx) }
         if runsWide(ctx) { return backwardWide(gradOutput, needInputGradient: needInputGradient, ctx) }
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
+        let scratch = trainingScratch(ctx)
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
         // Each thread's rows for one group (a region has at most one thread per group).
@@ -181,22 +185,11 @@ extension ReuseBlock {
     }
 
     func forwardWide(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
-        let cin = groupWidth, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
-        let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
-        let dwNorm = wideRows().dwNorm, blocks = columnBlocks(ctx)
+        let scratch = trainingScratch(ctx)
         blockInput = input
         var res = UnsafePointer(input)
         for i in 0..<iterations {
-            let s = saved[i], last = i == iterations - 1
-            let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
-            let y = last ? s.y.pointer : s.next.pointer
-            // The group schedule's arguments; `rows` is the shared buffer of normalised depthwise rows.
-            let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: Rows(s.dwRaw.pointer), pwRaw: Rows(s.pwRaw.pointer),
-                                        dw: ConstRows(dw), pw: ConstRows(pw), dwBN: dwBNi, pwBN: pwBNi, shuffle: !last,
-                                        planes: planes, groupWidth: cin, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
-                                        depthwise: depthwisePlanes(scratch, threads: threads), columnBlocks: blocks)
+            let pass = wideForwardIteration(i, input: res, scratch: scratch, ctx)
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw.base, dwNorm = r.rows.base, dw = r.dw.base, dwBN = r.dwBN
@@ -219,31 +212,17 @@ extension ReuseBlock {
                     }
                 }
             }
-            res = UnsafePointer(y)
+            res = UnsafePointer(pass.y.base)
         }
         return saved[iterations - 1].y.pointer
     }
 
     func backwardWide(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                       _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let cin = groupWidth, threads = ctx.threading.threads
-        let scratch = depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch,
-                                                height: shape.height, width: shape.width, threads: threads)
-        let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
-        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
-        let (dwNorm, gDwNorm, gy, gPw) = wideRows(), blocks = columnBlocks(ctx)
+        let scratch = trainingScratch(ctx)
         var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
         for i in stride(from: iterations - 1, through: 0, by: -1) {
-            let s = saved[i], last = i == iterations - 1
-            let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
-            let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
-            let pass = BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
-                                         dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
-                                         dw: ConstRows(dw), pw: ConstRows(pw), dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad),
-                                         pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
-                                         groupWidth: cin, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
-                                         depthwise: depthwisePlanes(scratch, threads: threads),
-                                         wide: WideRows(gDwNorm: Rows(gDwNorm), gy: Rows(gy), gPw: Rows(gPw), columnBlocks: blocks))
+            let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch, ctx)
             // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the
             // normalised depthwise rows of input channel c rebuilt.
             ctx.timed(.batchNorm) {
@@ -278,6 +257,36 @@ extension ReuseBlock {
             swap(&into, &spare)
         }
         return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
+    }
+
+    /// The wide (and pooled) schedules' arguments for iteration `i` forward, from its input:
+    /// `rows` is the shared buffer of normalised depthwise rows.
+    func wideForwardIteration(_ i: Int, input res: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                              _ ctx: RunContext) -> ForwardIteration {
+        let s = saved[i], last = i == iterations - 1
+        let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
+        return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(s.dwRaw.pointer),
+                                pwRaw: Rows(s.pwRaw.pointer), dw: ConstRows(ctx.cache.fetch(dwWeight)), pw: ConstRows(ctx.cache.fetch(pwWeight)),
+                                dwBN: dwBNi, pwBN: pwBNi, shuffle: !last, planes: planes, groupWidth: groupWidth,
+                                rows: Rows(wideRows().dwNorm), timer: RegionTimer(slots: nil),
+                                depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads), columnBlocks: columnBlocks(ctx))
+    }
+
+    /// The wide (and pooled) schedules' arguments for iteration `i` backward, from the gradient
+    /// at its output; `gin` receives the gradient at its input (nil: not needed).
+    func wideBackwardIteration(_ i: Int, gradient src: UnsafePointer<Float>, into gin: UnsafeMutablePointer<Float>?,
+                               scratch: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> BackwardIteration {
+        let s = saved[i], last = i == iterations - 1
+        let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
+        let (dwNorm, gDwNorm, gy, gPw) = wideRows()
+        return BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
+                                 dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
+                                 dw: ConstRows(store.pointer(dwWeight)), pw: ConstRows(store.pointer(pwWeight)),
+                                 dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
+                                 pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
+                                 groupWidth: groupWidth, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
+                                 depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
+                                 wide: WideRows(gDwNorm: Rows(gDwNorm), gy: Rows(gy), gPw: Rows(gPw), columnBlocks: columnBlocks(ctx)))
     }
 
     /// The wide schedule's 1x1 forward: pwRaw = W x dwNorm, by (group, column block).
