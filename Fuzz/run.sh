@@ -34,7 +34,8 @@ for t in $TARGETS; do
     fi
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+    # An interrupted fork-mode parent prints zeroed final stats: then the last '#N' status counts.
+    [ -n "$execs" ] && [ "$execs" != 0 ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
     rate=$(grep -o 'exec/s: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     took=$(grep -o '^Done [0-9]* runs in [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     rss=$(grep -o 'rss: *[0-9]*Mb' "$log" | tail -1 | grep -o '[0-9]*')
