@@ -13,10 +13,11 @@ extension ReuseBlock {
     func forwardPooled(_ input: UnsafeMutablePointer<Float>, group: ProcessGroup, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         let l = shape.rowLength
         let scratch = trainingScratch(ctx)
+        let weights = (dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight))
         blockInput = input
         var res = UnsafePointer(input)
         for i in 0..<iterations {
-            let pass = wideForwardIteration(i, input: res, scratch: scratch, ctx)
+            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
             let dwRaw = pass.dwRaw.base, pwRaw = pass.pwRaw.base, dwNorm = pass.rows.base, y = pass.y.base
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in

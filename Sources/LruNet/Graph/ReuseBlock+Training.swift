@@ -186,10 +186,11 @@ extension ReuseBlock {
 
     func forwardWide(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         let scratch = trainingScratch(ctx)
+        let weights = (dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight))
         blockInput = input
         var res = UnsafePointer(input)
         for i in 0..<iterations {
-            let pass = wideForwardIteration(i, input: res, scratch: scratch, ctx)
+            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw.base, dwNorm = r.rows.base, dw = r.dw.base, dwBN = r.dwBN
@@ -259,14 +260,15 @@ extension ReuseBlock {
         return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
     }
 
-    /// The wide (and pooled) schedules' arguments for iteration `i` forward, from its input:
-    /// `rows` is the shared buffer of normalised depthwise rows.
-    func wideForwardIteration(_ i: Int, input res: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                              _ ctx: RunContext) -> ForwardIteration {
+    /// The wide (and pooled) schedules' arguments for iteration `i` forward, from its input and
+    /// the shared weights (fetched once per pass): `rows` is the shared buffer of normalised
+    /// depthwise rows.
+    func wideForwardIteration(_ i: Int, input res: UnsafePointer<Float>, weights: (dw: UnsafePointer<Float>, pw: UnsafePointer<Float>),
+                              scratch: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> ForwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
         return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(s.dwRaw.pointer),
-                                pwRaw: Rows(s.pwRaw.pointer), dw: ConstRows(ctx.cache.fetch(dwWeight)), pw: ConstRows(ctx.cache.fetch(pwWeight)),
+                                pwRaw: Rows(s.pwRaw.pointer), dw: ConstRows(weights.dw), pw: ConstRows(weights.pw),
                                 dwBN: dwBNi, pwBN: pwBNi, shuffle: !last, planes: planes, groupWidth: groupWidth,
                                 rows: Rows(wideRows().dwNorm), timer: RegionTimer(slots: nil),
                                 depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads), columnBlocks: columnBlocks(ctx))
