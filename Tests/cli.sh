@@ -73,6 +73,32 @@ else
   echo "skip: $w10 not found"
 fi
 
+# Hostile headers: a few hundred bytes whose metadata asks for the largest network of each
+# architecture (widths, classes, input channels at their limits) and hold one 4-byte tensor. The
+# file is checked against the model before any parameter memory exists: one line, under 200 MB
+# resident and 0.5 s (a build-then-check path reached 5.4 GB here).
+hostile() {  # FILE ARCH WIDTH EXTRA-METADATA
+  python3 - "$@" <<'PY'
+import json, struct, sys
+path, arch, width, extra = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+meta = {"arch": arch, "width_mult": width, "num_classes": "100000", "in_channels": "64", **extra}
+h = json.dumps({"__metadata__": meta, "x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, separators=(",", ":")).encode()
+open(path, "wb").write(struct.pack("<Q", len(h)) + h + bytes(4))
+PY
+}
+for spec in "mobilenet 4 {}" "mobilenetv2 4 {}" "shufflenet 4 {\"groups\":\"8\"}" "shufflenetv2 2 {}" "lrunet 2 {\"layer_reuse\":\"64\"}"; do
+  read -r arch width extra <<<"$spec"
+  f="$tmp/hostile-$arch.safetensors"; hostile "$f" "$arch" "$width" "$extra"
+  for cmd in info eval; do
+    /usr/bin/time -f "%M %e" -o "$tmp/usage" "$LRUNET" $cmd --weights "$f" >/dev/null 2>"$tmp/err"; rc=$?
+    read -r kb secs < <(tail -n 1 "$tmp/usage")   # time prints "Command exited ..." first
+    if [[ $rc -ne 0 && $rc -lt 128 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -q "tensor 'x' that the model does not have" "$tmp/err" \
+       && (( kb < 200000 )) && awk -v s="$secs" 'BEGIN { exit !(s < 0.5) }'; then
+      ok "hostile $(wc -c <"$f")-byte $arch header ($cmd): one line, $((kb / 1024)) MB peak, ${secs} s"
+    else bad "hostile $arch header ($cmd): exit $rc, $((kb / 1024)) MB peak, ${secs} s: $(head -c 200 "$tmp/err")"; fi
+  done
+done
+
 # Every architecture: the baselines' checkpoints through eval, info, predict and bench.
 for stem in fashionmnist-mobilenet-025x-09063 fashionmnist-mobilenetv2-025x-09343 fashionmnist-shufflenet-05x-09411 \
             fashionmnist-shufflenetv2-025x-09342 cifar10-shufflenetv2-025x-089310; do

@@ -16,9 +16,10 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> (model: Network, path: String, metadata: [String: String]) {
         let path = Pretrained.resolve(weights)
+        // The library's one load path: the file's tensors are checked against the model its
+        // metadata describes before any parameter memory is allocated.
         let file = try SafeTensorsFile(path: path)
-        let model = try Network(config: ModelConfig(metadata: file.metadata), threading: Threading(threads: threads))
-        try model.load(file)
+        let model = try Network(checkpoint: file, threading: Threading(threads: threads))
         return (model, path, file.metadata)
     }
 }
