@@ -59,7 +59,8 @@ let package = Package(
             path: "Sources/LruNetCLI"),
         .executableTarget(
             name: "LruNetBench",
-            dependencies: ["LruNet", "COpenBLAS", "CAllocCounter", "CLruNetKernels"],
+            dependencies: ["LruNet", "COpenBLAS", "CAllocCounter", "CLruNetKernels",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/LruNetBench"),
 
         // What each fuzz harness (Fuzz/) does with an input; the tests replay the corpus through it.

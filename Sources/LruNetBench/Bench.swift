@@ -8,6 +8,13 @@ import LruNet
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
+/// The CPU's model name and the thread count, as the reports print them.
+func machineDescription(threads: Int) -> String {
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+    return "\(cpu), \(threads) threads"
+}
+
 /// Median and spread (min, max) of repeated timings.
 struct Stat: Codable {
     var median: Double, min: Double, max: Double
@@ -48,17 +55,27 @@ func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
 }
 
 /// GFLOP/s of the active kernel path's multiply-add peak: independent FMA chains (a multiply
-/// and an add on the baseline path) on `threads` threads at once, each running the same
-/// instruction set as the kernels.
-func fmaPeak(threads: Int, runs: Int, iterations: Int = 20_000_000) -> Stat {
+/// and an add on the baseline path; 12 chains of 8 lanes, 24 of 16) on `threads` threads at
+/// once, each running the same instruction set as the kernels.
+///
+/// Each thread times its own loop and the rates add up, so a thread that starts late (or a
+/// dispatch that runs two loops one after the other) does not dilute the sum; a run can only
+/// read low, never high, so the peak is the best run and min/median/max show how steady it was.
+func fmaPeak(threads: Int, runs: Int, iterations: Int = 5_000_000) -> (peak: Double, spread: Stat) {
     // Each thread writes its own slot.
-    let flopsPerThread = SharedMutable(UnsafeMutablePointer<Double>.allocate(capacity: threads))
-    defer { flopsPerThread.base.deallocate() }
-    let t = measure(runs: runs) {
-        DispatchQueue.concurrentPerform(iterations: threads) { w in (flopsPerThread + w).pointee = lru_fma_peak(iterations) }
+    let rates = SharedMutable(UnsafeMutablePointer<Double>.allocate(capacity: threads))
+    defer { rates.base.deallocate() }
+    func once() -> Double {
+        DispatchQueue.concurrentPerform(iterations: threads) { w in
+            let t = now()
+            let flop = lru_fma_peak(iterations)
+            (rates + w).pointee = flop / (now() - t) / 1e9
+        }
+        return (0..<threads).reduce(0.0) { $0 + rates.base[$1] }
     }
-    let flop = (0..<threads).reduce(0.0) { $0 + flopsPerThread.base[$1] }
-    return Stat([flop / t.median / 1e9, flop / t.max / 1e9, flop / t.min / 1e9])
+    _ = once()   // wakes the threads and the clock
+    let spread = Stat((0..<max(runs, 1)).map { _ in once() })
+    return (spread.max, spread)
 }
 
 /// A speed as fractions of the same run's calibrations.

@@ -3,29 +3,43 @@ import LruNet
 
 /// The CI performance regression check.
 ///
-/// Measures a few key kernels and the whole Fashion-MNIST lru10 forward pass, each as a ratio
-/// of its throughput to the FMA peak of the kernel path in use, measured in the same run.
-/// Calibration and kernel alternate in 7 pairs a few milliseconds apart and the median pair
-/// ratio counts: this VM's speed changes in phases of seconds, and both halves of a pair see
-/// the same phase. A slower or busier machine slows both sides, so the ratio holds; a slower
-/// kernel lowers it. Fails when any ratio is more than `tolerance` below the committed
-/// baseline for the path (`avx2`, `avx512`, ...); a path with no baseline yet is checked on
-/// AVX2 instead when the CPU has it. Also fails when the example consumer
-/// (`Examples/Classify`, a plain `swift build -c release` of a package that imports LruNet)
-/// runs below 0.9x the speed of `lrunet eval` in the same run.
+/// Each probe (a few key kernels, whole reused blocks, the lru10 forward, an lru2 training step)
+/// is measured as a ratio of its throughput to the FMA peak of the kernel path in use, in 7
+/// (calibration, probe) pairs a few milliseconds apart; the median pair counts. A slower or busier
+/// machine slows both sides, so the ratio holds; a slower kernel lowers it.
+///
+/// What the ratio is compared with depends on the CPU, because the same kernel reaches a
+/// different fraction of the peak on an AMD and an Intel core (docs/performance.md):
+/// - **A CPU with a recorded baseline** (vendor, family and model, and the kernel path): the
+///   committed ratios of that CPU. Fails when a probe is more than `tolerance` below.
+/// - **Any other CPU**: the reference build, the commit the baseline file names, built from this
+///   clone's history and measured in the same run, alternating with this build. Fails when a
+///   probe's ratio is more than `tolerance` below the reference's. An unchanged tree measures
+///   itself against itself, so it passes on a machine the check has never seen.
+/// A failing probe is measured again after a pause, up to `attempts` times: a neighbour on a
+/// shared machine can slow a memory-bound kernel for seconds, but a real regression fails each time.
+///
+/// Also fails when the example consumer (`Examples/Classify`, a plain `swift build -c release`
+/// of a package that imports LruNet) runs below 0.9x the speed of `lrunet eval` in the same run.
 enum PerfCheck {
     static let tolerance = 0.30
     static let consumerFloor = 0.9
+    static let attempts = 6
 
-    struct Metric { let name: String; let ratio: Double; let detail: String }
+    struct Metric: Codable { let name: String; let ratio: Double; let detail: String }
 
     /// One measurement that can be repeated: a kernel or the whole forward, with its own calibration.
     struct Probe { let name: String; let measure: () throws -> Metric }
 
+    /// The CPU a baseline belongs to: vendor, family and model (the flags do not matter).
+    static var cpuKey: String {
+        String(InstructionSet.cpuDescription.split(separator: ":").first ?? "unknown CPU")
+    }
+
     static func probes(threads: Int) throws -> [Probe] {
         let threading = Threading(threads: threads)
-        /// The FMA peak on every thread (one warm-up, one timed call of about 10 ms).
-        func calibration() -> Double { fmaPeak(threads: threads, runs: 1, iterations: 5_000_000).median }
+        /// The FMA peak on every thread (one call of about 10 ms per thread, self-timed).
+        func calibration() -> Double { fmaPeak(threads: threads, runs: 1).peak }
         /// Median over 7 (calibration, kernel) pairs of kernel GFLOP/s / calibration GFLOP/s.
         func pairedRatio(_ gflops: () throws -> Double) rethrows -> (ratio: Double, gflops: Double, calibration: Double) {
             var pairs: [(Double, Double, Double)] = []
@@ -37,32 +51,26 @@ enum PerfCheck {
             pairs.sort { $0.0 < $1.0 }
             return pairs[3]
         }
+        func metric(_ name: String, _ r: (ratio: Double, gflops: Double, calibration: Double)) -> Metric {
+            Metric(name: name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs peak %.1f", r.gflops, r.calibration))
+        }
         var probes: [Probe] = []
-        // Stage 1 at batch 16 keeps its working set near L2 size: at batch 64 it lives in the shared L3,
-        // where neighbours on this VM made its timing swing 3x.
+        // Stage 1 at batch 16 keeps its working set near L2 size: at batch 64 it lives in the
+        // shared L3, where neighbours make its timing swing.
         let kernels = KernelBench.stageKernels(planes: 64, side: 14, batch: 16, threading: threading)
             + KernelBench.stageKernels(planes: 512, side: 4, batch: 64, threading: threading)
         for k in kernels {
-            probes.append(Probe(name: k.name) {
-                let r = pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 5) / 1e9 }
-                return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs peak %.1f", r.gflops, r.calibration))
-            })
+            probes.append(Probe(name: k.name) { metric(k.name, pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 5) / 1e9 }) })
         }
         // Whole reused blocks, tile by tile, on the first and last stage shapes.
         for (planes, side, batch) in [(64, 14, 16), (512, 4, 64)] {
             let k = try KernelBench.tiledBlock(planes: planes, side: side, batch: batch, iterations: 4, threading: threading)
-            probes.append(Probe(name: k.name) {
-                let r = pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 2) / 1e9 }
-                return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs peak %.1f", r.gflops, r.calibration))
-            })
+            probes.append(Probe(name: k.name) { metric(k.name, pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 2) / 1e9 }) })
         }
         // Training's fused depthwise + BatchNorm kernels, forward and backward, on the first stage shape.
         do {
             let k = KernelBench.depthwiseBatchNormTraining(planes: 64, side: 14, batch: 16, threading: threading)
-            probes.append(Probe(name: k.name) {
-                let r = pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 3) / 1e9 }
-                return Metric(name: k.name, ratio: r.ratio, detail: String(format: "%.1f GFLOP/s vs peak %.1f", r.gflops, r.calibration))
-            })
+            probes.append(Probe(name: k.name) { metric(k.name, pairedRatio { 2 * Double(k.macs) / k.secondsPerCall(runs: 1, repeats: 3) / 1e9 }) })
         }
         // The whole lru10 forward at batch 64 and at batch 1, and an lru2 training step.
         var rng = SplitMix64(seed: 9)
@@ -84,11 +92,12 @@ enum PerfCheck {
                                    optimizer: SGD(), learningRate: 0.01, seed: 1)
             } }
         }
-        let lru2Flops = 3 * 2 * (try lru2.costReport(height: 28, width: 28)).totalMACs   // backward ~ 2x forward
+        let lru10Flops = 2 * Double(try lru10.costReport(height: 28, width: 28).totalMACs)
+        let lru2Flops = 3 * 2 * Double(try lru2.costReport(height: 28, width: 28).totalMACs)   // backward ~ 2x forward
         for (name, images, repeats, flopsPerImage, work) in [
-            ("lru10 forward b64", 64, 1, 2 * 22.91e6, { try forward(64) }),
-            ("lru10 forward b1", 1, 16, 2 * 22.91e6, { try forward(1) }),
-            ("lru2 training step b64", 64, 1, Double(lru2Flops), { try trainStep() }),
+            ("lru10 forward b64", 64, 1, lru10Flops, { try forward(64) }),
+            ("lru10 forward b1", 1, 16, lru10Flops, { try forward(1) }),
+            ("lru2 training step b64", 64, 1, lru2Flops, { try trainStep() }),
         ] as [(String, Int, Int, Double, () throws -> Void)] {
             probes.append(Probe(name: name) {
                 try work()
@@ -103,77 +112,150 @@ enum PerfCheck {
         return probes
     }
 
-    /// The baseline: the median of three measurements of each probe.
-    static func measureBaseline(threads: Int) throws -> [Metric] {
-        try probes(threads: threads).map { p in
-            let runs = try (0..<3).map { _ in try p.measure() }.sorted { $0.ratio < $1.ratio }
-            return runs[1]
+    /// `lrunet-bench --probes`: measures the named probes (all when `names` is empty) once each
+    /// and prints one JSON object per line. The reference comparison runs this in both builds.
+    static func printProbes(threads: Int, names: [String]) throws {
+        let all = try probes(threads: threads).filter { names.isEmpty || names.contains($0.name) }
+        _ = try all.first?.measure()   // the worker threads and buffers warm
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for p in all { print(String(decoding: try encoder.encode(try p.measure()), as: UTF8.self)) }
+    }
+
+    // MARK: - The baseline file
+
+    struct BaselineFile: Codable {
+        /// The commit whose build a CPU without a baseline is compared with, in the same run.
+        var referenceCommit: String
+        /// Per CPU (``cpuKey``), per kernel path: the probes' ratios to the FMA peak.
+        var cpus: [String: [String: PathBaseline]]
+        enum CodingKeys: String, CodingKey { case referenceCommit = "reference_commit", cpus }
+    }
+    struct PathBaseline: Codable {
+        var machine: String
+        var ratiosToPeak: [String: Double]
+        enum CodingKeys: String, CodingKey { case machine, ratiosToPeak = "ratios_to_peak" }
+    }
+
+    static func readBaseline(_ path: String) throws -> BaselineFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw BenchError("\(path): no such file") }
+        do { return try JSONDecoder().decode(BaselineFile.self, from: data) }
+        catch { throw BenchError("\(path): not a baseline file (\(error))") }
+    }
+
+    /// The baseline: the median of three measurements of each probe, written into this CPU's and
+    /// this path's section (other CPUs' sections and the reference commit are kept).
+    static func writeBaseline(threads: Int, to path: String) throws {
+        let metrics = try probes(threads: threads).map { p in
+            try (0..<3).map { _ in try p.measure() }.sorted { $0.ratio < $1.ratio }[1]
         }
+        var file = (try? readBaseline(path)) ?? BaselineFile(referenceCommit: "", cpus: [:])
+        file.cpus[cpuKey, default: [:]][InstructionSet.active.rawValue] = PathBaseline(
+            machine: machineDescription(threads: threads),
+            ratiosToPeak: Dictionary(uniqueKeysWithValues: metrics.map { ($0.name, ($0.ratio * 1e4).rounded() / 1e4) }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(file).write(to: URL(fileURLWithPath: path))
+        print("wrote the \(InstructionSet.active) baseline of \(cpuKey) to \(path)")
     }
 
-    /// Writes (or replaces) the active path's section of the baseline file.
-    static func writeBaseline(_ metrics: [Metric], to path: String) throws {
-        var paths = (try? readBaseline(path)) ?? [:]
-        paths[InstructionSet.active.rawValue] = [
-            "ratios_to_peak": Dictionary(uniqueKeysWithValues: metrics.map { ($0.name, $0.ratio) }),
-            "machine": machineDescription(), "cpu": InstructionSet.cpuDescription,
-        ]
-        let data = try JSONSerialization.data(withJSONObject: ["paths": paths], options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: path))
-        print("wrote the \(InstructionSet.active) baseline to \(path)")
-    }
+    // MARK: - The check
 
-    static func readBaseline(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let paths = json["paths"] as? [String: Any] else {
-            throw NSError(domain: "lrunet-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path): no readable baseline"])
+    /// Checks against this CPU's baseline, or against the reference build when there is none (or
+    /// when `forceReference`); returns false if any probe dropped by more than the tolerance.
+    static func check(threads: Int, baselinePath: String, forceReference: Bool) throws -> Bool {
+        let file = try readBaseline(baselinePath)
+        let set = InstructionSet.active
+        if !forceReference, let section = file.cpus[cpuKey]?[set.rawValue] {
+            print("performance check of the \(set) kernels on \(cpuKey), against its baseline in \(baselinePath) (\(section.machine)); fail below \(Int(100 * (1 - tolerance)))% of it")
+            let all = try probes(threads: threads)
+            let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+            _ = try all.first?.measure()   // the worker threads and buffers warm
+            return try compare(all.map(\.name)) { name, _ in (try byName[name]!.measure(), section.ratiosToPeak[name]) }
         }
-        return paths
-    }
-
-    /// Measures every probe and prints it against the baseline; returns false if any dropped by more
-    /// than the tolerance. A probe that fails is measured again, after a pause, up to `attempts` times
-    /// in all: on a shared machine a memory-bound kernel can lose ten seconds or more to a neighbour
-    /// (seen: an unchanged depthwise kernel at 60-66% of baseline on four attempts 2 s apart, and at
-    /// 103% a minute later), but a real regression fails every attempt.
-    static func check(threads: Int, baselinePath: String, attempts: Int = 6, pause: TimeInterval = 5) throws -> Bool {
-        let paths = try readBaseline(baselinePath)
-        var set = InstructionSet.active
-        if paths[set.rawValue] == nil {
-            guard InstructionSet.avx2.isSupported, paths[InstructionSet.avx2.rawValue] != nil else {
-                print("performance check: no baseline for the \(set) kernels in \(baselinePath); nothing to compare (record one with make bench-baseline)")
-                return true
+        print("performance check of the \(set) kernels on \(cpuKey): \(forceReference ? "asked to compare" : "no baseline recorded for this CPU and path;") comparing with the reference build of \(file.referenceCommit.prefix(12)) measured in this run; fail below \(Int(100 * (1 - tolerance)))% of it")
+        guard let reference = try buildReference(commit: file.referenceCommit) else { return true }
+        let ourselves = CommandLine.arguments[0]
+        let threadArgs = ["--threads", "\(threads)"]
+        /// Alternates the two builds, `rounds` times each, and keeps each side's median per probe.
+        func measurePair(_ names: [String], rounds: Int) throws -> (ours: [String: Metric], theirs: [String: Metric]) {
+            var ours: [String: [Metric]] = [:], theirs: [String: [Metric]] = [:]
+            for round in 0..<rounds {
+                let args = ["--probes", names.joined(separator: ",")] + threadArgs
+                let order = round % 2 == 0 ? [(ourselves, true), (reference, false)] : [(reference, false), (ourselves, true)]
+                for (binary, isOurs) in order {
+                    for m in try runProbes(binary, args) {
+                        if isOurs { ours[m.name, default: []].append(m) } else { theirs[m.name, default: []].append(m) }
+                    }
+                }
             }
-            print("performance check: no baseline for the \(set) kernels yet; checking the avx2 kernels, which this CPU also runs")
-            set = .avx2
-            try InstructionSet.use(set)
+            func median(_ d: [String: [Metric]]) -> [String: Metric] { d.mapValues { $0.sorted { $0.ratio < $1.ratio }[$0.count / 2] } }
+            return (median(ours), median(theirs))
         }
-        guard let section = paths[set.rawValue] as? [String: Any], let base = section["ratios_to_peak"] as? [String: Double] else {
-            throw NSError(domain: "lrunet-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(baselinePath): the \(set) section has no ratios_to_peak"])
+        let names = try probes(threads: threads).map(\.name)
+        let first = try measurePair(names, rounds: 3)
+        return try compare(names) { name, attempt in
+            if attempt == 1, let m = first.ours[name] { return (m, first.theirs[name]?.ratio) }
+            let again = try measurePair([name], rounds: 3)
+            guard let m = again.ours[name] else { throw BenchError("the probe '\(name)' printed nothing") }
+            return (m, again.theirs[name]?.ratio)
         }
+    }
+
+    /// Measures each probe, re-measuring a failing one after a pause, and prints it against its
+    /// expected ratio (nil: a new probe, only printed). Returns whether all passed.
+    private static func compare(_ names: [String], _ measure: (_ name: String, _ attempt: Int) throws -> (Metric, Double?)) throws -> Bool {
         var ok = true
-        print("performance check of the \(set) kernels on \(InstructionSet.cpuDescription), against \(baselinePath) (recorded on \(section["cpu"] as? String ?? "?")); fail below \(Int(100 * (1 - tolerance)))% of baseline")
-        let all = try probes(threads: threads)
-        // One unrecorded measurement first: in fresh-clone runs the first probe's first attempt read
-        // 29-66% of baseline again and again (the worker threads and buffers still cold).
-        _ = try all.first?.measure()
-        for probe in all {
+        for name in names {
             for attempt in 1...attempts {
-                if attempt > 1 { Thread.sleep(forTimeInterval: pause) }   // let a neighbour's burst pass
-                let m = try probe.measure()
-                guard let b = base[m.name] else { print("  NEW   \(m.name): ratio \(String(format: "%.3f", m.ratio)) (\(m.detail))"); break }
+                if attempt > 1 { Thread.sleep(forTimeInterval: 5) }   // let a neighbour's burst pass
+                let (m, expected) = try measure(name, attempt)
+                guard let b = expected else { print("  NEW   \(m.name): ratio \(String(format: "%.3f", m.ratio)) (\(m.detail))"); break }
                 let rel = m.ratio / b
                 let pass = rel >= 1 - tolerance
                 let last = pass || attempt == attempts
                 let tag = pass ? "ok  " : (last ? "FAIL" : "slow")
-                print("  \(tag) \(m.name): ratio \(String(format: "%.3f", m.ratio)), baseline \(String(format: "%.3f", b)), \(String(format: "%.0f", 100 * rel))% (\(m.detail))\(pass || last ? "" : ", measuring again")")
+                print("  \(tag) \(m.name): ratio \(String(format: "%.3f", m.ratio)), expected \(String(format: "%.3f", b)), \(String(format: "%.0f", 100 * rel))% (\(m.detail))\(pass || last ? "" : ", measuring again")")
                 if last { ok = ok && pass; break }
             }
         }
-        print(ok ? "performance check: passed" : "performance check: FAILED (a kernel is more than 30% slower relative to the FMA peak)")
+        print(ok ? "performance check: passed" : "performance check: FAILED (a probe is more than \(Int(100 * tolerance))% slower relative to the FMA peak)")
         return ok
     }
+
+    /// Builds the reference commit's `lrunet-bench` (Benchmarks/reference.sh) and returns its path;
+    /// nil, with the reason printed, when this clone cannot (no such commit in its history).
+    private static func buildReference(commit: String) throws -> String? {
+        let script = "Benchmarks/reference.sh"
+        let process = Process(), pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, commit]
+        process.standardOutput = pipe
+        try process.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let lines = out.split(separator: "\n")
+        if process.terminationStatus == 3 {
+            print("performance check: SKIPPED: \(lines.last ?? "") (record a baseline for this CPU with make bench-baseline)")
+            return nil
+        }
+        guard process.terminationStatus == 0, let path = lines.last else { throw BenchError("\(script) \(commit) failed") }
+        return String(path)
+    }
+
+    private static func runProbes(_ binary: String, _ arguments: [String]) throws -> [Metric] {
+        let process = Process(), pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = pipe
+        try process.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchError("\(binary) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)") }
+        return try out.split(separator: UInt8(ascii: "\n")).map { try JSONDecoder().decode(Metric.self, from: Data($0)) }
+    }
+
+    // MARK: - The consumer
 
     /// The example consumer against `lrunet eval` on the same images, in `pairs` back-to-back
     /// pairs (which runs first alternates); the median of the pairs' ratios counts, so a slow
@@ -189,7 +271,7 @@ enum PerfCheck {
             let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             guard process.terminationStatus == 0, let range = out.range(of: pattern, options: .regularExpression) else {
-                throw NSError(domain: "lrunet-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(executable) failed or printed no speed: \(out)"])
+                throw BenchError("\(executable) failed or printed no speed: \(out)")
             }
             return Double(out[range].split(separator: " ")[0])!
         }
@@ -208,4 +290,10 @@ enum PerfCheck {
                      ourRates.map { String(format: "%.0f", $0) }.joined(separator: " "), ok ? "ok" : "FAILED", consumerFloor))
         return ok
     }
+}
+
+/// A one-line error of the benchmark tool.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,52 +1,46 @@
 import Foundation
 import LruNet
 
-// lrunet-bench: the numbers behind `make bench`. Every speed is also given as a
-// ratio to something measured in the same run (sgemm calibration, N = 1,
-// one thread), because this machine is shared and absolute times drift.
-//
-//   lrunet-bench [--quick] [--json FILE] [--write-baseline FILE]
-//   lrunet-bench --check BASELINE.json [--consumer CLASSIFY --lrunet LRUNET --weights CKPT]
-//   lrunet-bench --model fashionmnist-lru10     (only that model's section: a quick look while tuning)
-//   lrunet-bench --kernels | --tiled-blocks | --training-blocks   (only the kernel sections / only one of them)
-//   lrunet-bench --threads N ...                (N threads instead of all cores)
-//   lrunet-bench --compare RESULTS.json --weights CKPT  (ratios to ONNX Runtime and PyTorch; see make bench-compare)
-//   lrunet-bench --parallelism [--markdown FILE]  (each parallel region's items and threads at 16, 32, 64 threads)
+// lrunet-bench: the numbers behind `make bench`, the CI performance check and
+// `make bench-compare`; `lrunet-bench --help` lists the modes (Options.swift).
 
-let args = Array(CommandLine.arguments.dropFirst())
-@MainActor func option(_ name: String) -> String? {
-    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
-    return args[i + 1]
-}
+let options = BenchOptions.parseOrExit()
 do { try InstructionSet.checkEnvironment() } catch { print("lrunet-bench: \(error)"); exit(2) }
-let quick = args.contains("--quick")
-let cores = option("--threads").flatMap(Int.init) ?? CPUBudget.threads
+let quick = options.quick
+let cores = options.threads ?? CPUBudget.threads
 
-// The CI regression check and its baseline are separate, short modes.
-if let path = option("--check") {
-    var ok = true
-    if let classify = option("--consumer"), let lrunet = option("--lrunet"), let weights = option("--weights") {
-        ok = try PerfCheck.checkConsumer(classify: classify, lrunet: lrunet, weights: weights)
+do {
+    // The CI regression check, its baseline and its probes are separate, short modes.
+    if let names = options.probes {
+        try PerfCheck.printProbes(threads: cores, names: names.split(separator: ",").map(String.init))
+        exit(0)
     }
-    ok = try PerfCheck.check(threads: cores, baselinePath: path) && ok
-    exit(ok ? 0 : 1)
-}
-if let path = option("--compare") {
-    guard let weights = option("--weights") else { print("lrunet-bench: --compare needs --weights CKPT"); exit(2) }
-    try Compare.run(results: path, weights: weights, threads: cores)
-    exit(0)
-}
-if let path = option("--write-baseline") {
-    try PerfCheck.writeBaseline(PerfCheck.measureBaseline(threads: cores), to: path)
-    exit(0)
+    if let path = options.check {
+        var ok = true
+        if let classify = options.consumer, let lrunet = options.lrunet, let weights = options.weights {
+            ok = try PerfCheck.checkConsumer(classify: classify, lrunet: lrunet, weights: weights)
+        }
+        ok = try PerfCheck.check(threads: cores, baselinePath: path, forceReference: options.againstReference) && ok
+        exit(ok ? 0 : 1)
+    }
+    if let path = options.compare, let weights = options.weights {
+        try Compare.run(results: path, weights: weights, threads: cores)
+        exit(0)
+    }
+    if let path = options.writeBaseline {
+        try PerfCheck.writeBaseline(threads: cores, to: path)
+        exit(0)
+    }
+    // The parallel regions of lru10's passes at 16, 32 and 64 threads (docs/parallelism.md).
+    if options.parallelism {
+        try Parallelism.report(markdown: options.markdown)
+        exit(0)
+    }
+} catch {
+    print("lrunet-bench: error: \(error)")
+    exit(1)
 }
 let runs = quick ? 3 : 5
-
-// The parallel regions of lru10's passes at 16, 32 and 64 threads (docs/parallelism.md).
-if args.contains("--parallelism") {
-    try Parallelism.report(markdown: option("--markdown"))
-    exit(0)
-}
 
 struct ModelSpec { let name: String; let config: ModelConfig; let side: Int }
 let allSpecs = [
@@ -54,49 +48,53 @@ let allSpecs = [
     ModelSpec(name: "fashionmnist-lru10", config: ModelConfig.lrunet(numClasses: 10, layerReuse: 10, inChannels: 1), side: 28),
     ModelSpec(name: "cifar10-lru14", config: ModelConfig.lrunet(numClasses: 10, layerReuse: 14, inChannels: 3), side: 32),
 ]
-let onlyModel = option("--model")
+let onlyModel = options.model
 let specs = allSpecs.filter { onlyModel == nil || $0.name == onlyModel }
 if specs.isEmpty { print("lrunet-bench: unknown model \(onlyModel!); known: \(allSpecs.map(\.name).joined(separator: ", "))"); exit(2) }
 
-var report: [String: Any] = ["machine": machineDescription(), "cores": cores, "runs": runs]
-func machineDescription() -> String {
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
-        .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-    return "\(cpu), \(cores) cores"
-}
+var report: [String: Any] = ["machine": machineDescription(threads: cores), "cores": cores, "runs": runs]
 func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
 func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
 
-print("LruNet-Swift benchmark on \(machineDescription()); median of \(runs) runs after warm-up, [min-max] in brackets")
+print("LruNet-Swift benchmark on \(machineDescription(threads: cores)); median of \(runs) runs after warm-up, [min-max] in brackets")
 let isa = InstructionSet.active
 print("kernels: \(isa) (\(isa.lanes) lanes) on \(InstructionSet.cpuDescription); \(cores) threads (\(CPUBudget.source))")
 report["isa"] = isa.rawValue
 report["cpu"] = InstructionSet.cpuDescription
 
 // 1. Calibration: the FMA peak of the path in use, and sgemm.
-let peak1 = fmaPeak(threads: 1, runs: runs), peakAll = fmaPeak(threads: cores, runs: runs)
-print("\nFMA peak (\(isa), independent chains on every thread): 1 thread \(fmt(peak1.median)) GFLOP/s, \(cores) threads \(fmt(peakAll.median)) GFLOP/s")
+// The FMA peak of every path this CPU runs (the best of `runs` runs; min/median/max show how
+// steady it read), then the active path's, which every "of peak" figure below divides by.
+print("\nFMA peak, independent chains on every thread, best of \(runs) runs [min median max]:")
+for set in InstructionSet.supported {
+    try InstructionSet.use(set)
+    let one = fmaPeak(threads: 1, runs: runs), all = fmaPeak(threads: cores, runs: runs)
+    print("  \(pad(set.rawValue, 10)) 1 thread \(fmt(one.peak)) GFLOP/s [\(fmt(one.spread.min)) \(fmt(one.spread.median)) \(fmt(one.spread.max))], \(cores) threads \(fmt(all.peak)) GFLOP/s [\(fmt(all.spread.min)) \(fmt(all.spread.median)) \(fmt(all.spread.max))]")
+    report["peak_gflops_\(set.rawValue)"] = all.peak
+}
+try InstructionSet.use(isa)
+let peak1 = fmaPeak(threads: 1, runs: runs).peak, peakAll = fmaPeak(threads: cores, runs: runs).peak
 let calN = 1024
 let cal1 = sgemmCalibration(n: calN, threads: 1, runs: runs)
 let calAll = sgemmCalibration(n: calN, threads: cores, runs: runs)
-print("sgemm calibration (\(calN)^3, OpenBLAS 1 thread per block): 1 thread \(fmt(cal1.median)) GFLOP/s, \(cores) threads \(fmt(calAll.median)) GFLOP/s (\(fmt(100 * calAll.median / peakAll.median, 0))% of peak)")
-report["peak_gflops_1t"] = peak1.median
-report["peak_gflops_all"] = peakAll.median
+print("sgemm calibration (\(calN)^3, OpenBLAS 1 thread per block): 1 thread \(fmt(cal1.median)) GFLOP/s, \(cores) threads \(fmt(calAll.median)) GFLOP/s (\(fmt(100 * calAll.median / peakAll, 0))% of peak)")
+report["peak_gflops_1t"] = peak1
+report["peak_gflops_all"] = peakAll
 report["sgemm_gflops_1t"] = cal1.median
 report["sgemm_gflops_all"] = calAll.median
-let calibration = Calibration(peak: peakAll.median, sgemm: calAll.median)
+let calibration = Calibration(peak: peakAll, sgemm: calAll.median)
 
 if onlyModel == nil {
 // 2. Kernels on the stage shapes of Fashion-MNIST LruNet, batch 64.
 print("\n== kernels (batch 64, \(cores) threads): GMAC/s and speed as a fraction of the FMA peak and of sgemm")
 var kernelReports: [[String: Any]] = []
-let onlySection = ["--tiled-blocks", "--training-blocks"].first { args.contains($0) }
+let onlySection = options.tiledBlocks ? "--tiled-blocks" : options.trainingBlocks ? "--training-blocks" : nil
 for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection == nil {
     for k in KernelBench.stageKernels(planes: planes, side: side, batch: 64, threading: Threading(threads: cores)) {
         let t = k.secondsPerCall(runs: runs, repeats: 5)
         let gmacs = Double(k.macs) / t / 1e9
         print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 0) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
-        kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll.median])
+        kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
     }
 }
 if onlySection != "--training-blocks" { print("\n== tiled reuse block (inference, 10 iterations, batch 64 and 1, \(cores) threads)") }
@@ -106,7 +104,7 @@ for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4,
     let t = k.secondsPerCall(runs: runs, repeats: batch == 1 ? 20 : 2)
     let gmacs = Double(k.macs) / t / 1e9
     print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 2) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
-    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll.median])
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
 }
 print("\n== reuse block in training (forward + backward, 10 iterations, batch 128, \(cores) threads), with its op split")
 for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection != "--tiled-blocks" {
@@ -118,10 +116,10 @@ for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection
     _ = k.secondsPerCall(runs: 1, repeats: 1)
     let split = OpTimer.allCases.compactMap { kind in profile.seconds[kind].map { "\(kind.rawValue) \(fmt(100 * $0 / profile.total, 0))%" } }
     print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 1) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs)); " + split.joined(separator: ", "))
-    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll.median])
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
 }
 report["kernels"] = kernelReports
-if args.contains("--kernels") || onlySection != nil { exit(0) }
+if options.kernels || onlySection != nil { exit(0) }
 }
 
 // 3. Per model: inference at batch 1/64/256, training at batch 128, time split, scaling.
@@ -188,7 +186,7 @@ for spec in specs {
         let ips = Double(batch * repeats) / t.median
         let gf = ips * flopPerImage / 1e9
         print("\(pad("inference batch \(batch)", 26)) \(pad(fmt(ips, 0) + " [" + fmt(Double(batch * repeats) / t.max, 0) + "-" + fmt(Double(batch * repeats) / t.min, 0) + "]", 24)) \(pad(fmt(1000 * t.median / Double(repeats), 2), 10)) \(pad(fmt(gf), 8)) \(calibration.fractions(gf))")
-        r["infer_b\(batch)_peak_fraction"] = gf / peakAll.median
+        r["infer_b\(batch)_peak_fraction"] = gf / peakAll
         r["infer_b\(batch)_img_s"] = ips
         if batch == 1 { r["latency_b1_ms"] = 1000 * t.median / Double(repeats) }
     }
@@ -198,9 +196,9 @@ for spec in specs {
     let tgf = tips * 3 * flopPerImage / 1e9          // backward ~ 2x forward
     print("\(pad("training batch 128", 26)) \(pad(fmt(tips, 0) + " [" + fmt(Double(128 * steps) / tt.max, 0) + "-" + fmt(Double(128 * steps) / tt.min, 0) + "]", 24)) \(pad(fmt(1000 * tt.median / Double(steps), 1), 10)) \(pad(fmt(tgf), 8)) \(calibration.fractions(tgf))")
     r["train_b128_img_s"] = tips
-    r["train_b128_peak_fraction"] = tgf / peakAll.median
+    r["train_b128_peak_fraction"] = tgf / peakAll
     // The peak time of one image's forward pass, for the batch-1 latency target (2.6x of it).
-    let peakMs = 1000 * flopPerImage / (peakAll.median * 1e9)
+    let peakMs = 1000 * flopPerImage / (peakAll * 1e9)
     print("  at the FMA peak one image's forward takes \(fmt(peakMs, 3)) ms; batch-1 latency is \(fmt((r["latency_b1_ms"] as! Double) / peakMs, 1))x that")
     r["latency_b1_vs_peak_time"] = (r["latency_b1_ms"] as! Double) / peakMs
 
@@ -267,7 +265,7 @@ if let lru10 = modelReports.first(where: { $0["model"] as? String == "fashionmni
     let b256 = lru10["infer_b256_peak_fraction"] as! Double, train = lru10["train_b128_peak_fraction"] as! Double
     let b1 = lru10["latency_b1_vs_peak_time"] as! Double
     func mark(_ ok: Bool) -> String { ok ? "met" : "not met" }
-    print("\n== lru10 against its targets (\(isa), \(cores) threads, FMA peak \(fmt(peakAll.median)) GFLOP/s)")
+    print("\n== lru10 against its targets (\(isa), \(cores) threads, FMA peak \(fmt(peakAll)) GFLOP/s)")
     print("  batched inference b256: \(fmt(100 * b256))% of peak (target >= 50%: \(mark(b256 >= 0.5)))")
     print("  batch-1 latency: \(fmt(b1, 2))x the peak time (target <= 2.6x: \(mark(b1 <= 2.6)))")
     print("  training b128: \(fmt(100 * train))% of peak (target >= 35%: \(mark(train >= 0.35)))")
@@ -293,7 +291,7 @@ for n in (quick ? [1, 2, 4, 10, 14] : Array(1...14)) {
 }
 report["reuse_sweep"] = sweep
 
-if let path = option("--json") {
+if let path = options.json {
     let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
     try data.write(to: URL(fileURLWithPath: path))
     print("\nwrote \(path)")
