@@ -43,9 +43,9 @@ grep -q "gradient sums 4 calls" "$tmp/two.log" && ok "one gradient sum per step:
   || bad "gradient sums: $(grep collectives "$tmp/two.log")"
 [[ ! -e "$tmp/two/log.csv" ]] && bad "process 0 wrote no log" || ok "process 0 wrote the checkpoint and the log"
 
-# 2. Per-process BatchNorm: visibly another run.
+# 2. Per-process BatchNorm: visibly another run, by the same measure and tolerance as check 1.
 "${mpi[@]}" "$LRUNET" "${steps[@]}" --batch-norm per-process --out "$tmp/local" >"$tmp/local.log" 2>&1 || bad "per-process run: $(tail -3 "$tmp/local.log")"
-if "$LRUNET" diff "$tmp/one/model.safetensors" "$tmp/local/model.safetensors" --tolerance 1e-2 >"$tmp/diff" 2>&1; then
+if "$LRUNET" diff "$tmp/one/model.safetensors" "$tmp/local/model.safetensors" --tolerance 1e-3 >"$tmp/diff" 2>&1; then
   bad "per-process BatchNorm matched the 1-process run: the measure cannot fail"
 else ok "per-process BatchNorm differs: $(grep largest "$tmp/diff")"; fi
 
