@@ -4,7 +4,7 @@ import LruNet
 
 /// Options every command that loads a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: ArgumentHelp("Checkpoint: a .safetensors path or a pretrained name.", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Checkpoint: a .safetensors or PyTorch .t7 path, or a pretrained name.", valueName: "file"))
     var weights: String
 
     @Option(help: "Threads for OpenBLAS and the engine's kernels (0 = all cores).")
@@ -18,7 +18,8 @@ struct ModelOptions: ParsableArguments {
         let path = Pretrained.resolve(weights)
         // The library's one load path: the file's tensors are checked against the model its
         // metadata describes before any parameter memory is allocated.
-        let file = try SafeTensorsFile(path: path)
+        let (file, notes) = try SafeTensorsFile.checkpoint(at: path)
+        for note in notes { FileHandle.standardError.write(Data("lrunet: note: \(note)\n".utf8)) }
         let model = try Network(checkpoint: file, threading: Threading(threads: threads))
         return (model, path, file.metadata)
     }

@@ -30,5 +30,5 @@ struct LruNetCommand: ParsableCommand {
           lrunet compare --out docs/compare
           lrunet bench --weights fashionmnist-shufflenetv2-025x-09342
         """,
-        subcommands: [Eval.self, Predict.self, Info.self, Train.self, Sweep.self, Compare.self, Bench.self, Diff.self])
+        subcommands: [Eval.self, Predict.self, Info.self, Import.self, Train.self, Sweep.self, Compare.self, Bench.self, Diff.self])
 }

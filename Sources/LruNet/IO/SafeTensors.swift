@@ -176,6 +176,18 @@ public final class SafeTensorsFile {
 
     package static func write(tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)],
                              metadata: [String: String], to path: String) throws {
+        try FileBytes.writeAtomically(try encode(tensors: tensors, metadata: metadata), to: path)
+    }
+
+    /// Float32 tensors and string metadata in safetensors format, in memory (names sorted).
+    package static func encode(tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String]) throws -> Data {
+        try withBuffers(tensors.map(\.values)) { buffers in
+            try encode(tensors: zip(tensors, buffers).map { ($0.name, $0.shape, $1) }, metadata: metadata)
+        }
+    }
+
+    package static func encode(tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)],
+                               metadata: [String: String]) throws -> Data {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
@@ -191,7 +203,7 @@ public final class SafeTensorsFile {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
         for t in sorted where t.values.count > 0 { out.append(UnsafeRawBufferPointer(t.values).bindMemory(to: UInt8.self)) }
-        try FileBytes.writeAtomically(out, to: path)
+        return out
     }
 }
 

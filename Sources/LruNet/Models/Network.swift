@@ -60,9 +60,10 @@ public final class Network {
         try self.init(config: config, threading: threading, checkpoint: nil)
     }
 
-    /// Builds the network a checkpoint's metadata describes and loads its weights.
+    /// Builds the network a checkpoint's metadata describes and loads its weights: a safetensors
+    /// file, or one of the authors' PyTorch `.t7` files (imported in memory, see ``TorchCheckpoint``).
     public convenience init(contentsOf path: String, threading: Threading = Threading()) throws {
-        try self.init(checkpoint: try SafeTensorsFile(path: path), threading: threading)
+        try self.init(checkpoint: try SafeTensorsFile.checkpoint(at: path).file, threading: threading)
     }
 
     /// Builds the network a safetensors file's metadata describes and loads its weights. The
@@ -78,20 +79,32 @@ public final class Network {
         self.config = config
         let store = ParameterStore()
         parameters = store
-        let layers: [Layer]
-        switch config.arch {
-        case .lrunet: layers = LruNetBuilder.layers(config, store)
-        case .mobilenet: layers = MobileNetBuilder.layers(config, store)
-        case .mobilenetv2: layers = MobileNetV2Builder.layers(config, store)
-        case .shufflenet: layers = ShuffleNetBuilder.layers(config, store)
-        case .shufflenetv2: layers = ShuffleNetV2Builder.layers(config, store)
-        }
-        graph = Sequential("", layers)
+        graph = Sequential("", Self.layers(config, store))
         if let checkpoint { try Self.check(checkpoint, against: store.entries) }
         store.seal()
         cache = ParameterCache(store: store)
         context = RunContext(training: false, threading: threading, cache: cache)
         if let checkpoint { try load(checkpoint) }
+    }
+
+    /// The layers of the network `config` describes, declaring their tensors in `store`.
+    private static func layers(_ config: ModelConfig, _ store: ParameterStore) -> [Layer] {
+        switch config.arch {
+        case .lrunet: return LruNetBuilder.layers(config, store)
+        case .mobilenet: return MobileNetBuilder.layers(config, store)
+        case .mobilenetv2: return MobileNetV2Builder.layers(config, store)
+        case .shufflenet: return ShuffleNetBuilder.layers(config, store)
+        case .shufflenetv2: return ShuffleNetV2Builder.layers(config, store)
+        }
+    }
+
+    /// Every tensor (PyTorch name and shape) the network `config` describes declares, without
+    /// allocating them: what a checkpoint must hold to load.
+    public static func declaredTensors(_ config: ModelConfig) throws -> [(name: String, shape: [Int])] {
+        try config.validate()
+        let store = ParameterStore()
+        _ = layers(config, store)
+        return store.entries.map { ($0.name, $0.shape) }
     }
 
     /// Fresh weights for training from scratch, as the authors' code initialises this architecture.
