@@ -99,6 +99,26 @@ for spec in "mobilenet 4 {}" "mobilenetv2 4 {}" "shufflenet 4 {\"groups\":\"8\"}
   done
 done
 
+# The authors' .t7 files: imported without Python, and loaded directly.
+AUTHORS=${AUTHORS:-$(dirname "$PRETRAINED")/authors}
+if [[ -f $AUTHORS/fashionmnist-lru10-ckpt-09346.t7 ]]; then
+  out=$("$LRUNET" eval --weights "$AUTHORS/fashionmnist-lru10-ckpt-09346.t7" 2>/dev/null)
+  grep -q "9346/10000 correct" <<<"$out" && ok "eval of the authors' lru10 .t7: 9346/10000" || bad "eval .t7: $out"
+  "$LRUNET" import "$AUTHORS"/*.t7 --out-dir "$tmp/imported" >"$tmp/import.log" 2>&1 && [[ $(ls "$tmp/imported" | wc -l) -eq 18 ]] \
+    && ok "import of all 18 .t7 files" || bad "import: $(tail -2 "$tmp/import.log")"
+else
+  echo "skip: no $AUTHORS"
+fi
+# A pickle that calls os.system, as Python writes it: refused with one line, nothing written, nothing run.
+python3 -c "import os, pickle
+class Evil:
+    def __reduce__(self): return (os.system, ('touch $tmp/pwned',))
+open('$tmp/evil.t7', 'wb').write(pickle.dumps(Evil(), protocol=2))"
+expect_error "import refuses a pickle naming posix system" "pickle global 'posix system' is not allowed" \
+  "$LRUNET" import "$tmp/evil.t7" --out "$tmp/evil.safetensors"
+[[ ! -e $tmp/evil.safetensors && ! -e $tmp/pwned ]] && ok "the hostile import wrote nothing and ran nothing" || bad "the hostile import left files"
+expect_error "eval refuses the same pickle" "posix system" "$LRUNET" eval --weights "$tmp/evil.t7"
+
 # Every architecture: the baselines' checkpoints through eval, info, predict and bench.
 for stem in fashionmnist-mobilenet-025x-09063 fashionmnist-mobilenetv2-025x-09343 fashionmnist-shufflenet-05x-09411 \
             fashionmnist-shufflenetv2-025x-09342 cifar10-shufflenetv2-025x-089310; do
