@@ -85,7 +85,7 @@ test-fuzz: fuzz-build
 	Fuzz/run.sh 20
 # Folds what a long run found into the committed corpus, minimised by coverage.
 fuzz-merge:
-	for t in safetensors npy idx cifar checkpoint; do \
+	for t in safetensors npy idx cifar checkpoint t7; do \
 	  SWIFT_BACKTRACE=enable=no .build-fuzz/harness/fuzz-$$t -merge=1 -max_len=65536 Fuzz/corpus/$$t .build-fuzz/work/$$t; done
 
 # The full benchmark: table on stdout, figures in Benchmarks/latest.json.

@@ -12,6 +12,8 @@ let target = FuzzTarget.idx
 let target = FuzzTarget.cifar
 #elseif FUZZ_CHECKPOINT
 let target = FuzzTarget.checkpoint
+#elseif FUZZ_T7
+let target = FuzzTarget.t7
 #endif
 
 @_cdecl("LLVMFuzzerTestOneInput")

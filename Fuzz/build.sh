@@ -10,7 +10,7 @@ swift build -c release --scratch-path "$SCRATCH" --target LruNetFuzzTargets \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
 B="$SCRATCH/release"
 mkdir -p "$SCRATCH/harness"
-for t in safetensors npy idx cifar checkpoint; do
+for t in safetensors npy idx cifar checkpoint t7; do
     T=$(echo "$t" | tr a-z A-Z)
     swiftc -O -parse-as-library -sanitize=fuzzer,address -D "FUZZ_$T" -module-name "Fuzz$T" \
         -I "$B/Modules" -I Modules/COpenBLAS -I Modules/CZlib \

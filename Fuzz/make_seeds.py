@@ -69,4 +69,57 @@ put("idx", "seed-labels.gz", gzip.compress(idx(labels), mtime=0))
 # cifar: two records of each layout.
 put("cifar", "seed-cifar10", b"".join(bytes([int(l)]) + rng.integers(0, 256, 3072).astype(np.uint8).tobytes() for l in [3, 9]))
 put("cifar", "seed-cifar100", b"".join(bytes([c, f]) + rng.integers(0, 256, 3072).astype(np.uint8).tobytes() for c, f in [(4, 31), (19, 99)]))
+# t7: PyTorch's legacy torch.save layout, written by Python's own pickler with stand-in modules
+# so that the globals are spelled as PyTorch spells them (no torch needed): magic, protocol
+# version, system info, {'net': OrderedDict, 'acc', 'epoch'}, storage keys, storages. Also the
+# authors' files cut to the fuzzer's 64 KB (the state dict's pickle whole, the storages cut).
+import collections, pickle, types
+torch_module, utils_module = types.ModuleType("torch"), types.ModuleType("torch._utils")
+class FloatStorage: pass
+def _rebuild_tensor_v2(*args): pass
+FloatStorage.__module__, _rebuild_tensor_v2.__module__ = "torch", "torch._utils"
+torch_module.FloatStorage, utils_module._rebuild_tensor_v2, torch_module._utils = FloatStorage, _rebuild_tensor_v2, utils_module
+sys.modules["torch"], sys.modules["torch._utils"] = torch_module, utils_module
+
+class Storage:
+    def __init__(self, key, values, view=None): self.key, self.values, self.view = key, values, view
+class Tensor:
+    def __init__(self, storage, shape, offset=0): self.storage, self.shape, self.offset = storage, shape, offset
+    def __reduce_ex__(self, protocol):
+        stride, s = [], 1
+        for d in reversed(self.shape): stride.insert(0, s); s *= d
+        return (_rebuild_tensor_v2, (self.storage, self.offset, tuple(self.shape), tuple(stride), False, collections.OrderedDict()))
+class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Storage):
+            return ("storage", FloatStorage, obj.key, "cpu", len(obj.values), obj.view)
+        return None
+
+def t7(state, acc=91.5, epoch=3):
+    storages = {}
+    for t in state.values(): storages[t.storage.key] = t.storage
+    out = io.BytesIO()
+    for header in (0x1950a86a20f9469cfc6c, 1001, {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+        pickle.dump(header, out, protocol=2)
+    Pickler(out, protocol=2).dump({"net": state, "acc": acc, "epoch": epoch})
+    keys = sorted(storages)
+    pickle.dump(keys, out, protocol=2)
+    for k in keys:
+        v = np.asarray(storages[k].values, np.float32)
+        out.write(struct.pack("<q", v.size) + v.tobytes())
+    return out.getvalue()
+
+small = collections.OrderedDict()
+for i, (name, shape) in enumerate([("module.features.0.weight", (4, 1, 3, 3)), ("module.features.1.weight", (4,)),
+                                   ("module.features.1.bias", (4,)), ("module.classifier.1.weight", (10, 4))]):
+    n = int(np.prod(shape))
+    small[name] = Tensor(Storage(str(1000 + i), rng.standard_normal(n).astype(np.float32)), shape)
+put("t7", "seed-small", t7(small))
+shared = Storage("77", rng.standard_normal(12).astype(np.float32))
+put("t7", "seed-shared-storage", t7(collections.OrderedDict([("a", Tensor(shared, (2, 3))), ("b", Tensor(shared, (6,), offset=6))])))
+put("t7", "seed-view", t7(collections.OrderedDict([("v", Tensor(Storage("5", np.arange(8, dtype=np.float32), view=("6", 2, 4)), (4,)))])))
+authors = os.path.join(os.path.dirname(pretrained.rstrip("/")), "authors")
+for name in ["fashionmnist-lru1-ckpt-09117.t7", "fmnist-mobilenet-025x-ckpt-09063.t7", "fmnist-shufflenetv2-025x-ckpt-09342.t7"]:
+    with open(os.path.join(authors, name), "rb") as f:
+        put("t7", "seed-cut-" + name.split("-")[1], f.read(65536))
 print("seeds written to", root)

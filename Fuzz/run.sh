@@ -3,14 +3,14 @@
 # every past crash (Fuzz/regressions). Prints one line of figures per harness and appends it to
 # .build-fuzz/report.txt. Exits non-zero on any crash, timeout or allocation past the bound.
 #
-#   Fuzz/run.sh [SECONDS] [TARGET...]       (targets: safetensors npy idx cifar checkpoint)
+#   Fuzz/run.sh [SECONDS] [TARGET...]       (targets: safetensors npy idx cifar checkpoint t7)
 #   JOBS=2 Fuzz/run.sh 3600 checkpoint      (parallel workers for one long run)
 #   FUZZ_RUNS=10000000 Fuzz/run.sh 1800     (stop each at 10 million executions, or 30 minutes)
 set -u
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-safetensors npy idx cifar checkpoint}
+TARGETS=${*:-safetensors npy idx cifar checkpoint t7}
 JOBS=${JOBS:-1}
 H=.build-fuzz/harness
 # The Swift runtime's own crash reporter would run under ASan; libFuzzer reports instead.

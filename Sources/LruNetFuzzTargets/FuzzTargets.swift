@@ -17,6 +17,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case cifar
     /// A checkpoint's header JSON, loaded into the model its metadata describes.
     case checkpoint
+    /// A PyTorch legacy checkpoint (.t7): the pickle reader, the import, and the model load.
+    case t7
 
     /// Largest input the harnesses are run with (`-max_len`); a checkpoint header of the
     /// largest architecture is about 40 KB.
@@ -34,6 +36,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             case .idx: return Self.idx(Data(bytes))
             case .cifar: return Self.cifar(Data(bytes))
             case .checkpoint: try Self.checkpoint(bytes)
+            case .t7: try Self.t7(Data(bytes))
             }
             return nil
         } catch {
@@ -106,10 +109,24 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         file.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self) }
         file.append(contentsOf: header)
         file.append(Data(count: need))
-        let model = try Network(checkpoint: SafeTensorsFile(data: file, name: "input"), threading: Threading(threads: 1))
+        try load(file)
+    }
+
+    /// The command line's load path: `SafeTensorsFile.checkpoint` then `Network(checkpoint:)`,
+    /// and a forward pass when the checkpoint is complete.
+    private static func load(_ file: Data) throws {
+        let model = try Network(checkpoint: SafeTensorsFile.checkpoint(data: file, name: "input").file, threading: Threading(threads: 1))
         let side = model.config.inChannels == 1 ? 28 : 32
         let logits = try model(Tensor(zeros: [1, model.config.inChannels, side, side]))
         precondition(logits.shape == [1, model.config.numClasses] && logits.data.allSatisfy(\.isFinite), "bad logits")
+    }
+
+    /// The input is a whole .t7 file. What the reader returns must be consistent; then the
+    /// import and the load run as `lrunet eval --weights input.t7` runs them.
+    private static func t7(_ data: Data) throws {
+        let c = try TorchCheckpoint(data: data, name: "input")
+        for (name, t) in c.tensors { precondition(t.shape.reduce(1, *) == t.data.count, "tensor \(name) read wrong") }
+        try load(data)
     }
 
     private static func largestOffset(_ text: UnsafeRawBufferPointer) -> Int {

@@ -21,14 +21,6 @@ public struct TorchCheckpoint {
     static let magic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
     static let protocolVersion = 1001
 
-    /// Whether a file's first bytes look like this format (a pickle of protocol 2 or later).
-    public static func looksLike(path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        let head = (try? h.read(upToCount: 2)) ?? Data()
-        return head.count == 2 && head[head.startIndex] == 0x80 && (2...5).contains(head[head.startIndex + 1])
-    }
-
     public init(path: String) throws {
         try self.init(data: try FileBytes.read(path), name: path)
     }

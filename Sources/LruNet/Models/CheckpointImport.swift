@@ -170,9 +170,15 @@ extension SafeTensorsFile {
     /// A checkpoint at `path`: a safetensors file as it is, or a PyTorch legacy checkpoint
     /// (`.t7`, `.pth` before PyTorch 1.6) imported in memory; `notes` are the import's.
     public static func checkpoint(at path: String) throws -> (file: SafeTensorsFile, notes: [String]) {
-        guard TorchCheckpoint.looksLike(path: path) else { return (try SafeTensorsFile(path: path), []) }
-        let imported = try ImportedCheckpoint(TorchCheckpoint(path: path), fileName: path)
-        return (try SafeTensorsFile(data: try imported.safetensors(), name: path), imported.notes)
+        try checkpoint(data: FileBytes.read(path), name: path)
+    }
+
+    /// The same for bytes in memory (what the fuzz harnesses feed): a file that starts as a
+    /// pickle is a PyTorch checkpoint, anything else is read as safetensors.
+    public static func checkpoint(data: Data, name: String) throws -> (file: SafeTensorsFile, notes: [String]) {
+        guard data.count >= 2, data[data.startIndex] == 0x80 else { return (try SafeTensorsFile(data: data, name: name), []) }
+        let imported = try ImportedCheckpoint(TorchCheckpoint(data: data, name: name), fileName: name)
+        return (try SafeTensorsFile(data: try imported.safetensors(), name: name), imported.notes)
     }
 }
 
