@@ -121,9 +121,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         precondition(logits.shape == [1, model.config.numClasses] && logits.data.allSatisfy(\.isFinite), "bad logits")
     }
 
-    /// The input is a whole .t7 file. What the reader returns must be consistent; then the
-    /// import and the load run as `lrunet eval --weights input.t7` runs them.
-    private static func t7(_ data: Data) throws {
+    /// The input is a .t7 file's five pickles, or a whole file. For pickles, the harness supplies
+    /// the storages they name (zeros, up to ``maxCheckpointData`` bytes), so inputs stay a few KB
+    /// while the fuzzer explores the pickles; then the reader, the import and the load run as
+    /// `lrunet eval --weights input.t7` runs them. What the reader returns must be consistent.
+    private static func t7(_ input: Data) throws {
+        let data = TorchCheckpoint.zeroStorages(forPickles: input, limit: maxCheckpointData).map { input + $0 } ?? input
         let c = try TorchCheckpoint(data: data, name: "input")
         for (name, t) in c.tensors { precondition(t.shape.reduce(1, *) == t.data.count, "tensor \(name) read wrong") }
         try load(data)

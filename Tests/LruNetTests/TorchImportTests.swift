@@ -79,6 +79,18 @@ final class TorchImportTests: XCTestCase {
         XCTAssertEqual(c.epoch, 7)
     }
 
+    /// Files Python's pickler wrote in the legacy layout (Fuzz/make_seeds.py): a storage view, and
+    /// one storage two tensors share.
+    func testViewsAndSharedStoragesAsPythonWritesThem() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/regressions/t7").path
+        let view = try TorchCheckpoint(path: dir + "/reader-view")
+        XCTAssertEqual(view.tensors.first?.tensor.data, [2, 3, 4, 5])
+        let shared = try TorchCheckpoint(path: dir + "/reader-shared-storage")
+        XCTAssertEqual(shared.tensors.map(\.tensor.shape), [[2, 3], [6]])
+        XCTAssertNotEqual(shared.tensors[0].tensor.data, shared.tensors[1].tensor.data, "b starts 6 values into the storage a starts")
+        XCTAssertEqual(try TorchCheckpoint(path: dir + "/reader-small").tensors.first?.name, "module.features.0.weight")
+    }
+
     func testRefusesCodeAndNamesWhatWasTried() {
         // The classic: os.system through REDUCE, as the object itself or inside the state dict.
         var evil = PickleBytes(); evil.global("posix", "system"); evil.string("touch /tmp/pwned"); evil.op(0x85); evil.op(0x52)

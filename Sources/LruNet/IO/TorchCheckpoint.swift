@@ -40,7 +40,55 @@ public struct TorchCheckpoint {
         epoch = parsed.epoch
     }
 
+    /// What the five pickles say: the state dict's tensors, `acc`, `epoch`, and the storages in
+    /// the order their bytes follow, with the offset of the first.
+    struct Pickles {
+        let entries: [(String, PickleTensor)]
+        let accuracy: Double?, epoch: Int?
+        let storages: [PickleStorage]
+        let dataStart: Int
+    }
+
+    /// A file's storage section of zeros for `pickles` (the first five pickles of a file), or nil
+    /// when they are refused or ask for more than `limit` bytes: the fuzz harness feeds pickles
+    /// and lets this supply the bulk, as real files have it.
+    package static func zeroStorages(forPickles pickles: Data, limit: Int) -> Data? {
+        guard let p = try? pickles.withUnsafeBytes({ try parsePickles($0, storageLimit: limit / 4) }), p.dataStart == pickles.count else { return nil }
+        var out = Data()
+        for s in p.storages {
+            guard out.count + 8 + 4 * s.rootCount <= limit else { return nil }
+            withUnsafeBytes(of: Int64(s.rootCount).littleEndian) { out.append(contentsOf: $0) }
+            out.append(Data(count: 4 * s.rootCount))
+        }
+        return out
+    }
+
     private static func parse(_ bytes: UnsafeRawBufferPointer) throws -> ([(String, Tensor)], Double?, Int?) {
+        let p = try parsePickles(bytes, storageLimit: bytes.count / 4)
+        var pos = p.dataStart
+        var dataStart: [String: Int] = [:]
+        for storage in p.storages {
+            let key = storage.key
+            guard bytes.count - pos >= 8 else { throw TorchFormatError("the file ends before storage \(quoted(key))") }
+            let count = Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int64.self)))
+            guard count == storage.rootCount else { throw TorchFormatError("storage \(quoted(key)) holds \(count) elements, its id says \(storage.rootCount)") }
+            guard count <= (bytes.count - pos - 8) / 4 else { throw TorchFormatError("the file ends inside storage \(quoted(key))") }
+            dataStart[key] = pos + 8
+            pos += 8 + 4 * count
+        }
+        guard pos == bytes.count else { throw TorchFormatError("\(bytes.count - pos) bytes after the last storage") }
+
+        var tensors: [(String, Tensor)] = []
+        for (name, t) in p.entries {
+            let base = dataStart[t.storage.key]!   // every tensor's storage is in the key list (parsePickles)
+            let count = t.shape.reduce(1, *), first = base + 4 * (t.storage.start + t.offset)
+            let values = (0..<count).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: first + 4 * $0, as: UInt32.self))) }
+            tensors.append((name, Tensor(shape: t.shape, data: values)))
+        }
+        return (tensors, p.accuracy, p.epoch)
+    }
+
+    private static func parsePickles(_ bytes: UnsafeRawBufferPointer, storageLimit limit: Int) throws -> Pickles {
         if bytes.count >= 4 && bytes[0] == 0x50 && bytes[1] == 0x4B && bytes[2] == 3 && bytes[3] == 4 {
             throw TorchFormatError("a zip-format checkpoint (torch.save since PyTorch 1.6); only the legacy format (.t7, .pth before 1.6) is read")
         }
@@ -56,7 +104,6 @@ public struct TorchCheckpoint {
 
         // The object, with the storages its persistent ids name.
         var storages: [String: PickleStorage] = [:]
-        let limit = bytes.count / 4
         (value, pos) = try PickleMachine.load(bytes, at: pos) { id in
             guard case let .tuple(f, _) = id, f.count == 6, case .string("storage") = f[0], case let .string(key) = f[2],
                   case .string = f[3], let size = f[4].asInt else {
@@ -80,31 +127,20 @@ public struct TorchCheckpoint {
         }
         let (entries, accuracy, epoch) = try stateDict(value)
 
-        // The storage keys, then each storage's count and bytes in that order.
+        // The storage keys: the order of the storages' bytes. Each must be used, and each used one listed.
         (value, pos) = try PickleMachine.load(bytes, at: pos)
         guard case let .list(keyList) = value else { throw TorchFormatError("the storage key list is a \(value.kind)") }
-        var dataStart: [String: Int] = [:]
+        var ordered: [PickleStorage] = [], listed = Set<String>()
         for item in keyList.items {
             guard case let .string(key) = item else { throw TorchFormatError("a storage key is a \(item.kind)") }
             guard let storage = storages[key] else { throw TorchFormatError("storage \(quoted(key)) is listed but no tensor uses it") }
-            guard dataStart[key] == nil else { throw TorchFormatError("storage \(quoted(key)) is listed twice") }
-            guard bytes.count - pos >= 8 else { throw TorchFormatError("the file ends before storage \(quoted(key))") }
-            let count = Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int64.self)))
-            guard count == storage.rootCount else { throw TorchFormatError("storage \(quoted(key)) holds \(count) elements, its id says \(storage.rootCount)") }
-            guard count <= (bytes.count - pos - 8) / 4 else { throw TorchFormatError("the file ends inside storage \(quoted(key))") }
-            dataStart[key] = pos + 8
-            pos += 8 + 4 * count
+            guard listed.insert(key).inserted else { throw TorchFormatError("storage \(quoted(key)) is listed twice") }
+            ordered.append(storage)
         }
-        guard pos == bytes.count else { throw TorchFormatError("\(bytes.count - pos) bytes after the last storage") }
-
-        var tensors: [(String, Tensor)] = []
-        for (name, t) in entries {
-            guard let base = dataStart[t.storage.key] else { throw TorchFormatError("storage \(quoted(t.storage.key)) of tensor \(quoted(name)) is not in the file") }
-            let count = t.shape.reduce(1, *), first = base + 4 * (t.storage.start + t.offset)
-            let values = (0..<count).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: first + 4 * $0, as: UInt32.self))) }
-            tensors.append((name, Tensor(shape: t.shape, data: values)))
+        if let (name, t) = entries.first(where: { !listed.contains($0.1.storage.key) }) {
+            throw TorchFormatError("storage \(quoted(t.storage.key)) of tensor \(quoted(name)) is not in the file")
         }
-        return (tensors, accuracy, epoch)
+        return Pickles(entries: entries, accuracy: accuracy, epoch: epoch, storages: ordered, dataStart: pos)
     }
 
     /// The state dict (a dict of name to tensor) inside the saved object, and `acc`, `epoch`.
