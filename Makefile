@@ -7,7 +7,10 @@ SWIFT        ?= swift
 BUILD_FLAGS  := -c release -Xswiftc -enable-testing
 BIN          := $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)
 EXAMPLE      := Examples/Classify
-PRETRAINED   ?= $(or $(LRUNET_PRETRAINED),../shared/pretrained)
+# The authors' checkpoints as safetensors: $LRUNET_PRETRAINED or ../shared/pretrained, or, given
+# AUTHORS=DIR (a folder of their .t7 files), imported from it into .build/pretrained.
+AUTHORS      ?=
+PRETRAINED   ?= $(if $(AUTHORS),.build/pretrained,$(or $(LRUNET_PRETRAINED),../shared/pretrained))
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
@@ -23,9 +26,13 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES)
 
-# The main job on a fresh machine: install, build, evaluate the authors' lru10
-# and lru1 Fashion-MNIST checkpoints on the real test set, compare their costs.
+# The main job on a fresh machine: install, build, (import the authors' .t7 files,) evaluate
+# their lru10 and lru1 Fashion-MNIST checkpoints on the real test set, compare their costs.
 demo: deps build
+	@if [ -n "$(AUTHORS)" ]; then $(BIN)/lrunet import $(AUTHORS)/*.t7 --out-dir $(PRETRAINED) || exit 1; fi
+	@[ -f $(PRETRAINED)/fashionmnist-lru10-09346.safetensors ] || { echo "make demo: no checkpoints in $(PRETRAINED)."; \
+	  echo "  The authors publish them as .t7 files in pretrained/ of okankop/CNN-layer-reuse (MIT licence):"; \
+	  echo "  clone that repository and run make demo AUTHORS=path/to/CNN-layer-reuse/pretrained"; exit 1; }
 	$(BIN)/lrunet eval --weights $(PRETRAINED)/fashionmnist-lru10-09346.safetensors
 	@echo
 	$(BIN)/lrunet eval --weights $(PRETRAINED)/fashionmnist-lru1-09117.safetensors

@@ -32,6 +32,19 @@ if [[ -f $w10 ]]; then
   [[ $(grep -cE "^(inference batch [13]|training batch 4) +[0-9]+ img/s \[[0-9]+-[0-9]+\] +[0-9.]+ ms/(batch|step) +[0-9.]+ GFLOP/s$" <<<"$out") -eq 3 ]] \
     && ok "bench times each batch size and a training step" || bad "bench output: $out"
   expect_usage_error "bench rejects a bad batch list" "--batch must be" "$LRUNET" bench --weights "$w10" --batch 1,x
+  # --json: one object a script reads without parsing prose.
+  json_has() { python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if $1 else 1)"; }
+  "$LRUNET" eval --weights "$w10" --limit 200 --json 2>/dev/null | json_has "d['total'] == 200 and 0 < d['correct'] <= 200 and d['cost']['parameters'] == 182090" \
+    && ok "eval --json" || bad "eval --json"
+  "$LRUNET" info --weights "$w10" --json | json_has "len(d['layers']) > 10 and d['cost']['conv_bytes_fetched'] == 495400" && ok "info --json" || bad "info --json"
+  "$LRUNET" bench --weights "$w10" --batch 1,2 --runs 1 --min-time 0 --json | json_has "[r['workload'] for r in d['rows']] == ['inference batch 1', 'inference batch 2']" \
+    && ok "bench --json" || bad "bench --json"
+  golden10="$(dirname "$PRETRAINED")/golden/fashionmnist-lru10-09346-input.npy"
+  if [[ -f $golden10 ]]; then
+    "$LRUNET" predict --weights "$w10" --input "$golden10" --output "$tmp/p.npy" --json | json_has "d['shape'][1] == 10 and len(d['predictions']) == d['shape'][0]" \
+      && ok "predict --json" || bad "predict --json"
+  fi
+  [[ $("$LRUNET" --version) =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] && ok "--version: $("$LRUNET" --version)" || bad "--version"
 
   # Kernel paths and threads.
   "$LRUNET" info --weights "$w10" | grep -qE "^kernels: (baseline|avx2|avx512) " && ok "info names the kernel path" || bad "info kernel path"
@@ -167,6 +180,7 @@ expect_error "resume with other options" "options differ" "${train[@]}" --lr 0.0
   && ok "a resume on another thread count says its weights match only to rounding" || bad "no note on a thread-count change: $(tail -2 "$tmp/b3.log")"
 expect_error "a diverging run stops with a message" "loss became" "$LRUNET" train --reuse 1 --epochs 1 --limit 512 --test-limit 100 --lr 1e30 --out "$tmp/d"
 expect_usage_error "bad --reuse" "--reuse must be" "$LRUNET" train --reuse 0
+expect_usage_error "a misspelt schedule" "'cosin' is invalid for '--schedule" "$LRUNET" train --schedule cosin
 expect_usage_error "bad --arch" "--arch must be one of" "$LRUNET" train --arch resnet
 expect_usage_error "a width ShuffleNetV2 does not have" "width_mult = '0.3'" "$LRUNET" train --arch shufflenetv2 --width 0.3
 

@@ -23,6 +23,7 @@ struct Bench: ParsableCommand {
         """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var format: OutputOptions
 
     @Option(help: ArgumentHelp("Batch sizes to time, comma-separated.", valueName: "list"))
     var batch: String = "1,64,256"
@@ -68,9 +69,10 @@ struct Bench: ParsableCommand {
             let side = size ?? inputSide(meta)
             let c = net.config.inChannels, classes = net.config.numClasses
             let macs = Double(try net.costReport(height: side, width: side).totalMACs)
-            print("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(c)x\(side)x\(side), "
+            format.text("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(c)x\(side)x\(side), "
                   + String(format: "%.2f M MACs/image", macs / 1e6))
-            print(describeMachine(threads: net.threading.threads))
+            format.text(describeMachine(threads: net.threading.threads))
+            var rows: [[String: Any]] = []
             var rng = SplitMix64(seed: 42)
             for n in Self.batchSizes(batch)! {
                 let x = (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
@@ -80,7 +82,7 @@ struct Bench: ParsableCommand {
                         try net.infer(xb.baseAddress!, batch: n, channels: c, height: side, width: side, into: yb.baseAddress!)
                     } }
                 }
-                report("inference batch \(n)", images: n, seconds: t, flopsPerImage: 2 * macs, unit: "ms/batch")
+                rows.append(report("inference batch \(n)", images: n, seconds: t, flopsPerImage: 2 * macs, unit: "ms/batch"))
                 if profile {
                     let p = OpProfile()
                     net.profile = p
@@ -90,24 +92,29 @@ struct Bench: ParsableCommand {
                         } }
                     }
                     net.profile = nil
-                    print("  time split: " + OpTimer.allCases.compactMap { k in
+                    format.text("  time split: " + OpTimer.allCases.compactMap { k in
                         p.seconds[k].map { String(format: "%@ %.0f%%", k.rawValue, 100 * $0 / p.total) }
                     }.joined(separator: ", "))
                 }
             }
-            guard train else { return }
-            let n = trainBatch
-            let x = (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
-            let labels = (0..<n).map { Int32($0 % classes) }
-            var step: UInt64 = 0
-            let t = try time {
-                step += 1
-                _ = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
-                    try net.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: n, channels: c, height: side,
-                                      width: side, optimizer: SGD(), learningRate: 0.01, seed: step)
-                } }
+            if train {
+                let n = trainBatch
+                let x = (0..<(n * c * side * side)).map { _ in rng.nextUniform() }
+                let labels = (0..<n).map { Int32($0 % classes) }
+                var step: UInt64 = 0
+                let t = try time {
+                    step += 1
+                    _ = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
+                        try net.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: n, channels: c, height: side,
+                                          width: side, optimizer: SGD(), learningRate: 0.01, seed: step)
+                    } }
+                }
+                rows.append(report("training batch \(n)", images: n, seconds: t, flopsPerImage: 6 * macs, unit: "ms/step"))
             }
-            report("training batch \(n)", images: n, seconds: t, flopsPerImage: 6 * macs, unit: "ms/step")
+            var record = modelRecord(net, path: path, metadata: meta)
+            record["macs_per_image"] = macs
+            record["rows"] = rows
+            try format.emit(record)
         }
     }
 
@@ -127,12 +134,15 @@ struct Bench: ParsableCommand {
         return (median, perCall[0], perCall[m - 1])
     }
 
+    /// Prints one workload's line and returns it as a JSON row.
     private func report(_ what: String, images: Int, seconds t: (median: Double, min: Double, max: Double),
-                        flopsPerImage: Double, unit: String) {
+                        flopsPerImage: Double, unit: String) -> [String: Any] {
         let rate = Double(images) / t.median
         let spread = String(format: "[%.0f-%.0f]", Double(images) / t.max, Double(images) / t.min)
-        print(what.padding(toLength: 22, withPad: " ", startingAt: 0)
-              + String(format: "%8.0f img/s ", rate) + spread.padding(toLength: 14, withPad: " ", startingAt: 0)
-              + String(format: "%9.2f %@  %6.1f GFLOP/s", 1000 * t.median, unit, rate * flopsPerImage / 1e9))
+        format.text(what.padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + String(format: "%8.0f img/s ", rate) + spread.padding(toLength: 14, withPad: " ", startingAt: 0)
+                    + String(format: "%9.2f %@  %6.1f GFLOP/s", 1000 * t.median, unit, rate * flopsPerImage / 1e9))
+        return ["workload": what, "images_per_second": rate, "images_per_second_min": Double(images) / t.max,
+                "images_per_second_max": Double(images) / t.min, "ms": 1000 * t.median, "gflops": rate * flopsPerImage / 1e9]
     }
 }

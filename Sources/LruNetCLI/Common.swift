@@ -25,6 +25,33 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// `--json`: one JSON object on standard output instead of the text, so scripts need not parse prose.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    /// Prints a line of the text output (nothing in JSON mode).
+    func text(_ line: @autoclosure () -> String) { if !json { print(line()) } }
+
+    /// Prints the JSON record (nothing in text mode).
+    func emit(_ record: [String: Any]) throws {
+        guard json else { return }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+    }
+}
+
+/// The checkpoint, its configuration and the machine, as every JSON record starts.
+func modelRecord(_ net: Network, path: String, metadata: [String: String]) -> [String: Any] {
+    ["checkpoint": path, "metadata": metadata, "summary": net.config.summary, "classes": net.config.numClasses,
+     "in_channels": net.config.inChannels, "kernel_path": InstructionSet.active.rawValue, "threads": net.threading.threads]
+}
+
+/// The reuse cost report as JSON: parameters, conv weight bytes fetched per forward, MACs.
+func costRecord(_ c: CostReport) -> [String: Any] {
+    ["parameters": c.parameters, "parameters_unrolled": c.unrolledParameters, "conv_bytes_fetched": c.convBytesFetched,
+     "conv_bytes_unrolled": c.convBytesUnrolled, "macs_per_image": c.totalMACs]
+}
+
 /// Runs a command body; any error becomes one line on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() }

@@ -16,6 +16,7 @@ struct Eval: ParsableCommand {
         """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var format: OutputOptions
 
     @Option(help: ArgumentHelp("Data set directory (default: the Fashion-MNIST Debian path).", valueName: "dir"))
     var data: String?
@@ -48,19 +49,27 @@ struct Eval: ParsableCommand {
                 throw ValidationError("\(kind.rawValue) has no default location; pass --data DIR with the official binary files")
             }
             let test = try kind.load(directory: dir, split: .test)
-            print("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes")")
+            format.text("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes")")
             var bar = ProgressBar(total: min(limit ?? test.count, test.count), label: "eval")
             let r = try net.evaluate(test, batchSize: batch, limit: limit, keepLogits: logitsOut != nil) { done, _ in
                 bar.update(done)
             }
             let reported = meta["reported_test_accuracy"].map { " (reported \($0)%)" } ?? ""
-            print("\(kind.rawValue) test: \(r.correct)/\(r.total) correct, accuracy \(String(format: "%.2f", 100 * r.accuracy))%\(reported)")
-            print(String(format: "speed: %.0f images/s at batch %d, %d thread(s)", r.imagesPerSecond, batch, net.threading.threads))
-            print(try net.costReport(height: test.height, width: test.width).text)
+            format.text("\(kind.rawValue) test: \(r.correct)/\(r.total) correct, accuracy \(String(format: "%.2f", 100 * r.accuracy))%\(reported)")
+            format.text(String(format: "speed: %.0f images/s at batch %d, %d thread(s)", r.imagesPerSecond, batch, net.threading.threads))
+            let cost = try net.costReport(height: test.height, width: test.width)
+            format.text(cost.text)
             if let out = logitsOut, let logits = r.logits {
                 try Npy.write(Tensor(shape: [r.total, net.config.numClasses], data: logits), to: out)
-                print("wrote \(out) [\(r.total), \(net.config.numClasses)]")
+                format.text("wrote \(out) [\(r.total), \(net.config.numClasses)]")
             }
+            var record = modelRecord(net, path: path, metadata: meta)
+            record["dataset"] = kind.rawValue
+            record["correct"] = r.correct; record["total"] = r.total; record["accuracy"] = r.accuracy
+            record["images_per_second"] = r.imagesPerSecond; record["batch"] = batch
+            record["cost"] = costRecord(cost)
+            if let out = logitsOut { record["logits_out"] = out }
+            try format.emit(record)
         }
     }
 }

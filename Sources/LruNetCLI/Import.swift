@@ -84,7 +84,7 @@ struct Import: ParsableCommand {
                 if json {
                     let record: [String: Any] = ["input": input, "output": path, "metadata": checkpoint.metadata, "notes": checkpoint.notes,
                                                  "tensors": checkpoint.tensors.count]
-                    print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
                 } else {
                     let m = checkpoint.metadata
                     print("\(input) -> \(path): \(checkpoint.config.summary), \(checkpoint.config.numClasses) classes, \(m["dataset"]!)"

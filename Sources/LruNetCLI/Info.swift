@@ -8,6 +8,7 @@ struct Info: ParsableCommand {
         discussion: "Per layer: PyTorch module name, operation, output shape, parameters and MACs per image.")
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var format: OutputOptions
 
     @Option(help: "Input side in pixels (default: 28 for Fashion-MNIST checkpoints, 32 otherwise).")
     var size: Int?
@@ -16,18 +17,24 @@ struct Info: ParsableCommand {
         try reportingErrors {
             let (net, path, meta) = try model.load()
             let side = size ?? inputSide(meta)
-            print("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(net.config.inChannels)x\(side)x\(side)")
-            print(describeMachine(threads: net.threading.threads))
+            format.text("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(net.config.inChannels)x\(side)x\(side)")
+            format.text(describeMachine(threads: net.threading.threads))
             let rows = try net.layerSummaries(height: side, width: side)
             let nameW = max(12, rows.map(\.name.count).max() ?? 0)
             let opW = max(10, rows.map(\.op.count).max() ?? 0)
             func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
             func lpad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
-            print("\(pad("layer", nameW))  \(pad("op", opW))  \(pad("output", 10))  \(lpad("params", 9))  \(lpad("MACs", 11))")
+            format.text("\(pad("layer", nameW))  \(pad("op", opW))  \(pad("output", 10))  \(lpad("params", 9))  \(lpad("MACs", 11))")
             for r in rows {
-                print("\(pad(r.name, nameW))  \(pad(r.op, opW))  \(pad(r.outputShape.perImage, 10))  \(lpad(String(r.parameters), 9))  \(lpad(String(r.totalMACs), 11))")
+                format.text("\(pad(r.name, nameW))  \(pad(r.op, opW))  \(pad(r.outputShape.perImage, 10))  \(lpad(String(r.parameters), 9))  \(lpad(String(r.totalMACs), 11))")
             }
-            print(try net.costReport(height: side, width: side).text)
+            let cost = try net.costReport(height: side, width: side)
+            format.text(cost.text)
+            var record = modelRecord(net, path: path, metadata: meta)
+            record["input"] = [net.config.inChannels, side, side]
+            record["layers"] = rows.map { ["name": $0.name, "op": $0.op, "output": $0.outputShape.perImage, "parameters": $0.parameters, "macs": $0.totalMACs] }
+            record["cost"] = costRecord(cost)
+            try format.emit(record)
         }
     }
 }

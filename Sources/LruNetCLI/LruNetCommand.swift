@@ -1,4 +1,5 @@
 import ArgumentParser
+import LruNet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,11 +19,14 @@ struct LruNetCommand: ParsableCommand {
         discussion: """
         Weights are safetensors files with PyTorch state-dict names and the authors' metadata \
         (arch: lrunet, mobilenet, mobilenetv2, shufflenet or shufflenetv2; width_mult; layer_reuse; \
-        groups; num_classes; in_channels). A bare checkpoint name such as 'fashionmnist-lru10-09346' \
-        is looked up in $LRUNET_PRETRAINED, then ../shared/pretrained.
+        groups; num_classes; in_channels), or the authors' PyTorch .t7 files, read directly or \
+        turned into safetensors by 'lrunet import'. A bare checkpoint name such as \
+        'fashionmnist-lru10-09346' is looked up in $LRUNET_PRETRAINED, then ../shared/pretrained.
 
         Examples:
           lrunet eval --weights fashionmnist-lru10-09346
+          lrunet import CNN-layer-reuse/pretrained/*.t7 --out-dir pretrained
+          lrunet eval --weights fashionmnist-lru10-ckpt-09346.t7
           lrunet predict --weights cifar10-lru14-08934 --input x.npy --output y.npy
           lrunet info --weights fashionmnist-lru1-09117
           lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
@@ -30,5 +34,6 @@ struct LruNetCommand: ParsableCommand {
           lrunet compare --out docs/compare
           lrunet bench --weights fashionmnist-shufflenetv2-025x-09342
         """,
+        version: LruNetVersion.string,
         subcommands: [Eval.self, Predict.self, Info.self, Import.self, Train.self, Sweep.self, Compare.self, Bench.self, Diff.self])
 }

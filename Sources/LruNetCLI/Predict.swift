@@ -13,6 +13,7 @@ struct Predict: ParsableCommand {
         """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var format: OutputOptions
 
     @Option(help: ArgumentHelp("Input images, float32 [B, C, H, W] .npy.", valueName: "file"))
     var input: String
@@ -29,7 +30,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (net, _, _) = try model.load()
+            let (net, path, meta) = try model.load()
             let x = try Npy.read(input)
             guard x.shape.count == 4 else { throw ModelError.inputRank(got: x.shape) }
             guard x.shape[0] >= 1 else { throw ModelError.emptyBatch }
@@ -51,7 +52,11 @@ struct Predict: ParsableCommand {
                 }
             }
             try Npy.write(y, to: output)
-            print("wrote \(output) [\(b), \(k)]")
+            format.text("wrote \(output) [\(b), \(k)]")
+            var record = modelRecord(net, path: path, metadata: meta)
+            record["input"] = input; record["output"] = output; record["shape"] = [b, k]
+            record["predictions"] = y.argmaxRows()
+            try format.emit(record)
         }
     }
 }

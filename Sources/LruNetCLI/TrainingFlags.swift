@@ -21,7 +21,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Peak learning rate.")
     var lr: Float = 0.1
     @Option(help: "Learning-rate schedule: step (x0.1 at 2/3 and 5/6 of the run, the authors') or cosine.")
-    var schedule: String = "cosine"
+    var schedule: ScheduleKind = .cosine
     @Option(help: "Linear warm-up epochs (cosine schedule).")
     var warmup: Double = 0
     @Flag(help: "Nesterov momentum.")
@@ -53,7 +53,6 @@ struct TrainingFlags: ParsableArguments {
         guard epochs >= 1 && epochs <= 10_000 else { throw ValidationError("--epochs must be between 1 and 10000") }
         guard batch >= 2 && batch <= 4096 else { throw ValidationError("--batch must be between 2 and 4096 (BatchNorm needs 2)") }
         guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be a positive number") }
-        guard ["step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be step or cosine") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
         if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1") }
@@ -114,3 +113,5 @@ func runTrainer(_ trainer: Trainer, resume: Bool, label: String = "", quiet: Boo
         fflush(nil)     // all streams: `stdout` is a C global Swift 6 will not read from here
     })
 }
+
+extension ScheduleKind: ExpressibleByArgument {}

@@ -113,9 +113,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     }
 
     /// The command line's load path: `SafeTensorsFile.checkpoint` then `Network(checkpoint:)`,
-    /// and a forward pass when the checkpoint is complete.
-    private static func load(_ file: Data) throws {
+    /// and, with `forward`, a pass when the checkpoint is complete.
+    private static func load(_ file: Data, forward: Bool = true) throws {
         let model = try Network(checkpoint: SafeTensorsFile.checkpoint(data: file, name: "input").file, threading: Threading(threads: 1))
+        guard forward else { return }
         let side = model.config.inChannels == 1 ? 28 : 32
         let logits = try model(Tensor(zeros: [1, model.config.inChannels, side, side]))
         precondition(logits.shape == [1, model.config.numClasses] && logits.data.allSatisfy(\.isFinite), "bad logits")
@@ -124,12 +125,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The input is a .t7 file's five pickles, or a whole file. For pickles, the harness supplies
     /// the storages they name (zeros, up to ``maxCheckpointData`` bytes), so inputs stay a few KB
     /// while the fuzzer explores the pickles; then the reader, the import and the load run as
-    /// `lrunet eval --weights input.t7` runs them. What the reader returns must be consistent.
+    /// `lrunet eval --weights input.t7` runs them, up to the loaded weights (the checkpoint
+    /// target runs the forward pass on every architecture). What the reader returns must be consistent.
     private static func t7(_ input: Data) throws {
         let data = TorchCheckpoint.zeroStorages(forPickles: input, limit: maxCheckpointData).map { input + $0 } ?? input
         let c = try TorchCheckpoint(data: data, name: "input")
         for (name, t) in c.tensors { precondition(t.shape.reduce(1, *) == t.data.count, "tensor \(name) read wrong") }
-        try load(data)
+        try load(data, forward: false)
     }
 
     private static func largestOffset(_ text: UnsafeRawBufferPointer) -> Int {

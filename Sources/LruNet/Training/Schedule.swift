@@ -1,5 +1,14 @@
 import Foundation
 
+/// Which learning-rate schedule a run uses, by the name the command line and the saved
+/// options spell it.
+public enum ScheduleKind: String, Codable, CaseIterable, Sendable {
+    /// The authors' x0.1 at 2/3 and 5/6 of the run (``LearningRateSchedule/authors``).
+    case step
+    /// Half-cosine to 0, after the run's warm-up.
+    case cosine
+}
+
 /// Learning rate as a function of training progress.
 public enum LearningRateSchedule: Equatable, Sendable {
     /// The authors' step schedule scaled to the run: `base` until `milestones[0]` of the epochs,

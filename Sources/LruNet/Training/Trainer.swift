@@ -5,8 +5,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var epochs = 10
     public var batchSize = 128
     public var learningRate: Float = 0.1
-    /// "step" (the authors' x0.1 at 2/3 and 5/6 of the run) or "cosine".
-    public var schedule = "cosine"
+    public var schedule = ScheduleKind.cosine
     public var warmupEpochs: Double = 0
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
@@ -26,7 +25,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public init() {}
 
     public var lrSchedule: LearningRateSchedule {
-        schedule == "step" ? .authors : .cosine(warmupEpochs: warmupEpochs)
+        schedule == .step ? .authors : .cosine(warmupEpochs: warmupEpochs)
     }
     public var optimizer: SGD { SGD(momentum: momentum, weightDecay: weightDecay, nesterov: nesterov) }
     public var augmentation: Augmentation {
