@@ -64,6 +64,11 @@ if [[ -f $w10 ]]; then
     grep -q "classify: [0-9]*/500 correct" <<<"$out" && ok "Examples/Classify classifies through the public API" || bad "classify: $out"
     [[ $(objdump -d "$CLASSIFY" | grep -c 'call.*fmaf') -eq 0 ]] && ok "the consumer binary makes no fmaf calls" || bad "fmaf calls in the consumer"
     expect_error "classify on a missing checkpoint" "no such file" "$CLASSIFY" "$tmp/none.safetensors"
+    # The README's dependency lines are the consumer's (which make test builds as a package would).
+    for line in '.package(name: "LruNet", path:' '.product(name: "LruNet", package: "LruNet")'; do
+      grep -qF "$line" README.md && grep -qF "$line" Examples/Classify/Package.swift && grep -qF "$line" Sources/LruNet/LruNet.docc/GettingStarted.md \
+        && ok "README, DocC and Examples/Classify share: $line" || bad "dependency line not shared: $line"
+    done
     # The README's library example is the consumer's code.
     sed -n '/^\/\/ Inference with the authors/,/^```/p' README.md | sed '$d' | grep -v '^$' >"$tmp/readme.swift"
     missing=$(grep -vxFf <(sed 's/^ *//' Examples/Classify/Sources/Classify/main.swift) <(sed 's/^ *//' "$tmp/readme.swift") | head -3)
