@@ -53,6 +53,14 @@ if [[ -f $w10 ]]; then
   if grep -qw avx512bw /proc/cpuinfo; then echo "skip: this CPU has AVX-512"
   else expect_error "LRUNET_ISA asks for a set the CPU lacks" "which this CPU lacks" env LRUNET_ISA=avx512 "$LRUNET" info --weights "$w10"; fi
   LRUNET_THREADS=3 "$LRUNET" info --weights "$w10" | grep -q "threads: 3 (default 3, from LRUNET_THREADS)" && ok "LRUNET_THREADS sets the thread count" || bad "LRUNET_THREADS"
+  # OpenBLAS's kernels: named by info; a core set by the user is kept (the note says what the CPU
+  # could run); after lrunet's own re-exec the new process says which core it replaced.
+  "$LRUNET" info --weights "$w10" | grep -q "^OpenBLAS core: " && ok "info names OpenBLAS's core" || bad "info: no OpenBLAS core"
+  OPENBLAS_CORETYPE=Prescott "$LRUNET" info --weights "$w10" | grep -q "^OpenBLAS core: Prescott, set by OPENBLAS_CORETYPE=Prescott" \
+    && ok "OPENBLAS_CORETYPE set by the user wins" || bad "OPENBLAS_CORETYPE: $(OPENBLAS_CORETYPE=Prescott "$LRUNET" info --weights "$w10" | grep OpenBLAS)"
+  LRUNET_BLAS_CORE=from:Prescott "$LRUNET" info --weights "$w10" | grep -q "chosen by lrunet over OpenBLAS's Prescott after a self-check" \
+    && ok "a re-executed lrunet says which core it replaced" || bad "re-exec note"
+  LRUNET_BLAS_CORE=selfcheck "$LRUNET" && ok "the OpenBLAS self-check passes on $("$LRUNET" info --weights "$w10" | grep -o '^OpenBLAS core: [A-Za-z]*')" || bad "OpenBLAS self-check failed"
   if command -v taskset >/dev/null; then
     taskset -c 0 "$LRUNET" bench --weights "$w10" --batch 1 --runs 1 --min-time 0 | grep -q "threads: 1 (default 1, from CPU affinity" \
       && ok "taskset -c 0: one thread" || bad "taskset: $(taskset -c 0 "$LRUNET" bench --weights "$w10" --batch 1 --runs 1 --min-time 0 | grep threads)"

@@ -13,7 +13,7 @@
 // What the CPU can run.
 
 static struct {
-    int probed, avx2, avx512;
+    int probed, avx2, avx512, avx512bf16;
     char description[160];
 } cpu;
 
@@ -44,6 +44,11 @@ static void probe(void) {
     int avx2 = (b7 >> 5) & 1, f = (b7 >> 16) & 1, dq = (b7 >> 17) & 1, bw = (b7 >> 30) & 1, vl = (b7 >> 31) & 1;
     cpu.avx2 = avx && avx2 && fma && ymm;
     cpu.avx512 = cpu.avx2 && f && dq && bw && vl && zmm;
+    if (a7 >= 1) {   // leaf 7, subleaf 1: AVX-512 BF16 (Cooper Lake, Sapphire Rapids and later)
+        unsigned a71 = 0, b71 = 0, c71 = 0, d71 = 0;
+        __get_cpuid_count(7, 1, &a71, &b71, &c71, &d71);
+        cpu.avx512bf16 = cpu.avx512 && ((a71 >> 5) & 1);
+    }
     snprintf(cpu.description, sizeof cpu.description, "%s family %u model %u: sse2%s%s%s%s", vendor, family, model,
              avx && ymm ? " avx" : "", cpu.avx2 ? " avx2" : "", fma ? " fma" : "",
              f && zmm ? (cpu.avx512 ? " avx512f/bw/vl/dq" : " avx512f") : "");
@@ -81,6 +86,7 @@ const char *lru_isa_name(int isa) {
 int lru_isa_lanes(int isa) { return isa == LRU_ISA_AVX512 || isa == LRU_ISA_AVX2_W16 ? 16 : isa == LRU_ISA_BASELINE ? 4 : 8; }
 
 const char *lru_cpu_description(void) { probe(); return cpu.description; }
+int lru_cpu_has_avx512bf16(void) { probe(); return cpu.avx512bf16; }
 
 // ---------------------------------------------------------------------------------------------
 // The active table.

@@ -59,8 +59,10 @@ func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: ma
 print("LruNet-Swift benchmark on \(machineDescription(threads: cores)); median of \(runs) runs after warm-up, [min-max] in brackets")
 let isa = InstructionSet.active
 print("kernels: \(isa) (\(isa.lanes) lanes) on \(InstructionSet.cpuDescription); \(cores) threads (\(CPUBudget.source))")
+print(BLASCore.note)
 report["isa"] = isa.rawValue
 report["cpu"] = InstructionSet.cpuDescription
+report["openblas_core"] = BLASCore.name
 
 // 1. Calibration: the FMA peak of the path in use, and sgemm.
 // The FMA peak of every path this CPU runs (the best of `runs` runs; min/median/max show how

@@ -43,7 +43,8 @@ struct OutputOptions: ParsableArguments {
 /// The checkpoint, its configuration and the machine, as every JSON record starts.
 func modelRecord(_ net: Network, path: String, metadata: [String: String]) -> [String: Any] {
     ["checkpoint": path, "metadata": metadata, "summary": net.config.summary, "classes": net.config.numClasses,
-     "in_channels": net.config.inChannels, "kernel_path": InstructionSet.active.rawValue, "threads": net.threading.threads]
+     "in_channels": net.config.inChannels, "kernel_path": InstructionSet.active.rawValue, "threads": net.threading.threads,
+     "openblas_core": BLASCore.name]
 }
 
 /// The reuse cost report as JSON: parameters, conv weight bytes fetched per forward, MACs.
@@ -65,7 +66,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
 /// Which kernels run and on how many threads, as `info` and `bench` print it.
 func describeMachine(threads: Int) -> String {
     let set = InstructionSet.active
-    return "kernels: \(set) (\(set.lanes) lanes; this CPU: \(InstructionSet.cpuDescription)); threads: \(threads) (default \(CPUBudget.threads), from \(CPUBudget.source))"
+    return "kernels: \(set) (\(set.lanes) lanes; this CPU: \(InstructionSet.cpuDescription)); threads: \(threads) (default \(CPUBudget.threads), from \(CPUBudget.source))\n"
+        + BLASCoreChoice.note
 }
 
 

@@ -10,6 +10,8 @@ struct LruNetCommand: ParsableCommand {
         // Past a file size limit (ulimit -f) write() should fail with EFBIG, which the checkpoint
         // writer reports, instead of SIGXFSZ killing the process mid-save.
         signal(SIGXFSZ, SIG_IGN)
+        // OpenBLAS picks its kernels when it loads: a core weaker than the CPU needs a new process.
+        BLASCoreChoice.apply()
         main(nil)
     }
 

@@ -39,6 +39,8 @@ int lru_isa_lanes(int isa);              ///< floats per vector
 const char *lru_isa_name(int isa);       ///< "baseline", "avx2", "avx512", "avx2-w16"
 /// The CPU's vendor/family/model and relevant features, e.g. "AuthenticAMD family 25 model 1: sse2 avx avx2 fma".
 const char *lru_cpu_description(void);
+/// Whether the CPU has AVX-512 BF16 (what OpenBLAS's Cooperlake kernels need).
+int lru_cpu_has_avx512bf16(void);
 
 // ---------------------------------------------------------------------------------------------
 // Row loops and BatchNorm.
