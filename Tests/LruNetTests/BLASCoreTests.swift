@@ -1,5 +1,6 @@
 import XCTest
 @testable import LruNet
+import CLruNetKernels
 
 /// Which OpenBLAS core a CPU should run, and the sgemm self-check that guards a change.
 final class BLASCoreTests: XCTestCase {
@@ -19,5 +20,30 @@ final class BLASCoreTests: XCTestCase {
     func testTheSelfCheckPassesWithTheCoreInUse() {
         XCTAssertTrue(BLASCore.selfCheck(), "cblas_sgemm on \(BLASCore.name) disagrees with the naive product")
         XCTAssertFalse(BLASCore.name.isEmpty)
+    }
+}
+
+/// Flush-to-zero and denormals-are-zero: on in the engine's worker threads, on in the caller's
+/// thread during a pass, and the caller's own mode restored afterwards.
+final class DenormalModeTests: XCTestCase {
+    func testWorkersFlushAndTheCallerGetsItsModeBack() throws {
+        #if arch(x86_64)
+        let threading = Threading(threads: 2)
+        let flags = SharedMutable(UnsafeMutablePointer<Int32>.allocate(capacity: 2))
+        defer { flags.base.deallocate() }
+        struct Args: Sendable { let flags: SharedMutable<Int32> }
+        // Two items on two threads: item 1 runs on a worker.
+        threading.parallelFor(2, Args(flags: flags)) { args, range in
+            for i in range { (args.pointee.flags + i).pointee = lru_fpu_flushes() }
+        }
+        XCTAssertEqual(flags.base[1], 1, "a worker thread does not flush denormals")
+        XCTAssertEqual(lru_fpu_flushes(), 0, "the test thread starts with IEEE denormals")
+        let model = try Network(config: .lrunet(numClasses: 10, layerReuse: 2, inChannels: 1), threading: threading)
+        model.initialise(seed: 1)
+        _ = try model(Tensor(zeros: [1, 1, 28, 28]))
+        XCTAssertEqual(lru_fpu_flushes(), 0, "a pass left the caller's thread flushing denormals")
+        #else
+        throw XCTSkip("MXCSR is x86")
+        #endif
     }
 }

@@ -250,6 +250,13 @@ double lru_fma_peak(long iterations);
 /// CPUs in the calling thread's affinity mask (0 if it cannot be read).
 int lru_affinity_cpu_count(void);
 
+/// Sets flush-to-zero and denormals-are-zero on the calling thread (x86 MXCSR; nothing
+/// elsewhere) and returns the mode to restore with lru_fpu_restore.
+unsigned lru_fpu_flush_denormals(void);
+void lru_fpu_restore(unsigned mode);
+/// Whether the calling thread flushes denormals (both FTZ and DAZ set).
+int lru_fpu_flushes(void);
+
 #ifdef __cplusplus
 }
 #endif

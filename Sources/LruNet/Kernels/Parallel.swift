@@ -1,3 +1,4 @@
+import CLruNetKernels
 import COpenBLAS
 
 /// How many threads the engine uses, and the worker pool they run on.
@@ -107,3 +108,13 @@ private struct Items<Args: Sendable>: @unchecked Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Runs `body` with denormal operands and results flushed to zero on the calling thread (the
+/// engine's worker threads always run so), then gives the thread its own mode back: a pass
+/// runs on the caller's thread too, and the caller's other code keeps IEEE denormals.
+@inline(__always)
+func withFlushedDenormals<R>(_ body: () throws -> R) rethrows -> R {
+    let saved = lru_fpu_flush_denormals()
+    defer { lru_fpu_restore(saved) }
+    return try body()
+}

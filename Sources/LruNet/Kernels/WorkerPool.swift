@@ -1,3 +1,4 @@
+import CLruNetKernels
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -152,6 +153,7 @@ private final class PoolState: @unchecked Sendable {
     }
 
     private func workerLoop(index: Int) {
+        _ = lru_fpu_flush_denormals()   // an engine thread: denormals flushed for its whole life
         var seen = 0
         while true {
             var spins = 0

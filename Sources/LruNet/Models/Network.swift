@@ -177,7 +177,7 @@ public final class Network {
                        into output: UnsafeMutablePointer<Float>) throws {
         context.training = false
         if let i = firstNonFinite(x, batch * channels * height * width) { throw ModelError.nonFinite(what: "the input", index: i, value: x[i]) }
-        let result = try forward(x, batch: batch, channels: channels, height: height, width: width)
+        let result = try withFlushedDenormals { try forward(x, batch: batch, channels: channels, height: height, width: width) }
         transposeLogits(result, into: output, batch: batch)
         let k = config.numClasses
         if let i = firstNonFinite(output, batch * k) { throw ModelError.nonFiniteOutput(image: i / k, value: output[i]) }

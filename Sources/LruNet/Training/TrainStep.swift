@@ -59,13 +59,15 @@ extension Network {
         for i in 0..<batch where labels[i] < 0 || Int(labels[i]) >= config.numClasses {
             throw ModelError.label(index: i, value: Int(labels[i]), classes: config.numClasses)
         }
-        let (loss, correct) = try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height,
-                                            width: width, seed: seed, share: share)
-        if let share, share.group.isDistributed {
-            context.timed(.other) { share.group.sum(parameters.gradients.pointer, count: parameters.gradients.count, for: .gradients) }
+        return try withFlushedDenormals {
+            let (loss, correct) = try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height,
+                                                width: width, seed: seed, share: share)
+            if let share, share.group.isDistributed {
+                context.timed(.other) { share.group.sum(parameters.gradients.pointer, count: parameters.gradients.count, for: .gradients) }
+            }
+            context.timed(.other) { optimizer.step(parameters, learningRate: learningRate) }
+            return StepResult(loss: loss, correct: correct)
         }
-        context.timed(.other) { optimizer.step(parameters, learningRate: learningRate) }
-        return StepResult(loss: loss, correct: correct)
     }
 
     /// Training-mode forward, loss and backward: every gradient of this process's images.
@@ -90,8 +92,10 @@ extension Network {
 
     package func lossAndGradients(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
                                   channels: Int, height: Int, width: Int, seed: UInt64 = 0) throws -> Double {
-        try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height, width: width,
-                      seed: seed, share: nil).loss
+        try withFlushedDenormals {
+            try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height, width: width,
+                          seed: seed, share: nil).loss
+        }
     }
 }
 
