@@ -232,32 +232,34 @@ enum PerfCheck {
     /// nil, with the reason printed, when this clone cannot (no such commit in its history).
     private static func buildReference(commit: String) throws -> String? {
         let script = "Benchmarks/reference.sh"
-        let process = Process(), pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, commit]
-        process.standardOutput = pipe
-        try process.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let lines = out.split(separator: "\n")
-        if process.terminationStatus == 3 {
+        let (status, output) = try capture("/bin/bash", [script, commit])
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+        if status == 3 {
             print("performance check: SKIPPED: \(lines.last ?? "") (record a baseline for this CPU with make bench-baseline)")
             return nil
         }
-        guard process.terminationStatus == 0, let path = lines.last else { throw BenchError("\(script) \(commit) failed") }
+        guard status == 0, let path = lines.last else { throw BenchError("\(script) \(commit) failed") }
         return String(path)
     }
 
     private static func runProbes(_ binary: String, _ arguments: [String]) throws -> [Metric] {
+        let (status, output) = try capture(binary, arguments)
+        guard status == 0 else { throw BenchError("\(binary) \(arguments.joined(separator: " ")) exited with \(status)") }
+        return try output.split(separator: UInt8(ascii: "\n")).map { try JSONDecoder().decode(Metric.self, from: Data($0)) }
+    }
+
+    /// Runs `executable` and returns its exit status and standard output; its standard error
+    /// passes through, or is dropped when `quiet`.
+    private static func capture(_ executable: String, _ arguments: [String], quiet: Bool = false) throws -> (status: Int32, output: Data) {
         let process = Process(), pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = pipe
+        if quiet { process.standardError = FileHandle.nullDevice }
         try process.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(binary) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)") }
-        return try out.split(separator: UInt8(ascii: "\n")).map { try JSONDecoder().decode(Metric.self, from: Data($0)) }
+        return (process.terminationStatus, output)
     }
 
     // MARK: - The consumer
@@ -267,15 +269,9 @@ enum PerfCheck {
     /// phase of the machine slows both halves of a pair. Returns false below ``consumerFloor``.
     static func checkConsumer(classify: String, lrunet: String, weights: String, pairs: Int = 5) throws -> Bool {
         func imagesPerSecond(_ executable: String, _ arguments: [String], pattern: String) throws -> Double {
-            let process = Process(), pipe = Pipe()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            guard process.terminationStatus == 0, let range = out.range(of: pattern, options: .regularExpression) else {
+            let (status, output) = try capture(executable, arguments, quiet: true)
+            let out = String(decoding: output, as: UTF8.self)
+            guard status == 0, let range = out.range(of: pattern, options: .regularExpression) else {
                 throw BenchError("\(executable) failed or printed no speed: \(out)")
             }
             return Double(out[range].split(separator: " ")[0])!
