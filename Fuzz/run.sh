@@ -41,6 +41,8 @@ for t in $TARGETS; do
     [ -n "$execs" ] && [ "$execs" != 0 ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
     rate=$(grep -o 'exec/s: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     took=$(grep -o '^Done [0-9]* runs in [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    # Fork mode's status lines carry the time fuzzed so far (an interrupted parent prints no Done line).
+    [ -n "$took" ] || took=$(grep -o 'time: [0-9]*s' "$log" | tail -1 | grep -o '[0-9]*')
     rss=$(grep -o 'rss: *[0-9]*Mb' "$log" | tail -1 | grep -o '[0-9]*')
     corpus=$(ls "$work" | wc -l)
     found=$(ls "$crashes" | wc -l)
