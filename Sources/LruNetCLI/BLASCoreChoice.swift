@@ -9,7 +9,8 @@ import Glibc
 /// under mpirun, and only after a child process with those kernels passed ``BLASCore/selfCheck()``:
 /// older OpenBLAS builds can crash or compute wrong results on CPUs they do not know, and a crash
 /// in the child cannot take the command down. `LRUNET_BLAS_CORE` tells the new process what
-/// happened, so it never loops and `info` can say it.
+/// happened, so it never loops and `info` can say it; `LRUNET_BLAS_CORE=off` keeps OpenBLAS's own
+/// choice (what a program that links the library gets).
 enum BLASCoreChoice {
     static let marker = "LRUNET_BLAS_CORE"
 
