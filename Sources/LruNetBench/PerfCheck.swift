@@ -152,12 +152,13 @@ enum PerfCheck {
         catch { throw BenchError("\(path): not a baseline file (\(error))") }
     }
 
-    /// The baseline: the median of five measurements of each probe, written into this CPU's and
-    /// this path's section (other CPUs' sections and the reference commit are kept).
+    /// The baseline: each probe's median over five rounds of all probes (a round takes about ten
+    /// seconds, so the five see different phases of a shared machine rather than one), written
+    /// into this CPU's and this path's section (other CPUs' sections and the reference commit are kept).
     static func writeBaseline(threads: Int, to path: String) throws {
-        let metrics = try probes(threads: threads).map { p in
-            try (0..<5).map { _ in try p.measure() }.sorted { $0.ratio < $1.ratio }[2]
-        }
+        let all = try probes(threads: threads)
+        let rounds = try (0..<5).map { _ in try all.map { try $0.measure() } }
+        let metrics = all.indices.map { i in rounds.map { $0[i] }.sorted { $0.ratio < $1.ratio }[2] }
         var file = (try? readBaseline(path)) ?? BaselineFile(referenceCommit: "", cpus: [:])
         file.cpus[cpuKey, default: [:]][InstructionSet.active.rawValue] = PathBaseline(
             machine: machineDescription(threads: threads),
