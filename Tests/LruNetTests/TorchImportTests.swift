@@ -26,14 +26,15 @@ final class TorchImportTests: XCTestCase {
 
     /// A complete checkpoint `{'net': OrderedDict(name: tensor), 'acc': 93.5, 'epoch': 7}` whose
     /// tensors each have their own storage, with `edit` applied to the object pickle's opcodes.
-    static func checkpoint(_ tensors: [(String, [Int], [Float])], storageType: String = "FloatStorage",
+    /// With `shared`, every tensor names the first tensor's storage (only its bytes are written).
+    static func checkpoint(_ tensors: [(String, [Int], [Float])], storageType: String = "FloatStorage", shared: Bool = false,
                            edit: (inout PickleBytes) -> Void = { _ in }) -> Data {
         var p = PickleBytes()
         p.op(0x7D); p.op(0x28)                                            // {  MARK
         p.string("net"); p.global("collections", "OrderedDict"); p.op(0x29); p.op(0x52); p.op(0x28)
         for (i, (name, shape, values)) in tensors.enumerated() {
             p.string(name); p.global("torch._utils", "_rebuild_tensor_v2"); p.op(0x28)
-            p.op(0x28); p.string("storage"); p.global("torch", storageType); p.string("k\(i)"); p.string("cpu"); p.int(values.count); p.op(0x4E); p.op(0x74)
+            p.op(0x28); p.string("storage"); p.global("torch", storageType); p.string(shared ? "k0" : "k\(i)"); p.string("cpu"); p.int(values.count); p.op(0x4E); p.op(0x74)
             p.op(0x51)                                                    // BINPERSID
             p.int(0)
             p.op(0x28); shape.forEach { p.int($0) }; p.op(0x74)
@@ -49,10 +50,10 @@ final class TorchImportTests: XCTestCase {
         edit(&p)
         p.op(0x75)                                                        // SETITEMS into the dict
         var keys = PickleBytes(); keys.op(0x5D); keys.op(0x28)
-        for i in tensors.indices { keys.string("k\(i)") }
+        for i in tensors.indices where !shared || i == 0 { keys.string("k\(i)") }
         keys.op(0x65)
         var out = preamble + p.stop() + keys.stop()
-        for (_, _, values) in tensors {
+        for (_, _, values) in shared ? Array(tensors.prefix(1)) : tensors {
             out += PickleBytes().le(Int64(values.count))
             for v in values { out += PickleBytes().le(v.bitPattern) }
         }
@@ -128,6 +129,12 @@ final class TorchImportTests: XCTestCase {
             p.int(1 << 30); p.op(0x4E); p.op(0x74); p.op(0x51)
         }).contains("larger than the file"))
         XCTAssertTrue(refusal(good + Data([0])).contains("1 bytes after the last storage"))
+        // One storage read by many tensors: at most four times the values the file holds (64 x
+        // 4096 values from a 26 KB file would be 1 MB; the same trick at scale, gigabytes). Two
+        // tensors on one storage (tied weights) still load.
+        let many = (0..<64).map { ("t\($0)", [4096], [Float](repeating: 1, count: 4096)) }
+        XCTAssertTrue(refusal(Self.checkpoint(many, shared: true)).contains("more values than four times"))
+        XCTAssertEqual(try TorchCheckpoint(data: Self.checkpoint(Array(many.prefix(2)), shared: true)).tensors.count, 2)
         // Every truncation is an error, never a trap.
         for cut in stride(from: 0, to: good.count, by: 7) { _ = refusal(good.prefix(cut)) }
     }

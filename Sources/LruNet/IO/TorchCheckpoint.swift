@@ -78,6 +78,15 @@ public struct TorchCheckpoint {
         }
         guard pos == bytes.count else { throw TorchFormatError("\(bytes.count - pos) bytes after the last storage") }
 
+        // Tensors may share a storage (tied weights), so what they copy out is bounded on its own:
+        // at most four times the values the file holds, never a storage read a thousand times.
+        var total = 0
+        for (_, t) in p.entries {
+            total += t.shape.reduce(1, *)
+            guard total <= bytes.count else {
+                throw TorchFormatError("the tensors hold more values than four times what the file's \(bytes.count) bytes can (shared storages read many times)")
+            }
+        }
         var tensors: [(String, Tensor)] = []
         for (name, t) in p.entries {
             let base = dataStart[t.storage.key]!   // every tensor's storage is in the key list (parsePickles)
