@@ -92,6 +92,20 @@ final class TorchImportTests: XCTestCase {
         XCTAssertEqual(try TorchCheckpoint(path: dir + "/reader-small").tensors.first?.name, "module.features.0.weight")
     }
 
+    /// A safetensors file starts with its header length: one of 896 bytes (0x380) starts with the
+    /// byte a pickle starts with, and must still be read as safetensors.
+    func testASafetensorsFileIsNotTakenForAPickle() throws {
+        let values: [Float] = [1, 2, 3]
+        func file(pad: Int) throws -> Data {
+            try SafeTensorsFile.encode(tensors: [("w", [3], values)], metadata: ["pad": String(repeating: "x", count: pad)])
+        }
+        let length = { (d: Data) in Int(d.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }) }
+        let data = try file(pad: 896 - length(try file(pad: 0)))
+        XCTAssertEqual(length(data), 896)
+        XCTAssertEqual(data[data.startIndex], 0x80)
+        XCTAssertEqual(try SafeTensorsFile.checkpoint(data: data, name: "x").file.array("w"), values)
+    }
+
     func testRefusesCodeAndNamesWhatWasTried() {
         // The classic: os.system through REDUCE, as the object itself or inside the state dict.
         var evil = PickleBytes(); evil.global("posix", "system"); evil.string("touch /tmp/pwned"); evil.op(0x85); evil.op(0x52)

@@ -21,6 +21,14 @@ public struct TorchCheckpoint {
     static let magic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
     static let protocolVersion = 1001
 
+    /// Whether `data` starts as every legacy `torch.save` file does: a pickle (protocol 2-5)
+    /// of the magic number as a 10-byte LONG1. No safetensors header length spells it.
+    public static func startsWithMagic(_ data: Data) -> Bool {
+        let head = Array(data.prefix(14))
+        return head.count == 14 && head[0] == 0x80 && (2...5).contains(head[1]) && head[2] == 0x8A && head[3] == 10
+            && Array(head[4...]) == magic
+    }
+
     public init(path: String) throws {
         try self.init(data: try FileBytes.read(path), name: path)
     }

@@ -173,12 +173,22 @@ extension SafeTensorsFile {
         try checkpoint(data: FileBytes.read(path), name: path)
     }
 
-    /// The same for bytes in memory (what the fuzz harnesses feed): a file that starts as a
-    /// pickle is a PyTorch checkpoint, anything else is read as safetensors.
+    /// The same for bytes in memory (what the fuzz harnesses feed). A file that starts with the
+    /// legacy format's pickled magic number is a PyTorch checkpoint; anything else is read as
+    /// safetensors, whose first byte (the header length's lowest) can be a pickle's 0x80 too.
+    /// Only when that fails on bytes that look like a pickle does the pickle reader's error,
+    /// which names what the pickle tried, stand instead.
     public static func checkpoint(data: Data, name: String) throws -> (file: SafeTensorsFile, notes: [String]) {
-        guard data.count >= 2, data[data.startIndex] == 0x80 else { return (try SafeTensorsFile(data: data, name: name), []) }
-        let imported = try ImportedCheckpoint(TorchCheckpoint(data: data, name: name), fileName: name)
-        return (try SafeTensorsFile(data: try imported.safetensors(), name: name), imported.notes)
+        func imported() throws -> (file: SafeTensorsFile, notes: [String]) {
+            let c = try ImportedCheckpoint(TorchCheckpoint(data: data, name: name), fileName: name)
+            return (try SafeTensorsFile(data: try c.safetensors(), name: name), c.notes)
+        }
+        if TorchCheckpoint.startsWithMagic(data) { return try imported() }
+        do { return (try SafeTensorsFile(data: data, name: name), []) }
+        catch {
+            guard data.count >= 2, data[data.startIndex] == 0x80, (2...5).contains(data[data.startIndex + 1]) else { throw error }
+            return try imported()
+        }
     }
 }
 
