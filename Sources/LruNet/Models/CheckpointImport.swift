@@ -107,7 +107,8 @@ public struct ImportedCheckpoint {
             // int(base * w) is the stem's width: keep the decimals (up to 3 places) that give it.
             let base = arch == .shufflenet ? 24.0 : 32.0
             let widths = o.widthMult.map { [$0] } ?? simplestDecimals(upTo: 4).filter { Int(base * $0) == stemShape[0] }
-            for w in widths { for g in arch == .shufflenet ? (o.groups.map { [$0] } ?? [3, 8]) : [1] { add(w, groups: arch == .shufflenet ? g : nil) } }
+            let groups: [Int?] = arch == .shufflenet ? (o.groups.map { [$0] } ?? [3, 8]) : [nil]
+            for w in widths { for g in groups { add(w, groups: g) } }
         }
         var firstProblem: String?
         for c in candidates {
