@@ -14,7 +14,7 @@ source "$(dirname "$0")/check.sh"
 # (its metadata holds the epoch history, with timings that differ between runs).
 tensor_data() { local n; n=$(od -An -tu8 -N8 "$1" 2>/dev/null) && tail -c +$((n + 9)) "$1"; }
 digest() { { cat "$1/model.safetensors"; tensor_data "$1/optimizer.safetensors"; } 2>/dev/null | md5sum | cut -c1-32; }
-leftovers() { ls -a "$1" | grep -E '\.pending|\.tmp-' || true; }
+leftovers() { ls -a "$1" | grep -E '\.pending|\.tmp-|\.write-test-' || true; }
 
 # A 3-epoch run small enough to repeat many times; the reference is uninterrupted.
 train=("$LRUNET" train --reuse 1 --epochs 3 --batch 64 --limit 384 --test-limit 128 --threads 2 --seed 11)
@@ -34,7 +34,8 @@ resume_to_end() {
 # 1. A crash at each step of the save of epoch 2 (LRUNET_CRASH_AT, see Checkpoint.swift): the
 #    directory holds epoch 1's or epoch 2's checkpoint, and --resume ends with the reference weights.
 for point in "write:optimizer.safetensors.pending@2" "checkpoint-optimizer-pending@2" "write:model.safetensors.pending@2" \
-             "checkpoint-committed@2" "checkpoint-optimizer-renamed@2" "checkpoint-renamed@2"; do
+             "checkpoint-committed@2" "checkpoint-optimizer-renamed@2" "checkpoint-renamed@2" \
+             "write:log.csv@1" "write:curves.svg@2"; do
   d="$tmp/crash-${point//[:@]/-}"
   LRUNET_CRASH_AT=$point "${train[@]}" --out "$d" >"$d.log" 2>&1; rc=$?
   if [[ $rc -ne 137 ]]; then bad "crash at $point: the run was not killed (exit $rc)"; continue; fi

@@ -15,6 +15,9 @@ public enum Checkpoint {
     public static let modelFile = "model.safetensors"
     public static let optimizerFile = "optimizer.safetensors"
     static let pending = ".pending"
+    /// Every file a training run keeps in its directory; a killed write of any of them leaves
+    /// a `<name>.tmp-<pid>` that the next save or resume removes.
+    static let runFiles = [modelFile, optimizerFile, "log.csv", "curves.svg"]
 
     /// Creates `directory` if needed and checks that files can be written there, so a run
     /// learns at its start, not after its first epoch, that its checkpoints cannot be kept.
@@ -63,7 +66,7 @@ public enum Checkpoint {
         let fm = FileManager.default
         // Temporary files of writes that were killed.
         for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? []
-        where [modelFile, optimizerFile].contains(where: { name.hasPrefix($0) }) && name.contains(".tmp-") {
+        where runFiles.contains(where: { name.hasPrefix($0 + ".") }) && name.contains(".tmp-") || name.hasPrefix(".write-test-") {
             unlink(path(directory, name))
         }
         guard fm.fileExists(atPath: modelPending) else {
