@@ -16,7 +16,7 @@ final class ConvolutionTests: XCTestCase {
         ]
         for (n, cin, cout, h, w, k, s, p, g, hasBias) in cases {
             let store = ParameterStore()
-            let conv = Conv2d(name: "c", store: store, inputChannels: cin, outputChannels: cout, kernelSize: k,
+            let conv = Conv2dLayer(name: "c", store: store, inputChannels: cin, outputChannels: cout, kernelSize: k,
                               stride: s, padding: p, groups: g, bias: hasBias)
             store.seal()
             let wt = randomArray(store.entry(conv.weight).count, &rng)

@@ -84,20 +84,20 @@ final class GradientTests: XCTestCase {
     func testConv2dGradients() throws {
         for (cin, cout, k, s, p, g, bias) in [(3, 4, 3, 2, 1, 1, false), (4, 6, 3, 1, 0, 2, true), (8, 8, 1, 1, 0, 8, false), (4, 4, 1, 2, 0, 1, true)] {
             let store = ParameterStore()
-            let conv = Conv2d(name: "conv", store: store, inputChannels: cin, outputChannels: cout, kernelSize: k, stride: s, padding: p, groups: g, bias: bias)
+            let conv = Conv2dLayer(name: "conv", store: store, inputChannels: cin, outputChannels: cout, kernelSize: k, stride: s, padding: p, groups: g, bias: bias)
             try check(Case(store: store, layer: conv, input: shape(cin, 2, 5, 6)))
         }
     }
 
     func testBatchNormTrainingGradients() throws {
         let store = ParameterStore()
-        try check(Case(store: store, layer: BatchNorm2d(name: "bn", store: store, channels: 3), input: shape(3, 3, 2, 3)))
+        try check(Case(store: store, layer: BatchNormLayer(name: "bn", store: store, channels: 3), input: shape(3, 3, 2, 3)))
     }
 
     func testPoolingReluDropoutConcatGradients() throws {
-        for layer: Layer in [Pool2d(name: "max", mode: .max, kernelSize: 3, stride: 2, padding: 1),
-                             Pool2d(name: "avg", mode: .average, kernelSize: 2, stride: 1),
-                             Activation.relu("relu"), Activation.relu6("relu6"), Dropout(name: "drop", probability: 0.5), ConcatSelf(name: "cat")] {
+        for layer: Layer in [PoolLayer(name: "max", mode: .max, kernelSize: 3, stride: 2, padding: 1),
+                             PoolLayer(name: "avg", mode: .average, kernelSize: 2, stride: 1),
+                             ActivationLayer.relu("relu"), ActivationLayer.relu6("relu6"), DropoutLayer(name: "drop", probability: 0.5), ConcatSelfLayer(name: "cat")] {
             try check(Case(store: ParameterStore(), layer: layer, input: shape(2, 2, 5, 5)))
         }
     }
@@ -198,30 +198,30 @@ final class GeneralGraphGradientTests: XCTestCase {
     func testDepthwiseConvGradients() throws {
         for (c, m, s) in [(3, 1, 1), (4, 2, 2), (2, 1, 2), (3, 3, 1)] {
             let store = ParameterStore()
-            let dw = DepthwiseConv2d(name: "dw", store: store, channels: c, multiplier: m, stride: s)
+            let dw = DepthwiseLayer(name: "dw", store: store, channels: c, multiplier: m, stride: s)
             try checkGradients(LayerCase(store: store, layer: dw, input: shape(c, 2, 7, 6)))
         }
     }
 
     func testLinearAndGlobalPoolGradients() throws {
         let store = ParameterStore()
-        let head = Sequential("head", [GlobalAvgPool(name: "avgpool"),
-                                       Linear(name: "linear", store: store, inputFeatures: 6, outputFeatures: 4)])
+        let head = SequenceLayer("head", [GlobalPoolLayer(name: "avgpool"),
+                                       LinearLayer(name: "linear", store: store, inputFeatures: 6, outputFeatures: 4)])
         try checkGradients(LayerCase(store: store, layer: head, input: shape(6, 3, 4, 4)))
         let noBias = ParameterStore()
-        try checkGradients(LayerCase(store: noBias, layer: Linear(name: "l", store: noBias, inputFeatures: 5, outputFeatures: 3, bias: false),
+        try checkGradients(LayerCase(store: noBias, layer: LinearLayer(name: "l", store: noBias, inputFeatures: 5, outputFeatures: 3, bias: false),
                                           input: shape(5, 4, 1, 1)))
     }
 
     func testChannelShuffles() throws {
-        for kind in [ChannelShuffle.Kind.groups(3), .groups(2), .lruNetHalfSwap] {
-            try checkGradients(LayerCase(store: ParameterStore(), layer: ChannelShuffle(name: "shuffle", kind: kind), input: shape(6, 2, 3, 3)))
+        for kind in [ShuffleLayer.Kind.groups(3), .groups(2), .lruNetHalfSwap] {
+            try checkGradients(LayerCase(store: ParameterStore(), layer: ShuffleLayer(name: "shuffle", kind: kind), input: shape(6, 2, 3, 3)))
         }
         // The two 2-group shuffles differ: ShuffleNet's out[2k] = in[k], LruNet's out[2k] = in[C/2 + k].
-        let standard = ChannelShuffle(name: "s", kind: .groups(2)), halfSwap = ChannelShuffle(name: "h", kind: .lruNetHalfSwap)
+        let standard = ShuffleLayer(name: "s", kind: .groups(2)), halfSwap = ShuffleLayer(name: "h", kind: .lruNetHalfSwap)
         XCTAssertEqual((0..<6).map { standard.source($0, channels: 6) }, [0, 3, 1, 4, 2, 5])
         XCTAssertEqual((0..<6).map { halfSwap.source($0, channels: 6) }, [3, 0, 4, 1, 5, 2])
-        XCTAssertEqual((0..<6).map { ChannelShuffle(name: "g3", kind: .groups(3)).source($0, channels: 6) }, [0, 2, 4, 1, 3, 5])
+        XCTAssertEqual((0..<6).map { ShuffleLayer(name: "g3", kind: .groups(3)).source($0, channels: 6) }, [0, 2, 4, 1, 3, 5])
     }
 
     /// A residual (MobileNetV2's, no activation; ShuffleNet's, with ReLU) and two branches
@@ -229,21 +229,21 @@ final class GeneralGraphGradientTests: XCTestCase {
     func testContainers() throws {
         for activation in [ActivationKind.none, .relu] {
             let store = ParameterStore()
-            let body = Sequential("body", [Conv2d(name: "c1", store: store, inputChannels: 4, outputChannels: 4, kernelSize: 1),
-                                           BatchNorm2d(name: "bn", store: store, channels: 4), Activation.relu6("r6"),
-                                           DepthwiseConv2d(name: "dw", store: store, channels: 4)])
-            try checkGradients(LayerCase(store: store, layer: Residual("add", body: body, activation: activation), input: shape(4, 2, 5, 5)))
+            let body = SequenceLayer("body", [Conv2dLayer(name: "c1", store: store, inputChannels: 4, outputChannels: 4, kernelSize: 1),
+                                           BatchNormLayer(name: "bn", store: store, channels: 4), ActivationLayer.relu6("r6"),
+                                           DepthwiseLayer(name: "dw", store: store, channels: 4)])
+            try checkGradients(LayerCase(store: store, layer: ResidualLayer("add", body: body, activation: activation), input: shape(4, 2, 5, 5)))
         }
         let fork = ParameterStore()
-        let left = Sequential("l", [DepthwiseConv2d(name: "dw", store: fork, channels: 3, stride: 2),
-                                    Conv2d(name: "pw", store: fork, inputChannels: 3, outputChannels: 5, kernelSize: 1)])
-        try checkGradients(LayerCase(store: fork, layer: Concat("cat", input: .fork, left: left,
-                                                                     right: Pool2d(name: "avg", mode: .average, kernelSize: 3, stride: 2, padding: 1)),
+        let left = SequenceLayer("l", [DepthwiseLayer(name: "dw", store: fork, channels: 3, stride: 2),
+                                    Conv2dLayer(name: "pw", store: fork, inputChannels: 3, outputChannels: 5, kernelSize: 1)])
+        try checkGradients(LayerCase(store: fork, layer: ConcatLayer("cat", input: .fork, left: left,
+                                                                     right: PoolLayer(name: "avg", mode: .average, kernelSize: 3, stride: 2, padding: 1)),
                                           input: shape(3, 2, 6, 7)))
         let split = ParameterStore()
-        let branch = Sequential("b", [Conv2d(name: "pw", store: split, inputChannels: 3, outputChannels: 3, kernelSize: 1),
-                                      Activation.relu("relu")])
-        try checkGradients(LayerCase(store: split, layer: Concat("split", input: .split, left: nil, right: branch), input: shape(6, 2, 4, 3)))
+        let branch = SequenceLayer("b", [Conv2dLayer(name: "pw", store: split, inputChannels: 3, outputChannels: 3, kernelSize: 1),
+                                      ActivationLayer.relu("relu")])
+        try checkGradients(LayerCase(store: split, layer: ConcatLayer("split", input: .split, left: nil, right: branch), input: shape(6, 2, 4, 3)))
     }
 
     /// Whole small networks of each baseline kind: gradients through the whole graph. At random

@@ -84,10 +84,10 @@ final class ReuseBlockInferenceTests: XCTestCase {
             var rng = SplitMix64(seed: 33)
             for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2)] {
                 let store = ParameterStore()
-                let concat = ConcatSelf(name: "cat1")
+                let concat = ConcatSelfLayer(name: "cat1")
                 let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
-                let pool = Pool2d(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
-                let graph = Sequential("", [concat, block, pool])
+                let pool = PoolLayer(name: "mpool1", mode: .max, kernelSize: 3, stride: 2, padding: 1)
+                let graph = SequenceLayer("", [concat, block, pool])
                 store.seal()
                 for e in store.entries.indices {
                     let ref = ParameterRef(index: e), count = store.entry(ref).count

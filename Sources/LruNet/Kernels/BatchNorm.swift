@@ -35,7 +35,7 @@ package enum ActivationKind: Int32, Sendable {
 /// out = act(x * scale[c] + shift[c] (+ residual)): the fused per-channel epilogue. `out` may be `x`.
 /// With `shuffleOutput`, channel c is written to its place after the 2-group shuffle, so the
 /// reuse block needs no separate shuffle pass.
-func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
+package func channelAffine(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
                    residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none, shuffleOutput: Bool = false,
                    channels: Int, rowLength: Int, threading: Threading) {
@@ -62,10 +62,10 @@ private struct AffinePass: Sendable {
 /// biased variance, update the running statistics with `momentum` using the unbiased variance,
 /// and save `mean` and `invStd` for backward. Shared by the BatchNorm kernels and the fused
 /// depthwise + BatchNorm kernel, so both give the same bits.
-typealias BatchNormTraining = lru_bn_train
+package typealias BatchNormTraining = lru_bn_train
 
 extension lru_bn_train {
-    init(gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, savedMean: UnsafeMutablePointer<Float>,
+    package init(gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, savedMean: UnsafeMutablePointer<Float>,
          savedInvStd: UnsafeMutablePointer<Float>, runningMean: UnsafeMutablePointer<Float>,
          runningVar: UnsafeMutablePointer<Float>, momentum: Float, eps: Float) {
         self.init(gamma: gamma, beta: beta, saved_mean: savedMean, saved_invstd: savedInvStd, running_mean: runningMean,
@@ -97,10 +97,10 @@ extension lru_bn_replay {
 
 /// Training-mode BatchNorm backward of one channel row. `gradGamma`/`gradBeta` accumulate.
 /// dx = gamma*invStd/L * (L*dy - sum(dy) - xhat*sum(dy*xhat)).
-typealias BatchNormGradient = lru_bn_grad
+package typealias BatchNormGradient = lru_bn_grad
 
 extension lru_bn_grad {
-    init(gamma: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
+    package init(gamma: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
          gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>) {
         self.init(gamma: gamma, saved_mean: savedMean, saved_invstd: savedInvStd, grad_gamma: gradGamma, grad_beta: gradBeta)
     }

@@ -2,10 +2,15 @@
 // For group g:  out_g[Cout/G][N*Ho*Wo] = W_g[Cout/G][Cin/G*kh*kw] x col_g[Cin/G*kh*kw][N*Ho*Wo].
 // A 1x1 stride-1 unpadded conv needs no im2col: the input rows are the columns.
 
-struct ConvShape: Equatable, Sendable {
+package struct ConvShape: Equatable, Sendable {
     var inChannels: Int, outChannels: Int, groups: Int
     var geometry: ConvGeometry
     var batch: Int, height: Int, width: Int
+
+    package init(inChannels: Int, outChannels: Int, groups: Int, geometry: ConvGeometry, batch: Int, height: Int, width: Int) {
+        self.inChannels = inChannels; self.outChannels = outChannels; self.groups = groups
+        self.geometry = geometry; self.batch = batch; self.height = height; self.width = width
+    }
 
     var outHeight: Int { geometry.outputHeight(height) }
     var outWidth: Int { geometry.outputWidth(width) }
@@ -19,7 +24,7 @@ struct ConvShape: Equatable, Sendable {
         geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0
     }
     /// Floats of im2col workspace for one group (0 for pointwise).
-    var columnBufferCount: Int { isPointwise ? 0 : k * columns }
+    package var columnBufferCount: Int { isPointwise ? 0 : k * columns }
 }
 
 /// The GEMM's B matrix for group g: the input rows themselves for a 1x1 conv, else im2col of them.
@@ -34,7 +39,7 @@ private func gemmColumns(group g: Int, input: UnsafePointer<Float>, shape s: Con
 }
 
 /// out: [Cout][N][Ho][Wo]; input: [Cin][N][H][W]; weight: [Cout][Cin/G][kh][kw] (PyTorch's layout).
-func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+package func convForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
                  columns col: UnsafeMutablePointer<Float>?, threading: Threading) {
     if s.isPointwise && s.groups >= threading.threads {

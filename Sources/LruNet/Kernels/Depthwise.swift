@@ -9,7 +9,7 @@ import CLruNetKernels
 /// With `scratch`, the 3x3/1/1 case runs the SIMD kernel of Depthwise3x3.swift.
 /// With `scale`/`shift`, applies `y = act(y*scale[o] + shift[o])` (inference BatchNorm and the
 /// activation after it) as an epilogue.
-func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+package func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                       _ weight: UnsafePointer<Float>,
                       channels: Int, multiplier mult: Int, batch: Int, height: Int, width: Int,
                       geometry g: ConvGeometry,

@@ -49,7 +49,7 @@ extension Depthwise3x3Worker {
 /// `bn`, running statistics updated. out, raw: [C*mult][N][H][W]; input: [C][N][H][W]; weight: [C*mult][9].
 /// (The reuse block calls the per-channel methods above group by group; these whole-layer
 /// forms are what the tests check and the CI performance probe times.)
-func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, raw: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+package func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, raw: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                                     _ weight: UnsafePointer<Float>, bn: BatchNormTraining,
                                     channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,
                                     scratch: Scratch, threading: Threading) {
@@ -72,7 +72,7 @@ func depthwiseBatchNormTrainForward(_ out: UnsafeMutablePointer<Float>, raw: Uns
 /// (`gradOutput`, [C*mult][N][H][W]) and the raw rows it kept. The BatchNorm and depthwise
 /// weight gradients accumulate; `gradInput` is overwritten, plus `addToInput` when given (the
 /// residual path's gradient).
-func depthwiseBatchNormBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
+package func depthwiseBatchNormBackward(gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
                                 bn: BatchNormGradient, gradOutput: UnsafePointer<Float>, raw: UnsafePointer<Float>,
                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, addToInput: UnsafePointer<Float>?,
                                 channels: Int, multiplier mult: Int, batch: Int, height h: Int, width w: Int,

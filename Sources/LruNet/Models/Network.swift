@@ -15,7 +15,7 @@ public final class Network {
     public let config: ModelConfig
     /// All weights and running statistics, with gradients and momentum in the same layout.
     public let parameters: ParameterStore
-    package let graph: Sequential
+    package let graph: SequenceLayer
     /// Counts what each forward pass fetched; see ``costReport(height:width:)``.
     public let cache: ParameterCache
     package let context: RunContext
@@ -79,7 +79,7 @@ public final class Network {
         self.config = config
         let store = ParameterStore()
         parameters = store
-        graph = Sequential("", Self.layers(config, store))
+        graph = SequenceLayer("", Self.layers(config, store))
         if let checkpoint { try Self.check(checkpoint, against: store.entries) }
         store.seal()
         cache = ParameterCache(store: store)

@@ -27,7 +27,8 @@ package final class FloatBuffer {
 
 /// A growable pool of buffers that keeps the largest size asked for; used for
 /// per-layer scratch that several layers may share.
-final class Scratch {
+package final class Scratch {
+    package init() {}
     private(set) var buffer = FloatBuffer(count: 0)
     func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
         if buffer.count < count { buffer = FloatBuffer(count: count) }

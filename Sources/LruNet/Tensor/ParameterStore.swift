@@ -72,7 +72,7 @@ public final class ParameterStore {
 
     /// Lays out the arena (trainable tensors first) and allocates it, set to
     /// PyTorch's defaults for BatchNorm (weight 1, bias 0, mean 0, var 1).
-    func seal() {
+    package func seal() {
         precondition(!isSealed)
         var offset = 0
         for pass in [true, false] {

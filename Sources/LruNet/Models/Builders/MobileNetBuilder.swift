@@ -10,29 +10,29 @@ enum MobileNetBuilder {
 
     static func layers(_ c: ModelConfig, _ store: ParameterStore) -> [Layer] {
         var width = c.scaled(32), index = 1
-        var layers: [Layer] = [Sequential("features.0", [
-            Conv2d(name: "features.0.0", store: store, inputChannels: c.inChannels, outputChannels: width, kernelSize: 3, padding: 1),
-            BatchNorm2d(name: "features.0.1", store: store, channels: width),
-            Activation.relu("features.0.2"),
+        var layers: [Layer] = [SequenceLayer("features.0", [
+            Conv2dLayer(name: "features.0.0", store: store, inputChannels: c.inChannels, outputChannels: width, kernelSize: 3, padding: 1),
+            BatchNormLayer(name: "features.0.1", store: store, channels: width),
+            ActivationLayer.relu("features.0.2"),
         ])]
         for (channels, count, stride) in stages {
             for i in 0..<count {
                 let out = c.scaled(channels), name = "features.\(index)"
-                layers.append(Sequential(name, [
-                    DepthwiseConv2d(name: "\(name).conv1", store: store, channels: width, stride: i == 0 ? stride : 1),
-                    BatchNorm2d(name: "\(name).bn1", store: store, channels: width),
-                    Activation.relu("\(name).relu1"),
-                    Conv2d(name: "\(name).conv2", store: store, inputChannels: width, outputChannels: out, kernelSize: 1),
-                    BatchNorm2d(name: "\(name).bn2", store: store, channels: out),
-                    Activation.relu("\(name).relu2"),
+                layers.append(SequenceLayer(name, [
+                    DepthwiseLayer(name: "\(name).conv1", store: store, channels: width, stride: i == 0 ? stride : 1),
+                    BatchNormLayer(name: "\(name).bn1", store: store, channels: width),
+                    ActivationLayer.relu("\(name).relu1"),
+                    Conv2dLayer(name: "\(name).conv2", store: store, inputChannels: width, outputChannels: out, kernelSize: 1),
+                    BatchNormLayer(name: "\(name).bn2", store: store, channels: out),
+                    ActivationLayer.relu("\(name).relu2"),
                 ]))
                 width = out; index += 1
             }
         }
         return layers + [
-            GlobalAvgPool(name: "avgpool"),
-            Dropout(name: "classifier.0", probability: c.dropout),
-            Linear(name: "classifier.1", store: store, inputFeatures: width, outputFeatures: c.numClasses),
+            GlobalPoolLayer(name: "avgpool"),
+            DropoutLayer(name: "classifier.0", probability: c.dropout),
+            LinearLayer(name: "classifier.1", store: store, inputFeatures: width, outputFeatures: c.numClasses),
         ]
     }
 }

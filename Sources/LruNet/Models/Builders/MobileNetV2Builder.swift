@@ -13,10 +13,10 @@ enum MobileNetV2Builder {
 
     static func layers(_ c: ModelConfig, _ store: ParameterStore) -> [Layer] {
         var width = c.scaled(32), index = 1
-        var layers: [Layer] = [Sequential("features.0", [
-            Conv2d(name: "features.0.0", store: store, inputChannels: c.inChannels, outputChannels: width, kernelSize: 3, padding: 1),
-            BatchNorm2d(name: "features.0.1", store: store, channels: width),
-            Activation.relu6("features.0.2"),
+        var layers: [Layer] = [SequenceLayer("features.0", [
+            Conv2dLayer(name: "features.0.0", store: store, inputChannels: c.inChannels, outputChannels: width, kernelSize: 3, padding: 1),
+            BatchNormLayer(name: "features.0.1", store: store, channels: width),
+            ActivationLayer.relu6("features.0.2"),
         ])]
         for (t, channels, count, stride) in stages {
             for i in 0..<count {
@@ -27,14 +27,14 @@ enum MobileNetV2Builder {
         }
         let last = c.widthMult > 1 ? c.scaled(1280) : 1280
         return layers + [
-            Sequential("features.18", [
-                Conv2d(name: "features.18.0", store: store, inputChannels: width, outputChannels: last, kernelSize: 1),
-                BatchNorm2d(name: "features.18.1", store: store, channels: last),
-                Activation.relu6("features.18.2"),
+            SequenceLayer("features.18", [
+                Conv2dLayer(name: "features.18.0", store: store, inputChannels: width, outputChannels: last, kernelSize: 1),
+                BatchNormLayer(name: "features.18.1", store: store, channels: last),
+                ActivationLayer.relu6("features.18.2"),
             ]),
-            GlobalAvgPool(name: "avgpool"),
-            Dropout(name: "classifier.0", probability: c.dropout),
-            Linear(name: "classifier.1", store: store, inputFeatures: last, outputFeatures: c.numClasses),
+            GlobalPoolLayer(name: "avgpool"),
+            DropoutLayer(name: "classifier.0", probability: c.dropout),
+            LinearLayer(name: "classifier.1", store: store, inputFeatures: last, outputFeatures: c.numClasses),
         ]
     }
 
@@ -42,15 +42,15 @@ enum MobileNetV2Builder {
         let hidden = input * t, p = "\(name).conv"
         var ops: [Layer] = []
         if t != 1 {
-            ops += [Conv2d(name: "\(p).0", store: store, inputChannels: input, outputChannels: hidden, kernelSize: 1),
-                    BatchNorm2d(name: "\(p).1", store: store, channels: hidden), Activation.relu6("\(p).2")]
+            ops += [Conv2dLayer(name: "\(p).0", store: store, inputChannels: input, outputChannels: hidden, kernelSize: 1),
+                    BatchNormLayer(name: "\(p).1", store: store, channels: hidden), ActivationLayer.relu6("\(p).2")]
         }
         let k = t == 1 ? 0 : 3     // module indices shift by 3 when there is an expansion
-        ops += [DepthwiseConv2d(name: "\(p).\(k)", store: store, channels: hidden, stride: stride),
-                BatchNorm2d(name: "\(p).\(k + 1)", store: store, channels: hidden), Activation.relu6("\(p).\(k + 2)"),
-                Conv2d(name: "\(p).\(k + 3)", store: store, inputChannels: hidden, outputChannels: output, kernelSize: 1),
-                BatchNorm2d(name: "\(p).\(k + 4)", store: store, channels: output)]
-        let body = Sequential(name, ops)
-        return stride == 1 && input == output ? Residual("\(name).add", body: body) : body
+        ops += [DepthwiseLayer(name: "\(p).\(k)", store: store, channels: hidden, stride: stride),
+                BatchNormLayer(name: "\(p).\(k + 1)", store: store, channels: hidden), ActivationLayer.relu6("\(p).\(k + 2)"),
+                Conv2dLayer(name: "\(p).\(k + 3)", store: store, inputChannels: hidden, outputChannels: output, kernelSize: 1),
+                BatchNormLayer(name: "\(p).\(k + 4)", store: store, channels: output)]
+        let body = SequenceLayer(name, ops)
+        return stride == 1 && input == output ? ResidualLayer("\(name).add", body: body) : body
     }
 }

@@ -34,9 +34,9 @@ enum ShuffleNetBuilder {
         let w = widths(c.groups).map { c.scaled($0) }, g = c.groups
         var input = w[0]
         var layers: [Layer] = [
-            Conv2d(name: "conv1", store: store, inputChannels: c.inChannels, outputChannels: input, kernelSize: 3, padding: 1),
-            BatchNorm2d(name: "bn1", store: store, channels: input),
-            Activation.relu("relu1"),
+            Conv2dLayer(name: "conv1", store: store, inputChannels: c.inChannels, outputChannels: input, kernelSize: 3, padding: 1),
+            BatchNormLayer(name: "bn1", store: store, channels: input),
+            ActivationLayer.relu("relu1"),
         ]
         for (stage, blocks) in [4, 8, 4].enumerated() {
             let width = w[stage + 1]
@@ -44,31 +44,31 @@ enum ShuffleNetBuilder {
                 let name = "layer\(stage + 1).\(i)"
                 if i == 0 {
                     let branch = bottleneck(name, store, input: input, output: width - input, stride: 2, groups: g)
-                    let shortcut = Pool2d(name: "\(name).shortcut", mode: .average, kernelSize: 3, stride: 2, padding: 1)
-                    layers += [Concat("\(name).cat", input: .fork, left: branch, right: shortcut), Activation.relu("\(name).relu")]
+                    let shortcut = PoolLayer(name: "\(name).shortcut", mode: .average, kernelSize: 3, stride: 2, padding: 1)
+                    layers += [ConcatLayer("\(name).cat", input: .fork, left: branch, right: shortcut), ActivationLayer.relu("\(name).relu")]
                 } else {
-                    layers.append(Residual("\(name).add", body: bottleneck(name, store, input: width, output: width, stride: 1, groups: g),
+                    layers.append(ResidualLayer("\(name).add", body: bottleneck(name, store, input: width, output: width, stride: 1, groups: g),
                                            activation: .relu))
                 }
                 input = width
             }
         }
-        return layers + [GlobalAvgPool(name: "avgpool"),
-                         Linear(name: "linear", store: store, inputFeatures: input, outputFeatures: c.numClasses)]
+        return layers + [GlobalPoolLayer(name: "avgpool"),
+                         LinearLayer(name: "linear", store: store, inputFeatures: input, outputFeatures: c.numClasses)]
     }
 
-    static func bottleneck(_ name: String, _ store: ParameterStore, input: Int, output: Int, stride: Int, groups g: Int) -> Sequential {
+    static func bottleneck(_ name: String, _ store: ParameterStore, input: Int, output: Int, stride: Int, groups g: Int) -> SequenceLayer {
         let mid = bottleneckWidth(out: output, groups: g)
-        return Sequential(name, [
-            Conv2d(name: "\(name).conv1", store: store, inputChannels: input, outputChannels: mid, kernelSize: 1, groups: g),
-            BatchNorm2d(name: "\(name).bn1", store: store, channels: mid),
-            Activation.relu("\(name).relu1"),
-            ChannelShuffle(name: "\(name).shuffle", kind: .groups(g)),
-            DepthwiseConv2d(name: "\(name).conv2", store: store, channels: mid, stride: stride),
-            BatchNorm2d(name: "\(name).bn2", store: store, channels: mid),
-            Activation.relu("\(name).relu2"),
-            Conv2d(name: "\(name).conv3", store: store, inputChannels: mid, outputChannels: output, kernelSize: 1, groups: g),
-            BatchNorm2d(name: "\(name).bn3", store: store, channels: output),
+        return SequenceLayer(name, [
+            Conv2dLayer(name: "\(name).conv1", store: store, inputChannels: input, outputChannels: mid, kernelSize: 1, groups: g),
+            BatchNormLayer(name: "\(name).bn1", store: store, channels: mid),
+            ActivationLayer.relu("\(name).relu1"),
+            ShuffleLayer(name: "\(name).shuffle", kind: .groups(g)),
+            DepthwiseLayer(name: "\(name).conv2", store: store, channels: mid, stride: stride),
+            BatchNormLayer(name: "\(name).bn2", store: store, channels: mid),
+            ActivationLayer.relu("\(name).relu2"),
+            Conv2dLayer(name: "\(name).conv3", store: store, inputChannels: mid, outputChannels: output, kernelSize: 1, groups: g),
+            BatchNormLayer(name: "\(name).bn3", store: store, channels: output),
         ])
     }
 }

@@ -18,9 +18,9 @@ enum ShuffleNetV2Builder {
         let w = widths(c.widthMult)!
         var input = 24
         var layers: [Layer] = [
-            Conv2d(name: "conv1", store: store, inputChannels: c.inChannels, outputChannels: input, kernelSize: 3, padding: 1),
-            BatchNorm2d(name: "bn1", store: store, channels: input),
-            Activation.relu("relu1"),
+            Conv2dLayer(name: "conv1", store: store, inputChannels: c.inChannels, outputChannels: input, kernelSize: 3, padding: 1),
+            BatchNormLayer(name: "bn1", store: store, channels: input),
+            ActivationLayer.relu("relu1"),
         ]
         for (stage, blocks) in [3, 7, 3].enumerated() {
             let width = w[stage]
@@ -29,50 +29,50 @@ enum ShuffleNetV2Builder {
             input = width
         }
         return layers + [
-            Conv2d(name: "conv2", store: store, inputChannels: input, outputChannels: w[3], kernelSize: 1),
-            BatchNorm2d(name: "bn2", store: store, channels: w[3]),
-            Activation.relu("relu2"),
-            GlobalAvgPool(name: "avgpool"),
-            Linear(name: "linear", store: store, inputFeatures: w[3], outputFeatures: c.numClasses),
+            Conv2dLayer(name: "conv2", store: store, inputChannels: input, outputChannels: w[3], kernelSize: 1),
+            BatchNormLayer(name: "bn2", store: store, channels: w[3]),
+            ActivationLayer.relu("relu2"),
+            GlobalPoolLayer(name: "avgpool"),
+            LinearLayer(name: "linear", store: store, inputFeatures: w[3], outputFeatures: c.numClasses),
         ]
     }
 
     static func down(_ name: String, _ store: ParameterStore, input: Int, output: Int) -> Layer {
         let mid = output / 2
-        let left = Sequential("\(name).left", [
-            DepthwiseConv2d(name: "\(name).conv1", store: store, channels: input, stride: 2),
-            BatchNorm2d(name: "\(name).bn1", store: store, channels: input),
-            Conv2d(name: "\(name).conv2", store: store, inputChannels: input, outputChannels: mid, kernelSize: 1),
-            BatchNorm2d(name: "\(name).bn2", store: store, channels: mid),
-            Activation.relu("\(name).relu2"),
+        let left = SequenceLayer("\(name).left", [
+            DepthwiseLayer(name: "\(name).conv1", store: store, channels: input, stride: 2),
+            BatchNormLayer(name: "\(name).bn1", store: store, channels: input),
+            Conv2dLayer(name: "\(name).conv2", store: store, inputChannels: input, outputChannels: mid, kernelSize: 1),
+            BatchNormLayer(name: "\(name).bn2", store: store, channels: mid),
+            ActivationLayer.relu("\(name).relu2"),
         ])
-        let right = Sequential("\(name).right", [
-            Conv2d(name: "\(name).conv3", store: store, inputChannels: input, outputChannels: mid, kernelSize: 1),
-            BatchNorm2d(name: "\(name).bn3", store: store, channels: mid),
-            Activation.relu("\(name).relu3"),
-            DepthwiseConv2d(name: "\(name).conv4", store: store, channels: mid, stride: 2),
-            BatchNorm2d(name: "\(name).bn4", store: store, channels: mid),
-            Conv2d(name: "\(name).conv5", store: store, inputChannels: mid, outputChannels: mid, kernelSize: 1),
-            BatchNorm2d(name: "\(name).bn5", store: store, channels: mid),
-            Activation.relu("\(name).relu5"),
+        let right = SequenceLayer("\(name).right", [
+            Conv2dLayer(name: "\(name).conv3", store: store, inputChannels: input, outputChannels: mid, kernelSize: 1),
+            BatchNormLayer(name: "\(name).bn3", store: store, channels: mid),
+            ActivationLayer.relu("\(name).relu3"),
+            DepthwiseLayer(name: "\(name).conv4", store: store, channels: mid, stride: 2),
+            BatchNormLayer(name: "\(name).bn4", store: store, channels: mid),
+            Conv2dLayer(name: "\(name).conv5", store: store, inputChannels: mid, outputChannels: mid, kernelSize: 1),
+            BatchNormLayer(name: "\(name).bn5", store: store, channels: mid),
+            ActivationLayer.relu("\(name).relu5"),
         ])
-        return Sequential(name, [Concat("\(name).cat", input: .fork, left: left, right: right),
-                                 ChannelShuffle(name: "\(name).shuffle", kind: .groups(2))])
+        return SequenceLayer(name, [ConcatLayer("\(name).cat", input: .fork, left: left, right: right),
+                                 ShuffleLayer(name: "\(name).shuffle", kind: .groups(2))])
     }
 
     static func basic(_ name: String, _ store: ParameterStore, channels: Int) -> Layer {
         let half = channels / 2
-        let branch = Sequential("\(name).branch", [
-            Conv2d(name: "\(name).conv1", store: store, inputChannels: half, outputChannels: half, kernelSize: 1),
-            BatchNorm2d(name: "\(name).bn1", store: store, channels: half),
-            Activation.relu("\(name).relu1"),
-            DepthwiseConv2d(name: "\(name).conv2", store: store, channels: half, stride: 1),
-            BatchNorm2d(name: "\(name).bn2", store: store, channels: half),
-            Conv2d(name: "\(name).conv3", store: store, inputChannels: half, outputChannels: half, kernelSize: 1),
-            BatchNorm2d(name: "\(name).bn3", store: store, channels: half),
-            Activation.relu("\(name).relu3"),
+        let branch = SequenceLayer("\(name).branch", [
+            Conv2dLayer(name: "\(name).conv1", store: store, inputChannels: half, outputChannels: half, kernelSize: 1),
+            BatchNormLayer(name: "\(name).bn1", store: store, channels: half),
+            ActivationLayer.relu("\(name).relu1"),
+            DepthwiseLayer(name: "\(name).conv2", store: store, channels: half, stride: 1),
+            BatchNormLayer(name: "\(name).bn2", store: store, channels: half),
+            Conv2dLayer(name: "\(name).conv3", store: store, inputChannels: half, outputChannels: half, kernelSize: 1),
+            BatchNormLayer(name: "\(name).bn3", store: store, channels: half),
+            ActivationLayer.relu("\(name).relu3"),
         ])
-        return Sequential(name, [Concat("\(name).split", input: .split, left: nil, right: branch),
-                                 ChannelShuffle(name: "\(name).shuffle", kind: .groups(2))])
+        return SequenceLayer(name, [ConcatLayer("\(name).split", input: .split, left: nil, right: branch),
+                                 ShuffleLayer(name: "\(name).shuffle", kind: .groups(2))])
     }
 }

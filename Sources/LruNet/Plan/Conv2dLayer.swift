@@ -1,7 +1,7 @@
 /// 2-D convolution with any kernel, stride, padding and groups, as im2col + `sgemm` (1x1
 /// stride-1 convolutions skip im2col). Weight layout is PyTorch's `[out, in/groups, kh, kw]`,
 /// key `NAME.weight` (and `NAME.bias`).
-package final class Conv2d: EpilogueLayer {
+package final class Conv2dLayer: EpilogueLayer {
     package let name: String
     package let inputChannels: Int, outputChannels: Int, groups: Int
     package let geometry: ConvGeometry
@@ -26,7 +26,7 @@ package final class Conv2d: EpilogueLayer {
     package init(name: String, store: ParameterStore, inputChannels: Int, outputChannels: Int,
                  kernelSize: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false) {
         precondition(groups > 0 && inputChannels % groups == 0 && outputChannels % groups == 0,
-                     "Conv2d \(name): groups \(groups) must divide \(inputChannels) and \(outputChannels)")
+                     "Conv2dLayer \(name): groups \(groups) must divide \(inputChannels) and \(outputChannels)")
         self.name = name; self.store = store
         self.inputChannels = inputChannels; self.outputChannels = outputChannels; self.groups = groups
         geometry = ConvGeometry(kernel: kernelSize, stride: stride, padding: padding)

@@ -1,6 +1,6 @@
 /// Average over each whole map: `[C][N][H][W]` to `[C][N][1][1]` (the baselines'
 /// `F.avg_pool2d(out, 4)` on their last 4x4 map).
-package final class GlobalAvgPool: Layer {
+package final class GlobalPoolLayer: Layer {
     package let name: String
     private var buffers = LayerBuffers()
 

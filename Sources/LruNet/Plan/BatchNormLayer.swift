@@ -1,7 +1,7 @@
-/// BatchNorm2d as PyTorch (eps 1e-5, momentum 0.1). Inference uses the running statistics,
+/// BatchNormLayer as PyTorch (eps 1e-5, momentum 0.1). Inference uses the running statistics,
 /// folded by the parameter cache into one scale and shift; training normalises with batch
 /// statistics and updates the running ones.
-package final class BatchNorm2d: Layer {
+package final class BatchNormLayer: Layer {
     package let name: String
     package let channels: Int
     package let eps: Float = 1e-5

@@ -6,7 +6,7 @@ package final class RunContext {
     package var threading: Threading
     package let cache: ParameterCache
     package var rng: SplitMix64
-    /// This step's seed, from which dropout draws each image's mask (``Dropout``).
+    /// This step's seed, from which dropout draws each image's mask (``DropoutLayer``).
     package var stepSeed: UInt64 = 0
     /// The global batch index of this process's first image: dropout's masks depend on it, not
     /// on which process holds the image.
@@ -81,7 +81,7 @@ struct LayerBuffers {
     private(set) var gradIn = FloatBuffer(count: 0)
     var savedInput: UnsafeMutablePointer<Float>?
 
-    /// `ownsOutput: false` for layers that pass their input through (Dropout in inference, a
+    /// `ownsOutput: false` for layers that pass their input through (DropoutLayer in inference, a
     /// layer the fusion pass folded into its neighbour).
     mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool, ownsOutput: Bool = true) {
         self.input = input; self.output = output
@@ -98,7 +98,7 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
     case tooSmall(layer: String, shape: ActivationShape)
     /// Two branches joined by concat produced maps of different sizes.
     case branchMismatch(layer: String, left: ActivationShape, right: ActivationShape)
-    /// A layer that needs a 1x1 map (Linear) got a larger one.
+    /// A layer that needs a 1x1 map (LinearLayer) got a larger one.
     case notFlat(layer: String, shape: ActivationShape)
 
     public var description: String {

@@ -1,6 +1,6 @@
 /// `torch.cat([x, x], 1)`: doubles the channels by repeating them, as LruNet
 /// does between stages.
-package final class ConcatSelf: Layer {
+package final class ConcatSelfLayer: Layer {
     package let name: String
     private var buffers = LayerBuffers()
 

@@ -1,9 +1,9 @@
-/// Depthwise convolution (PyTorch's `Conv2d` with `groups = in_channels`): each input channel
+/// Depthwise convolution (PyTorch's `Conv2dLayer` with `groups = in_channels`): each input channel
 /// convolved with `multiplier` filters of its own, any square kernel, stride and padding.
 /// Output channel `o` reads input channel `o / multiplier`. Weight `[C*mult, 1, k, k]`.
 /// 3x3, stride 1, padding 1 runs the SIMD kernels (Kernels/Depthwise3x3.swift); other
 /// geometries the direct loop.
-package final class DepthwiseConv2d: EpilogueLayer {
+package final class DepthwiseLayer: EpilogueLayer {
     package let name: String
     package let channels: Int, multiplier: Int
     package let geometry: ConvGeometry
@@ -18,7 +18,7 @@ package final class DepthwiseConv2d: EpilogueLayer {
 
     package init(name: String, store: ParameterStore, channels: Int, multiplier: Int = 1, kernelSize: Int = 3,
                  stride: Int = 1, padding: Int = 1) {
-        precondition(channels > 0 && multiplier > 0, "DepthwiseConv2d \(name): channels and multiplier must be positive")
+        precondition(channels > 0 && multiplier > 0, "DepthwiseLayer \(name): channels and multiplier must be positive")
         self.name = name; self.store = store; self.channels = channels; self.multiplier = multiplier
         geometry = ConvGeometry(kernel: kernelSize, stride: stride, padding: padding)
         let area = kernelSize * kernelSize

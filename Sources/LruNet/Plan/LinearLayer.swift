@@ -1,7 +1,7 @@
 /// Fully connected layer on `cblas_sgemm`: `y = W x + b` with PyTorch's 2-D weight
 /// `[out, in]` (`NAME.weight`, `NAME.bias`). Takes a 1x1 map (after a global pool): in CNHW
 /// that is `[in][N]`, so the whole batch is one GEMM.
-package final class Linear: Layer {
+package final class LinearLayer: Layer {
     package let name: String
     package let inputFeatures: Int, outputFeatures: Int
     package let weight: ParameterRef

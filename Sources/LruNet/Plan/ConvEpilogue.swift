@@ -1,22 +1,22 @@
 /// What a convolution applies to its own output in inference when ``FusionPass`` folds its
 /// neighbours into it: the BatchNorm that follows (as the folded scale and shift, one
-/// multiply-add per value), a residual add (the input of the enclosing ``Residual``) and an
+/// multiply-add per value), a residual add (the input of the enclosing ``ResidualLayer``) and an
 /// activation. One pass over the output instead of three.
 package struct ConvEpilogue {
     package var batchNorm: BatchNormRefs?
     package var residual = false
     package var activation: ActivationKind = .none
     /// The channel shuffle after it: each row is written to its shuffled place (1x1 convolutions only).
-    package var shuffle: ChannelShuffle?
+    package var shuffle: ShuffleLayer?
 
     package init() {}
     var isEmpty: Bool { batchNorm == nil && !residual && activation == .none && shuffle == nil }
 }
 
-/// A layer whose output an inference epilogue can finish (Conv2d, DepthwiseConv2d).
+/// A layer whose output an inference epilogue can finish (Conv2dLayer, DepthwiseLayer).
 package protocol EpilogueLayer: Layer {
     var epilogue: ConvEpilogue { get set }
-    /// The residual to add, for this pass (set by the enclosing ``Residual`` when the epilogue adds it).
+    /// The residual to add, for this pass (set by the enclosing ``ResidualLayer`` when the epilogue adds it).
     var residualSource: UnsafePointer<Float>? { get set }
     /// Whether the epilogue can add a residual.
     var acceptsResidual: Bool { get }

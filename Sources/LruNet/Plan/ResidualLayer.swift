@@ -5,7 +5,7 @@ import CLruNetKernels
 ///
 /// In inference, when ``FusionPass`` gives the add (and the activation) to the epilogue of the
 /// body's last convolution, this container only hands that convolution its input.
-package final class Residual: Layer {
+package final class ResidualLayer: Layer {
     package let name: String
     package let body: Layer
     package let activation: ActivationKind

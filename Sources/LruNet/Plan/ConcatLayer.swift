@@ -9,7 +9,7 @@ import CLruNetKernels
 ///
 /// A nil branch is the identity. In CNHW the halves and the concatenation are row ranges:
 /// the split costs nothing and the join is two copies.
-package final class Concat: Layer {
+package final class ConcatLayer: Layer {
     package enum Input: Sendable { case fork, split }
     package let name: String
     package let input: Input
@@ -20,7 +20,7 @@ package final class Concat: Layer {
     /// In inference, the activation and the channel shuffle that follow, done in the join's copy
     /// (set by ``FusionPass``).
     package var activation: ActivationKind = .none
-    package var shuffle: ChannelShuffle?
+    package var shuffle: ShuffleLayer?
 
     package init(_ name: String, input: Input, left: Layer?, right: Layer?) {
         self.name = name; self.input = input; self.left = left; self.right = right

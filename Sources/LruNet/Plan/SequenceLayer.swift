@@ -1,5 +1,5 @@
 /// Layers applied one after another; a layer itself, so sequences nest.
-package final class Sequential: Layer {
+package final class SequenceLayer: Layer {
     package let name: String
     package let layers: [Layer]
     private var output = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
@@ -40,11 +40,11 @@ package final class Sequential: Layer {
     /// The profile bucket of a layer; nil for layers that time their own parts (containers, reused blocks).
     static func timer(for layer: Layer) -> OpTimer? {
         switch layer {
-        case is ReuseBlock, is Sequential, is Residual, is Concat: return nil
-        case let c as Conv2d: return c.geometry.kernelH * c.geometry.kernelW == 1 ? .pointwise : .im2colConv
-        case is DepthwiseConv2d: return .depthwise
-        case is BatchNorm2d: return .batchNorm
-        case is Pool2d, is ConcatSelf, is ChannelShuffle, is GlobalAvgPool: return .poolShuffleConcat
+        case is ReuseBlock, is SequenceLayer, is ResidualLayer, is ConcatLayer: return nil
+        case let c as Conv2dLayer: return c.geometry.kernelH * c.geometry.kernelW == 1 ? .pointwise : .im2colConv
+        case is DepthwiseLayer: return .depthwise
+        case is BatchNormLayer: return .batchNorm
+        case is PoolLayer, is ConcatSelfLayer, is ShuffleLayer, is GlobalPoolLayer: return .poolShuffleConcat
         default: return .other
         }
     }

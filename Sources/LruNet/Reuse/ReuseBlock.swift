@@ -54,9 +54,9 @@ package final class ReuseBlock: Layer {
     /// The max pooling after this block, in inference (set by ``FusionPass``). When the planes are
     /// at most 16 wide the block pools as it writes its output: the unpooled output, the largest
     /// activation of the network, then never leaves the cache, and the pool passes it on.
-    package weak var fusedPool: Pool2d?
+    package weak var fusedPool: PoolLayer?
     /// In inference, the block's input is `[x, x]` along channels and only `x` is in memory
-    /// (set by ``FusionPass`` for a ``ConcatSelf`` before the block): channel c is read from c mod C/2.
+    /// (set by ``FusionPass`` for a ``ConcatSelfLayer`` before the block): channel c is read from c mod C/2.
     package var inputRepeatsHalf = false
     /// Whether this plan writes the output already pooled (decided by the plan, read by the pool).
     package private(set) var poolsOutput = false
@@ -240,7 +240,7 @@ package final class ReuseBlock: Layer {
     private var pooledPlane: Int { pooledSide(shape.height) * pooledSide(shape.width) }
 
     /// Multiply-accumulates per image of one application of `dw` and of `pw`.
-    var macsPerIteration: (dw: Int, pw: Int) {
+    package var macsPerIteration: (dw: Int, pw: Int) {
         let wide = planes * expansion
         return (wide * 9 * shape.plane, planes * (wide / Self.pointwiseGroups) * shape.plane)
     }

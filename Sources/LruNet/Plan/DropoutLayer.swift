@@ -1,15 +1,15 @@
-/// Dropout: identity in inference; in training zeroes each value with
+/// DropoutLayer: identity in inference; in training zeroes each value with
 /// probability `p` and scales the rest by `1/(1-p)`. Each image's mask comes from its own
 /// generator, seeded by the step's seed and the image's place in the global batch, so a
 /// data-parallel run draws the masks one process would, whichever process holds the image.
-package final class Dropout: Layer {
+package final class DropoutLayer: Layer {
     package let name: String
     package let probability: Float
     private var buffers = LayerBuffers()
     private var mask = FloatBuffer(count: 0)
 
     package init(name: String, probability: Float) {
-        precondition(probability >= 0 && probability < 1, "Dropout \(name): p must be in [0, 1)")
+        precondition(probability >= 0 && probability < 1, "DropoutLayer \(name): p must be in [0, 1)")
         self.name = name; self.probability = probability
     }
 

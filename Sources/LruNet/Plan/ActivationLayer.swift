@@ -1,5 +1,5 @@
 /// ReLU (`max(x, 0)`) or ReLU6 (`min(max(x, 0), 6)`), NaN kept as PyTorch does.
-package final class Activation: Layer {
+package final class ActivationLayer: Layer {
     package let name: String
     package let kind: ActivationKind
     private var buffers = LayerBuffers()
@@ -7,11 +7,11 @@ package final class Activation: Layer {
     package var passThrough = false
 
     package init(name: String, kind: ActivationKind) {
-        precondition(kind != .none, "Activation \(name): choose relu or relu6")
+        precondition(kind != .none, "ActivationLayer \(name): choose relu or relu6")
         self.name = name; self.kind = kind
     }
-    package static func relu(_ name: String) -> Activation { Activation(name: name, kind: .relu) }
-    package static func relu6(_ name: String) -> Activation { Activation(name: name, kind: .relu6) }
+    package static func relu(_ name: String) -> ActivationLayer { ActivationLayer(name: name, kind: .relu) }
+    package static func relu6(_ name: String) -> ActivationLayer { ActivationLayer(name: name, kind: .relu6) }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)

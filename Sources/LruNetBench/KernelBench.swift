@@ -1,4 +1,5 @@
 import Dispatch
+import LruNet
 
 /// Single kernels on LruNet's stage shapes, for the benchmark and the CI
 /// performance check. Each `run` returns seconds per call (median of `runs`)

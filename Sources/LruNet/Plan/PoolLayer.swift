@@ -1,6 +1,6 @@
 /// Max or average pooling over each image plane. Max pooling pads with
 /// -infinity; average pooling counts padding in the divisor (PyTorch's defaults).
-package final class Pool2d: Layer {
+package final class PoolLayer: Layer {
     package enum Mode: String, Sendable { case max, average }
     package let name: String
     package let mode: Mode
@@ -19,7 +19,7 @@ package final class Pool2d: Layer {
     var isFusableMaxPool: Bool { mode == .max && geometry == ConvGeometry(kernel: 3, stride: 2, padding: 1) }
 
     package init(name: String, mode: Mode, kernelSize: Int, stride: Int, padding: Int = 0) {
-        precondition(padding * 2 <= kernelSize, "Pool2d \(name): padding must be at most half the kernel")
+        precondition(padding * 2 <= kernelSize, "PoolLayer \(name): padding must be at most half the kernel")
         self.name = name; self.mode = mode
         geometry = ConvGeometry(kernel: kernelSize, stride: stride, padding: padding)
     }

@@ -4,7 +4,7 @@
 /// - `lruNetHalfSwap`, LruNet's 2-group shuffle with its halves swapped first:
 ///   `out[2k] = in[C/2 + k]`, `out[2k+1] = in[k]` (the reused block applies it inside).
 /// In CNHW each channel is a contiguous row, so a shuffle copies rows.
-package final class ChannelShuffle: Layer {
+package final class ShuffleLayer: Layer {
     package enum Kind: Equatable, Sendable {
         case groups(Int)
         case lruNetHalfSwap
@@ -16,7 +16,7 @@ package final class ChannelShuffle: Layer {
     package var passThrough = false
 
     package init(name: String, kind: Kind) {
-        if case .groups(let g) = kind { precondition(g >= 1, "ChannelShuffle \(name): groups must be at least 1") }
+        if case .groups(let g) = kind { precondition(g >= 1, "ShuffleLayer \(name): groups must be at least 1") }
         self.name = name; self.kind = kind
     }
 
