@@ -14,14 +14,14 @@ enum Compare {
             (json[key] as? [String: Any]).map { (label + " " + ($0["version"] as? String ?? ""), $0) }
         }
         let model = try Network(contentsOf: weights, threading: Threading(threads: threads))
-        let c = model.config.inChannels, side = c == 1 ? 28 : 32
+        let c = model.inputChannels, side = c == 1 ? 28 : 32
         var rng = SplitMix64(seed: 11)
         func images(_ n: Int) -> [Float] { (0..<(n * c * side * side)).map { _ in rng.nextUniform() } }
 
         var ours: [(String, Double)] = []
         for batch in [1, 64, 256] {
             let x = images(batch)
-            var y = [Float](repeating: 0, count: batch * model.config.numClasses)
+            var y = [Float](repeating: 0, count: batch * model.classes)
             let repeats = batch == 1 ? 32 : 1
             let t = try measure(runs: 5) {
                 for _ in 0..<repeats {
@@ -32,7 +32,7 @@ enum Compare {
             }
             ours.append(("infer_b\(batch)_img_s", Double(batch * repeats) / t.median))
         }
-        let x = images(128), labels = (0..<128).map { Int32($0 % model.config.numClasses) }
+        let x = images(128), labels = (0..<128).map { Int32($0 % model.classes) }
         let t = try measure(runs: 3) {
             _ = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
                 try model.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: 128, channels: c, height: side,

@@ -131,12 +131,12 @@ func randomImages(_ n: Int, _ c: Int, _ side: Int) -> [Float] {
 }
 
 func inferenceSeconds(_ model: Network, batch: Int, side: Int, repeats: Int) throws -> Stat {
-    let x = randomImages(batch, model.config.inChannels, side)
-    var y = [Float](repeating: 0, count: batch * model.config.numClasses)
+    let x = randomImages(batch, model.inputChannels, side)
+    var y = [Float](repeating: 0, count: batch * model.classes)
     return try measure(runs: runs) {
         for _ in 0..<repeats {
             try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
-                try model.infer(xb.baseAddress!, batch: batch, channels: model.config.inChannels, height: side, width: side, into: yb.baseAddress!)
+                try model.infer(xb.baseAddress!, batch: batch, channels: model.inputChannels, height: side, width: side, into: yb.baseAddress!)
             } }
         }
         blackHole(y[0])
@@ -144,12 +144,12 @@ func inferenceSeconds(_ model: Network, batch: Int, side: Int, repeats: Int) thr
 }
 
 func trainSeconds(_ model: Network, batch: Int, side: Int, steps: Int, runs: Int = runs, warmup: Int = 1) throws -> Stat {
-    let x = randomImages(batch, model.config.inChannels, side)
-    let labels = (0..<batch).map { Int32($0 % model.config.numClasses) }
+    let x = randomImages(batch, model.inputChannels, side)
+    let labels = (0..<batch).map { Int32($0 % model.classes) }
     return try measure(runs: runs, warmup: warmup) {
         for s in 0..<steps {
             let r = try x.withUnsafeBufferPointer { xb in try labels.withUnsafeBufferPointer { lb in
-                try model.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: batch, channels: model.config.inChannels,
+                try model.trainStep(images: xb.baseAddress!, labels: lb.baseAddress!, batch: batch, channels: model.inputChannels,
                                     height: side, width: side, optimizer: SGD(), learningRate: 0.01, seed: UInt64(s))
             } }
             blackHole(r.loss)

@@ -67,9 +67,9 @@ struct Bench: ParsableCommand {
         try reportingErrors {
             let (net, path, meta) = try model.load()
             let side = size ?? inputSide(meta)
-            let c = net.config.inChannels, classes = net.config.numClasses
+            let c = net.inputChannels, classes = net.classes
             let macs = Double(try net.costReport(height: side, width: side).totalMACs)
-            format.text("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(c)x\(side)x\(side), "
+            format.text("\((path as NSString).lastPathComponent): \(net.summary + ", \(net.inputChannels) input channel(s), \(net.classes) classes"), input \(c)x\(side)x\(side), "
                   + String(format: "%.2f M MACs/image", macs / 1e6))
             format.text(describeMachine(threads: net.threading.threads))
             var rows: [[String: Any]] = []

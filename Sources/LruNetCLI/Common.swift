@@ -42,8 +42,8 @@ struct OutputOptions: ParsableArguments {
 
 /// The checkpoint, its configuration and the machine, as every JSON record starts.
 func modelRecord(_ net: Network, path: String, metadata: [String: String]) -> [String: Any] {
-    ["checkpoint": path, "metadata": metadata, "summary": net.config.summary, "classes": net.config.numClasses,
-     "in_channels": net.config.inChannels, "kernel_path": InstructionSet.active.rawValue, "threads": net.threading.threads,
+    ["checkpoint": path, "metadata": metadata, "summary": net.summary, "classes": net.classes,
+     "in_channels": net.inputChannels, "kernel_path": InstructionSet.active.rawValue, "threads": net.threading.threads,
      "openblas_core": BLASCore.name]
 }
 

@@ -79,7 +79,7 @@ struct Compare: ParsableCommand {
                     measured = (r.correct, r.total)
                 }
                 let speed = noSpeed ? nil : try (Self.rate(model, batch: 1, side: side, runs: runs), Self.rate(model, batch: 256, side: side, runs: runs))
-                rows.append(Row(name: (file as NSString).deletingPathExtension, dataset: kind.rawValue, config: model.config, cost: cost,
+                rows.append(Row(name: (file as NSString).deletingPathExtension, dataset: kind.rawValue, config: try ModelConfig(metadata: meta), cost: cost,
                                 reported: meta["reported_test_accuracy"].flatMap(Double.init), measured: measured,
                                 b1: speed?.0, b256: speed?.1))
                 bar.update(i + 1)
@@ -97,7 +97,7 @@ struct Compare: ParsableCommand {
     /// Images/s at `batch`: one untimed pass, then the median of `runs` runs of at least 0.2 s.
     static func rate(_ model: Network, batch: Int, side: Int, runs: Int) throws -> Double {
         var rng = SplitMix64(seed: 5)
-        let c = model.config.inChannels
+        let c = model.inputChannels
         let x = Tensor(shape: [batch, c, side, side], data: (0..<(batch * c * side * side)).map { _ in rng.nextUniform() })
         _ = try model(x)
         var rates: [Double] = []

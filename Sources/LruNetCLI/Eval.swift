@@ -49,7 +49,7 @@ struct Eval: ParsableCommand {
                 throw ValidationError("\(kind.rawValue) has no default location; pass --data DIR with the official binary files")
             }
             let test = try kind.load(directory: dir, split: .test)
-            format.text("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes")")
+            format.text("\((path as NSString).lastPathComponent): \(net.summary + ", \(net.inputChannels) input channel(s), \(net.classes) classes")")
             var bar = ProgressBar(total: min(limit ?? test.count, test.count), label: "eval")
             let r = try net.evaluate(test, batchSize: batch, limit: limit, keepLogits: logitsOut != nil) { done, _ in
                 bar.update(done)
@@ -60,8 +60,8 @@ struct Eval: ParsableCommand {
             let cost = try net.costReport(height: test.height, width: test.width)
             format.text(cost.text)
             if let out = logitsOut, let logits = r.logits {
-                try Npy.write(Tensor(shape: [r.total, net.config.numClasses], data: logits), to: out)
-                format.text("wrote \(out) [\(r.total), \(net.config.numClasses)]")
+                try Npy.write(Tensor(shape: [r.total, net.classes], data: logits), to: out)
+                format.text("wrote \(out) [\(r.total), \(net.classes)]")
             }
             var record = modelRecord(net, path: path, metadata: meta)
             record["dataset"] = kind.rawValue

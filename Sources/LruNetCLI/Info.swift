@@ -17,7 +17,7 @@ struct Info: ParsableCommand {
         try reportingErrors {
             let (net, path, meta) = try model.load()
             let side = size ?? inputSide(meta)
-            format.text("\((path as NSString).lastPathComponent): \(net.config.summary + ", \(net.config.inChannels) input channel(s), \(net.config.numClasses) classes"), input \(net.config.inChannels)x\(side)x\(side)")
+            format.text("\((path as NSString).lastPathComponent): \(net.summary + ", \(net.inputChannels) input channel(s), \(net.classes) classes"), input \(net.inputChannels)x\(side)x\(side)")
             format.text(describeMachine(threads: net.threading.threads))
             let rows = try net.layerSummaries(height: side, width: side)
             let nameW = max(12, rows.map(\.name.count).max() ?? 0)
@@ -31,7 +31,7 @@ struct Info: ParsableCommand {
             let cost = try net.costReport(height: side, width: side)
             format.text(cost.text)
             var record = modelRecord(net, path: path, metadata: meta)
-            record["input"] = [net.config.inChannels, side, side]
+            record["input"] = [net.inputChannels, side, side]
             record["layers"] = rows.map { ["name": $0.name, "op": $0.op, "output": $0.outputShape.perImage, "parameters": $0.parameters, "macs": $0.totalMACs] }
             record["cost"] = costRecord(cost)
             try format.emit(record)

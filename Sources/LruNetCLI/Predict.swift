@@ -34,11 +34,11 @@ struct Predict: ParsableCommand {
             let x = try Npy.read(input)
             guard x.shape.count == 4 else { throw ModelError.inputRank(got: x.shape) }
             guard x.shape[0] >= 1 else { throw ModelError.emptyBatch }
-            guard x.shape[1] == net.config.inChannels else { throw ModelError.inputChannels(expected: net.config.inChannels, got: x.shape[1]) }
+            guard x.shape[1] == net.inputChannels else { throw ModelError.inputChannels(expected: net.inputChannels, got: x.shape[1]) }
             // NaN or infinity would spread through every layer into silent NaN outputs.
             if let i = x.data.firstIndex(where: { !$0.isFinite }) { throw ModelError.nonFinite(what: input, index: i, value: x.data[i]) }
             let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-            let k = net.config.numClasses
+            let k = net.classes
             var y = Tensor(zeros: [b, k])
             try x.data.withUnsafeBufferPointer { src in
                 try y.data.withUnsafeMutableBufferPointer { dst in

@@ -117,9 +117,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     private static func load(_ file: Data, forward: Bool = true) throws {
         let model = try Network(checkpoint: SafeTensorsFile.checkpoint(data: file, name: "input").file, threading: Threading(threads: 1))
         guard forward else { return }
-        let side = model.config.inChannels == 1 ? 28 : 32
-        let logits = try model(Tensor(zeros: [1, model.config.inChannels, side, side]))
-        precondition(logits.shape == [1, model.config.numClasses] && logits.data.allSatisfy(\.isFinite), "bad logits")
+        let side = model.inputChannels == 1 ? 28 : 32
+        let logits = try model(Tensor(zeros: [1, model.inputChannels, side, side]))
+        precondition(logits.shape == [1, model.classes] && logits.data.allSatisfy(\.isFinite), "bad logits")
     }
 
     /// The input is a .t7 file's five pickles, or a whole file. For pickles, the harness supplies

@@ -27,13 +27,13 @@ extension Network {
     public func evaluate(_ data: LabeledImages, batchSize: Int = 256, limit: Int? = nil, keepLogits: Bool = false,
                          progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
         guard batchSize >= 1 else { throw ModelError.emptyBatch }
-        guard data.channels == config.inChannels else { throw ModelError.inputChannels(expected: config.inChannels, got: data.channels) }
-        guard data.numClasses <= config.numClasses else {
-            throw ModelError.invalidConfig(field: "num_classes", value: "\(config.numClasses)",
+        guard data.channels == inputChannels else { throw ModelError.inputChannels(expected: inputChannels, got: data.channels) }
+        guard data.numClasses <= classes else {
+            throw ModelError.invalidConfig(field: "num_classes", value: "\(classes)",
                                            allowed: "at least the data set's \(data.numClasses) classes")
         }
         let total = min(limit ?? data.count, data.count)
-        let k = config.numClasses
+        let k = classes
         var out = [Float](repeating: 0, count: batchSize * k)
         var all: [Float] = []
         if keepLogits { all.reserveCapacity(total * k) }

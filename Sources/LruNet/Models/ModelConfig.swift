@@ -14,6 +14,24 @@ public enum Architecture: String, CaseIterable, Codable, Sendable {
     }
 }
 
+extension Architecture {
+    /// How the authors' code draws fresh weights for it.
+    var initialisation: InitScheme { self == .lrunet || self == .mobilenetv2 ? .kaimingFanOut : .pytorchDefault }
+}
+
+extension ModelConfig {
+    /// The network this configuration describes, in the public graph (Models/Architectures/).
+    public var graph: Graph {
+        switch arch {
+        case .lrunet: return lruNet(classes: numClasses, width: Int(widthMult), reuse: layerReuse, inputChannels: inChannels, dropout: dropout).graph
+        case .mobilenet: return mobileNet(classes: numClasses, width: widthMult, inputChannels: inChannels, dropout: dropout).graph
+        case .mobilenetv2: return mobileNetV2(classes: numClasses, width: widthMult, inputChannels: inChannels, dropout: dropout).graph
+        case .shufflenet: return shuffleNet(classes: numClasses, groups: groups, width: widthMult, inputChannels: inChannels).graph
+        case .shufflenetv2: return shuffleNetV2(classes: numClasses, width: widthMult, inputChannels: inChannels).graph
+        }
+    }
+}
+
 /// Everything that defines a network's shape, as the authors' constructors take it and as the
 /// checkpoints' metadata records it (`arch`, `num_classes`, `width_mult`, `layer_reuse`,
 /// `groups`, `in_channels`).
@@ -73,11 +91,11 @@ public struct ModelConfig: Equatable, Codable, Sendable {
             guard (1...64).contains(layerReuse) else { throw bad("layer_reuse", layerReuse, "1...64") }
         case .shufflenet:
             guard groups == 3 || groups == 8 else { throw bad("groups", groups, "3 or 8 for shufflenet") }
-            if let problem = ShuffleNetBuilder.problem(self) {
+            if let problem = ShuffleNetShape.problem(self) {
                 throw bad("width_mult", widthMult, "a width whose channels \(groups) groups divide (this one gives \(problem))")
             }
         case .shufflenetv2:
-            guard ShuffleNetV2Builder.widths(widthMult) != nil else { throw bad("width_mult", widthMult, "0.25, 0.5, 0.75, 1, 1.5 or 2 for shufflenetv2") }
+            guard shuffleNetV2Widths(widthMult) != nil else { throw bad("width_mult", widthMult, "0.25, 0.5, 0.75, 1, 1.5 or 2 for shufflenetv2") }
         case .mobilenet, .mobilenetv2:
             guard scaled(16) >= 1 else { throw bad("width_mult", widthMult, "at least 1/16 for \(arch.rawValue)") }
         }

@@ -12,7 +12,18 @@
 /// parameter cache (which fetches each shared weight once per pass and counts what an unrolled
 /// network would read) and the run context; plans are made per input shape and reused.
 public final class Network {
-    public let config: ModelConfig
+    /// The built-in architecture this network is; nil for one built from your own description.
+    public let config: ModelConfig?
+    /// Channels of the input images.
+    public let inputChannels: Int
+    /// Outputs per image.
+    public let classes: Int
+    /// "lrunet N=10 width x1", or the name given to a network built from a description.
+    public let summary: String
+    /// Written beside the weights by ``save(to:metadata:)`` and by checkpoints.
+    public let metadata: [String: String]
+    /// How ``initialise(seed:)`` draws fresh weights.
+    public let initialisation: InitScheme
     /// All weights and running statistics, with gradients and momentum in the same layout.
     public let parameters: ParameterStore
     package let graph: SequenceLayer
@@ -60,6 +71,34 @@ public final class Network {
         try self.init(config: config, threading: threading, checkpoint: nil)
     }
 
+    /// Builds a network from your own description: any composition of the public modules,
+    /// ``Reuse`` included. Its output must be a `classes x 1 x 1` map per image (end with a
+    /// global pool and a ``Linear``, or a pooled 1x1 conv). Tensors take the description's
+    /// PyTorch names, so ``save(to:metadata:)`` and ``load(_:)`` move weights by name.
+    ///
+    /// ```swift
+    /// let net = try Network(Sequential {
+    ///     Conv2d(1, 32, kernelSize: 3, stride: 2, padding: 1, bias: false)
+    ///     BatchNorm2d(32)
+    ///     ReLU()
+    ///     GlobalAvgPool2d()
+    ///     Linear(32, 10)
+    /// }, inputChannels: 1, classes: 10, name: "tiny")
+    /// ```
+    /// - Throws: ``GraphError`` for a description that cannot be built.
+    public convenience init(_ description: some Module, inputChannels: Int, classes: Int, name: String = "custom",
+                            initialisation: InitScheme = .kaimingFanOut, threading: Threading = Threading()) throws {
+        guard (1...64).contains(inputChannels) else {
+            throw ModelError.invalidConfig(field: "in_channels", value: "\(inputChannels)", allowed: "1...64")
+        }
+        guard (1...100_000).contains(classes) else {
+            throw ModelError.invalidConfig(field: "num_classes", value: "\(classes)", allowed: "1...100000")
+        }
+        try self.init(graph: description.graph, config: nil, inputChannels: inputChannels, classes: classes, summary: name,
+                      metadata: ["arch": "custom", "name": name, "in_channels": "\(inputChannels)", "num_classes": "\(classes)"],
+                      initialisation: initialisation, threading: threading, checkpoint: nil)
+    }
+
     /// Builds the network a checkpoint's metadata describes and loads its weights: a safetensors
     /// file, or one of the authors' PyTorch `.t7` files (imported in memory, see ``TorchCheckpoint``).
     public convenience init(contentsOf path: String, threading: Threading = Threading()) throws {
@@ -73,13 +112,22 @@ public final class Network {
         try self.init(config: ModelConfig(metadata: file.metadata), threading: threading, checkpoint: file)
     }
 
-    private init(config: ModelConfig, threading: Threading, checkpoint: SafeTensorsFile?) throws {
-        try InstructionSet.checkEnvironment()
+    private convenience init(config: ModelConfig, threading: Threading, checkpoint: SafeTensorsFile?) throws {
         try config.validate()
+        try self.init(graph: config.graph, config: config, inputChannels: config.inChannels, classes: config.numClasses,
+                      summary: config.summary, metadata: config.metadata, initialisation: config.arch.initialisation,
+                      threading: threading, checkpoint: checkpoint)
+    }
+
+    private init(graph description: Graph, config: ModelConfig?, inputChannels: Int, classes: Int, summary: String,
+                 metadata: [String: String], initialisation: InitScheme, threading: Threading, checkpoint: SafeTensorsFile?) throws {
+        try InstructionSet.checkEnvironment()
         self.config = config
+        self.inputChannels = inputChannels; self.classes = classes; self.summary = summary
+        self.metadata = metadata; self.initialisation = initialisation
         let store = ParameterStore()
         parameters = store
-        graph = SequenceLayer("", Self.layers(config, store))
+        graph = SequenceLayer("", try GraphCompiler.layers(description, store: store))
         if let checkpoint { try Self.check(checkpoint, against: store.entries) }
         store.seal()
         cache = ParameterCache(store: store)
@@ -87,29 +135,18 @@ public final class Network {
         if let checkpoint { try load(checkpoint) }
     }
 
-    /// The layers of the network `config` describes, declaring their tensors in `store`.
-    private static func layers(_ config: ModelConfig, _ store: ParameterStore) -> [Layer] {
-        switch config.arch {
-        case .lrunet: return LruNetBuilder.layers(config, store)
-        case .mobilenet: return MobileNetBuilder.layers(config, store)
-        case .mobilenetv2: return MobileNetV2Builder.layers(config, store)
-        case .shufflenet: return ShuffleNetBuilder.layers(config, store)
-        case .shufflenetv2: return ShuffleNetV2Builder.layers(config, store)
-        }
-    }
-
     /// Every tensor (PyTorch name and shape) the network `config` describes declares, without
     /// allocating them: what a checkpoint must hold to load.
     public static func declaredTensors(_ config: ModelConfig) throws -> [(name: String, shape: [Int])] {
         try config.validate()
         let store = ParameterStore()
-        _ = layers(config, store)
+        _ = try GraphCompiler.layers(config.graph, store: store)
         return store.entries.map { ($0.name, $0.shape) }
     }
 
     /// Fresh weights for training from scratch, as the authors' code initialises this architecture.
     public func initialise(seed: UInt64) {
-        parameters.initialise(seed: seed, scheme: config.arch == .lrunet || config.arch == .mobilenetv2 ? .kaimingFanOut : .pytorchDefault)
+        parameters.initialise(seed: seed, scheme: initialisation)
     }
 
     /// Copies every tensor of `file` into the model by PyTorch name. Fails on a missing, extra
@@ -144,7 +181,7 @@ public final class Network {
 
     /// Writes the weights with this network's metadata (and `extra`) as safetensors, atomically.
     public func save(to path: String, metadata extra: [String: String] = [:]) throws {
-        try SafeTensorsFile.write(tensors: parameterBuffers(), metadata: config.metadata.merging(extra) { _, new in new }, to: path)
+        try SafeTensorsFile.write(tensors: parameterBuffers(), metadata: metadata.merging(extra) { _, new in new }, to: path)
     }
 
     /// The state dict as views of the arena, for writing without a copy.
@@ -155,7 +192,7 @@ public final class Network {
     /// Runs the network on an NCHW batch and returns `[N, num_classes]`.
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         let (n, c, h, w) = try checkImages(x)
-        var out = Tensor(zeros: [n, config.numClasses])
+        var out = Tensor(zeros: [n, classes])
         try x.data.withUnsafeBufferPointer { src in
             try out.data.withUnsafeMutableBufferPointer { dst in
                 try infer(src.baseAddress!, batch: n, channels: c, height: h, width: w, into: dst.baseAddress!)
@@ -168,7 +205,7 @@ public final class Network {
     func checkImages(_ x: Tensor) throws -> (Int, Int, Int, Int) {
         guard x.shape.count == 4 else { throw ModelError.inputRank(got: x.shape) }
         guard x.shape[0] >= 1 else { throw ModelError.emptyBatch }
-        guard x.shape[1] == config.inChannels else { throw ModelError.inputChannels(expected: config.inChannels, got: x.shape[1]) }
+        guard x.shape[1] == inputChannels else { throw ModelError.inputChannels(expected: inputChannels, got: x.shape[1]) }
         return (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     }
 
@@ -179,7 +216,7 @@ public final class Network {
         if let i = firstNonFinite(x, batch * channels * height * width) { throw ModelError.nonFinite(what: "the input", index: i, value: x[i]) }
         let result = try withFlushedDenormals { try forward(x, batch: batch, channels: channels, height: height, width: width) }
         transposeLogits(result, into: output, batch: batch)
-        let k = config.numClasses
+        let k = classes
         if let i = firstNonFinite(output, batch * k) { throw ModelError.nonFiniteOutput(image: i / k, value: output[i]) }
     }
 
@@ -205,7 +242,7 @@ public final class Network {
     /// logits `[classes][N]`. Training mode follows `context.training`.
     package func forward(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int) throws -> UnsafeMutablePointer<Float> {
         guard batch >= 1 else { throw ModelError.emptyBatch }
-        guard channels == config.inChannels else { throw ModelError.inputChannels(expected: config.inChannels, got: channels) }
+        guard channels == inputChannels else { throw ModelError.inputChannels(expected: inputChannels, got: channels) }
         let shape = ActivationShape(channels: channels, batch: batch, height: height, width: width)
         try plan(shape, training: context.training)
         context.timed(.other) { nchwToCnhw(x, input.pointer, n: batch, c: channels, plane: height * width) }
@@ -224,7 +261,7 @@ public final class Network {
         let out: ActivationShape
         do { out = try graph.plan(input: shape, training: training) }
         catch let e as PlanError { throw ModelError.imageSize(height: shape.height, width: shape.width, problem: e) }
-        guard out.height == 1, out.width == 1, out.channels == config.numClasses else {
+        guard out.height == 1, out.width == 1, out.channels == classes else {
             throw ModelError.outputMap(height: shape.height, width: shape.width, map: [out.height, out.width])
         }
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
@@ -239,7 +276,7 @@ public final class Network {
     }
 
     func transposeLogits(_ cnhw: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int) {
-        let k = config.numClasses
+        let k = classes
         for c in 0..<k { for n in 0..<batch { output[n * k + c] = cnhw[c * batch + n] } }
     }
 }

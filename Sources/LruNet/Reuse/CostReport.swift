@@ -6,8 +6,8 @@ import Foundation
 /// The fetched/requested byte counts are measured: they are the parameter
 /// cache's counters after a real forward pass.
 public struct CostReport: Sendable {
-    /// The network's configuration.
-    public let config: ModelConfig
+    /// The network's summary ("lrunet N=10 width x1", or a custom network's name).
+    public let network: String
     /// Distinct trainable parameters (what PyTorch's `numel` sum reports).
     public let parameters: Int
     /// Trainable parameters of an unrolled network with a separate conv copy per application.
@@ -30,7 +30,7 @@ public struct CostReport: Sendable {
         func mb(_ b: Int) -> String { String(format: "%.2f MB", Double(b) / 1e6) }
         func m(_ x: Int) -> String { String(format: "%.2f M", Double(x) / 1e6) }
         var lines = [
-            "\(config.summary): parameters \(parameters.grouped) (unrolled \(unrolledParameters.grouped)), conv parameters \(convParameters.grouped)",
+            "\(network): parameters \(parameters.grouped) (unrolled \(unrolledParameters.grouped)), conv parameters \(convParameters.grouped)",
             "conv weight bytes per forward: \(mb(convBytesFetched)) fetched once vs \(mb(convBytesUnrolled)) unrolled (\(String(format: "%.2fx", convFetchSaving)) less)",
             "all parameter bytes per forward: \(mb(allBytesFetched)) fetched vs \(mb(allBytesUnrolled)) requested",
             "MACs per image: \(m(totalMACs))",
@@ -58,7 +58,7 @@ extension Int {
 extension Network {
     /// Per-layer rows for `lrunet info`, planned for one image of `height x width`.
     public func layerSummaries(height: Int, width: Int) throws -> [LayerSummary] {
-        try plan(ActivationShape(channels: config.inChannels, batch: 1, height: height, width: width), training: false)
+        try plan(ActivationShape(channels: inputChannels, batch: 1, height: height, width: width), training: false)
         return graph.summaries
     }
 
@@ -67,17 +67,18 @@ extension Network {
         let wasTraining = context.training
         context.training = false
         defer { context.training = wasTraining }
-        let zeros = [Float](repeating: 0, count: config.inChannels * height * width)
+        let zeros = [Float](repeating: 0, count: inputChannels * height * width)
         _ = try zeros.withUnsafeBufferPointer {
-            try forward($0.baseAddress!, batch: 1, channels: config.inChannels, height: height, width: width)
+            try forward($0.baseAddress!, batch: 1, channels: inputChannels, height: height, width: width)
         }
         var macs: [OpKind: Int] = [:]
         for s in graph.summaries { for (k, v) in s.macs { macs[k, default: 0] += v } }
         let trainable = parameters.entries.filter { $0.role.isTrainable }
+        // A reused block declares its shared convs once; the general operators once per application.
         let extraCopies = reuseBlocks.reduce(0) { $0 + ($1.iterations - 1) * $1.sharedConvParameters }
-        return CostReport(config: config,
+        return CostReport(network: summary,
                           parameters: trainable.reduce(0) { $0 + $1.count },
-                          unrolledParameters: trainable.reduce(0) { $0 + $1.count } + extraCopies,
+                          unrolledParameters: parameters.unrolledTrainableCount + extraCopies,
                           convParameters: trainable.filter { $0.role.isConv }.reduce(0) { $0 + $1.count },
                           convBytesFetched: cache.conv.fetchedBytes, convBytesUnrolled: cache.conv.requestedBytes,
                           allBytesFetched: cache.all.fetchedBytes, allBytesUnrolled: cache.all.requestedBytes,

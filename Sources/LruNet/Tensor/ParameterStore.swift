@@ -15,7 +15,7 @@ public enum ParameterRole: String, Sendable {
 }
 
 /// How fresh weights are drawn, as the authors' model files do it.
-package enum InitScheme: Sendable {
+public enum InitScheme: Sendable {
     /// LruNet and MobileNetV2: conv weights normal(0, sqrt(2 / fan_out)) (Kaiming, fan-out);
     /// linear weights normal(0, 0.01) with zero bias (MobileNetV2's).
     case kaimingFanOut
@@ -60,14 +60,27 @@ public final class ParameterStore {
 
     package init() {}
 
-    /// Declares a tensor. Names must be unique; call before ``seal()``.
+    /// Every declaration in order, a repeated name (a weight shared by the applications of a
+    /// ``Reuse``) once per layer that declares it: the graph compiler checks each repeat.
+    package private(set) var declarations: [(index: Int, shape: [Int])] = []
+
+    /// Declares a tensor, or returns the one already declared under `name` (shared); call before ``seal()``.
     @discardableResult
     func declare(_ name: String, shape: [Int], role: ParameterRole, fanIn: Int = 0, fanOut: Int = 0) -> ParameterRef {
         precondition(!isSealed, "ParameterStore: declare \(name) after seal")
-        precondition(byName[name] == nil, "ParameterStore: duplicate tensor \(name)")
-        byName[name] = entries.count
-        entries.append(ParameterEntry(name: name, shape: shape, role: role, fanOut: fanOut, fanIn: fanIn))
-        return ParameterRef(index: entries.count - 1)
+        let index = byName[name] ?? entries.count
+        if index == entries.count {
+            byName[name] = index
+            entries.append(ParameterEntry(name: name, shape: shape, role: role, fanOut: fanOut, fanIn: fanIn))
+        }
+        declarations.append((index, shape))
+        return ParameterRef(index: index)
+    }
+
+    /// Trainable values of a network with one copy of each tensor per layer that uses it:
+    /// what reuse saves against unrolling.
+    public var unrolledTrainableCount: Int {
+        declarations.reduce(0) { $0 + (entries[$1.index].role.isTrainable ? entries[$1.index].count : 0) }
     }
 
     /// Lays out the arena (trainable tensors first) and allocates it, set to

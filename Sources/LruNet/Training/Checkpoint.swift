@@ -40,7 +40,7 @@ public enum Checkpoint {
     public static func save(_ model: Network, directory: String, metadata extra: [String: String],
                             optimizerMetadata: [String: String]) throws {
         try recover(directory: directory)
-        let meta = model.config.metadata.merging(extra) { _, new in new }
+        let meta = model.metadata.merging(extra) { _, new in new }
         let store = model.parameters
         let momentum = store.entries.filter { $0.role.isTrainable }.map { e in
             ("momentum." + e.name, e.shape, UnsafeBufferPointer(start: store.momentum.pointer + e.offset, count: e.count))

@@ -43,8 +43,8 @@ extension Network {
 
     func checkLabels(_ labels: [Int], batch: Int) throws -> [Int32] {
         guard labels.count == batch else { throw ModelError.labelCount(expected: batch, got: labels.count) }
-        for (i, label) in labels.enumerated() where label < 0 || label >= config.numClasses {
-            throw ModelError.label(index: i, value: label, classes: config.numClasses)
+        for (i, label) in labels.enumerated() where label < 0 || label >= classes {
+            throw ModelError.label(index: i, value: label, classes: classes)
         }
         return labels.map { Int32($0) }
     }
@@ -56,8 +56,8 @@ extension Network {
     package func trainStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
                            channels: Int, height: Int, width: Int,
                            optimizer: SGD, learningRate: Float, seed: UInt64, share: BatchShare? = nil) throws -> StepResult {
-        for i in 0..<batch where labels[i] < 0 || Int(labels[i]) >= config.numClasses {
-            throw ModelError.label(index: i, value: Int(labels[i]), classes: config.numClasses)
+        for i in 0..<batch where labels[i] < 0 || Int(labels[i]) >= classes {
+            throw ModelError.label(index: i, value: Int(labels[i]), classes: classes)
         }
         return try withFlushedDenormals {
             let (loss, correct) = try gradients(images: images, labels: labels, batch: batch, channels: channels, height: height,
@@ -80,9 +80,9 @@ extension Network {
         context.pooledBatchNorm = share.flatMap { $0.synchronisedBatchNorm && $0.group.isDistributed ? $0.group : nil }
         defer { context.training = false; context.pooledBatchNorm = nil }
         let logits = try forward(images, batch: batch, channels: channels, height: height, width: width)
-        let grad = gradientOfLogits(count: config.numClasses * batch)
+        let grad = gradientOfLogits(count: classes * batch)
         let result = context.timed(.other) {
-            softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad, classes: config.numClasses, batch: batch,
+            softmaxCrossEntropy(logits: logits, labels: labels, gradient: grad, classes: classes, batch: batch,
                                 meanOver: share?.globalBatch ?? batch)
         }
         context.timed(.other) { parameters.gradients.zero() }

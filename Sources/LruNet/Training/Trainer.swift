@@ -95,8 +95,8 @@ public final class Trainer {
 
     public init(model: Network, train: LabeledImages, test: LabeledImages, options: TrainingOptions,
                 directory: String, datasetName: String) throws {
-        guard train.channels == model.config.inChannels, test.channels == model.config.inChannels else {
-            throw ModelError.inputChannels(expected: model.config.inChannels, got: train.channels)
+        guard train.channels == model.inputChannels, test.channels == model.inputChannels else {
+            throw ModelError.inputChannels(expected: model.inputChannels, got: train.channels)
         }
         guard options.epochs >= 1 else { throw ModelError.invalidConfig(field: "epochs", value: "\(options.epochs)", allowed: "at least 1") }
         guard options.batchSize >= 1 else { throw ModelError.invalidConfig(field: "batch size", value: "\(options.batchSize)", allowed: "at least 1") }
@@ -276,7 +276,7 @@ public final class Trainer {
             "test_correct": "\(record.testCorrect)", "test_total": "\(record.testTotal)",
         ], optimizerMetadata: opt)
         try TrainingLog.writeCSV(history, to: (directory as NSString).appendingPathComponent("log.csv"))
-        try TrainingLog.writeSVG(history, title: "\(model.config.summary) on \(datasetName)",
+        try TrainingLog.writeSVG(history, title: "\(model.summary) on \(datasetName)",
                                  to: (directory as NSString).appendingPathComponent("curves.svg"))
     }
 }
