@@ -112,22 +112,26 @@ public final class Network {
         try self.init(config: ModelConfig(metadata: file.metadata), threading: threading, checkpoint: file)
     }
 
-    private convenience init(config: ModelConfig, threading: Threading, checkpoint: SafeTensorsFile?) throws {
+    /// `selectsPatterns: false` compiles every Reuse to the general operators: the reference the
+    /// fused block is tested against.
+    package convenience init(config: ModelConfig, threading: Threading, checkpoint: SafeTensorsFile? = nil,
+                             selectsPatterns: Bool = true) throws {
         try config.validate()
         try self.init(graph: config.graph, config: config, inputChannels: config.inChannels, classes: config.numClasses,
                       summary: config.summary, metadata: config.metadata, initialisation: config.arch.initialisation,
-                      threading: threading, checkpoint: checkpoint)
+                      threading: threading, checkpoint: checkpoint, selectsPatterns: selectsPatterns)
     }
 
     private init(graph description: Graph, config: ModelConfig?, inputChannels: Int, classes: Int, summary: String,
-                 metadata: [String: String], initialisation: InitScheme, threading: Threading, checkpoint: SafeTensorsFile?) throws {
+                 metadata: [String: String], initialisation: InitScheme, threading: Threading, checkpoint: SafeTensorsFile?,
+                 selectsPatterns: Bool = true) throws {
         try InstructionSet.checkEnvironment()
         self.config = config
         self.inputChannels = inputChannels; self.classes = classes; self.summary = summary
         self.metadata = metadata; self.initialisation = initialisation
         let store = ParameterStore()
         parameters = store
-        graph = SequenceLayer("", try GraphCompiler.layers(description, store: store))
+        graph = SequenceLayer("", try GraphCompiler.layers(description, store: store, selectsPatterns: selectsPatterns))
         if let checkpoint { try Self.check(checkpoint, against: store.entries) }
         store.seal()
         cache = ParameterCache(store: store)

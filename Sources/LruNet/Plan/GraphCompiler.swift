@@ -24,6 +24,8 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
 /// general layers over one shared copy of its weights.
 struct GraphCompiler {
     let store: ParameterStore
+    /// Off, every Reuse runs on the general operators (the reference for the fused block).
+    var selectsPatterns = true
     /// Each tensor's first declaration: the enclosing Reuse applications (id, index) and shape.
     private var owners: [String: (applications: [(id: Int, index: Int)], shape: [Int])] = [:]
     private var applications: [(id: Int, index: Int)] = []
@@ -32,8 +34,9 @@ struct GraphCompiler {
     init(store: ParameterStore) { self.store = store }
 
     /// The layers of `graph` at the root scope.
-    static func layers(_ graph: Graph, store: ParameterStore) throws -> [Layer] {
+    static func layers(_ graph: Graph, store: ParameterStore, selectsPatterns: Bool = true) throws -> [Layer] {
         var compiler = GraphCompiler(store: store)
+        compiler.selectsPatterns = selectsPatterns
         if case .sequence(let items) = graph.node, (graph.name ?? "").isEmpty { return try compiler.lower(items, scope: "") }
         return try compiler.lower(graph, path: graph.name ?? "").map { [$0] } ?? []
     }
@@ -114,7 +117,7 @@ struct GraphCompiler {
             }
         case .reuse(let bodies):
             guard !bodies.isEmpty else { throw bad("a Reuse needs at least one application") }
-            if let planes = Self.lruNetBlockPlanes(bodies) {
+            if selectsPatterns, let planes = Self.lruNetBlockPlanes(bodies) {
                 guard planes >= 8, planes % 8 == 0 else { throw bad("the reused block needs planes divisible by 8, got \(planes)") }
                 layer = ReuseBlock(name: path, store: store, planes: planes, iterations: bodies.count)
             } else {
