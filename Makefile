@@ -7,6 +7,7 @@ SWIFT        ?= swift
 BUILD_FLAGS  := -c release -Xswiftc -enable-testing
 BIN          := $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)
 EXAMPLE      := Examples/Classify
+REUSE_EXAMPLE := Examples/CustomReuse
 # The authors' checkpoints as safetensors: $LRUNET_PRETRAINED or ../shared/pretrained, or, given
 # AUTHORS=DIR (a folder of their .t7 files), imported from it into .build/pretrained.
 AUTHORS      ?=
@@ -14,7 +15,7 @@ PRETRAINED   ?= $(if $(AUTHORS),.build/pretrained,$(or $(LRUNET_PRETRAINED),../s
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build build-mpi example deps demo test test-unit test-cli test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep clean
+.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep clean
 
 all: build
 
@@ -37,21 +38,26 @@ demo: deps build
 	@echo
 	$(BIN)/lrunet eval --weights $(PRETRAINED)/fashionmnist-lru1-09117.safetensors
 
-# A package that imports LruNet, built the way its users build: plain `swift build -c release`.
+# Packages that import LruNet, built the way their users build: plain `swift build -c release`.
 example:
 	$(SWIFT) build -c release --package-path $(EXAMPLE)
+	$(SWIFT) build -c release --package-path $(REUSE_EXAMPLE)
 
 # Unit, parity and gradient tests (every kernel path the CPU has); the command-line script
 # (incl. a training smoke run and resume check); the fault script; the performance regression
 # check against the baseline, with the example consumer's speed against lrunet's; a short
 # fuzzing pass with the replay of the corpus and of every past crash.
-test: build example test-unit test-cli test-faults test-perf test-fuzz test-mpi
+test: build example test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi
 
 test-unit:
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
 test-cli:
 	LRUNET=$(BIN)/lrunet CLASSIFY=$(EXAMPLE)/.build/release/Classify PRETRAINED=$(PRETRAINED) bash Tests/cli.sh
+
+# Examples/CustomReuse: a reused network of its own description trained, saved, reloaded, evaluated.
+test-examples:
+	CUSTOM_REUSE=$(REUSE_EXAMPLE)/.build/release/CustomReuse bash Tests/examples.sh
 
 # Kills at every step of a checkpoint save and at 20 random moments, a full disk, unwritable and
 # corrupt checkpoints, non-finite numbers: nothing may be lost (Tests/faults.sh).
