@@ -244,7 +244,7 @@ static inline __attribute__((always_inline)) void FN(pw_panel)(const int R, cons
 /// last columns (fewer than a vector) in scalar code. When several row blocks pass over a
 /// panel and it fits, the panel is first packed contiguously: B's rows are often a power of
 /// two apart (16 KB for 4x4 maps at batch 256), which maps a strided panel onto a few L1 sets.
-static void FN(gemm_epilogue)(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
+static void FN(gemm_epilogue_run)(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
                               const lru_gemm_epilogue *ge) {
     FN(epilogue) e = {ge->out, ge->ldo, ge->res, ge->ldr, ge->scale, ge->shift, rows, 0, ge->act, ge->dest};
     long vec_end = c0 + ((c1 - c0) / VW) * VW;

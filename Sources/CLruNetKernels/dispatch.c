@@ -61,13 +61,14 @@ static void probe(void) {
 int lru_isa_supported(int isa) {
     probe();
     switch (isa) {
-    case LRU_ISA_BASELINE: return 1;
-    case LRU_ISA_AVX2: case LRU_ISA_AVX2_W16: return cpu.avx2;
-    case LRU_ISA_AVX512: return cpu.avx512;
+#define SUPPORTED(id, suffix, name, lanes, supported) case LRU_ISA_##id: return (supported) != 0;
+    LRU_ISA_LIST(SUPPORTED)
+#undef SUPPORTED
     default: return 0;
     }
 }
 
+/// The widest set the CPU runs; the test-only avx2-w16 never (it is slower than avx2).
 int lru_isa_best(void) {
     probe();
     return cpu.avx512 ? LRU_ISA_AVX512 : cpu.avx2 ? LRU_ISA_AVX2 : LRU_ISA_BASELINE;
@@ -75,15 +76,21 @@ int lru_isa_best(void) {
 
 const char *lru_isa_name(int isa) {
     switch (isa) {
-    case LRU_ISA_BASELINE: return "baseline";
-    case LRU_ISA_AVX2: return "avx2";
-    case LRU_ISA_AVX512: return "avx512";
-    case LRU_ISA_AVX2_W16: return "avx2-w16";
+#define NAME(id, suffix, name, lanes, supported) case LRU_ISA_##id: return name;
+    LRU_ISA_LIST(NAME)
+#undef NAME
     default: return "unknown";
     }
 }
 
-int lru_isa_lanes(int isa) { return isa == LRU_ISA_AVX512 || isa == LRU_ISA_AVX2_W16 ? 16 : isa == LRU_ISA_BASELINE ? 4 : 8; }
+int lru_isa_lanes(int isa) {
+    switch (isa) {
+#define LANES(id, suffix, name, lanes, supported) case LRU_ISA_##id: return lanes;
+    LRU_ISA_LIST(LANES)
+#undef LANES
+    default: return 4;
+    }
+}
 
 const char *lru_cpu_description(void) { probe(); return cpu.description; }
 int lru_cpu_has_avx512bf16(void) { probe(); return cpu.avx512bf16; }
@@ -92,13 +99,11 @@ int lru_cpu_has_avx512bf16(void) { probe(); return cpu.avx512bf16; }
 // The active table.
 
 static const lru_table *table_of(int isa) {
-#if defined(__x86_64__)
     switch (isa) {
-    case LRU_ISA_AVX2: return &lru_table_avx2;
-    case LRU_ISA_AVX512: return &lru_table_avx512;
-    case LRU_ISA_AVX2_W16: return &lru_table_avx2_w16;
+#define TABLE(id, suffix, name, lanes, supported) case LRU_ISA_##id: return &lru_table_##suffix;
+    LRU_ISA_LIST(TABLE)
+#undef TABLE
     }
-#endif
     return &lru_table_baseline;
 }
 
@@ -234,62 +239,12 @@ void lru_maxpool3s2(float *dst, const float *src, long h, long w, long ho, long 
 // ---------------------------------------------------------------------------------------------
 // Entry points.
 
-void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int act) {
-    T->row_affine(out, x, n, scale, shift, residual, act);
-}
-void lru_relu6(float *out, const float *x, long n) { T->relu6(out, x, n); }
-void lru_row_relu6_grad(float *g, const float *x, const float *y, long n) { T->row_relu6_grad(g, x, y, n); }
-void lru_row_relu_grad(float *g, const float *x, const float *mask, long n) { T->row_relu_grad(g, x, mask, n); }
-void lru_row_add(float *out, const float *a, const float *b, long n) { T->row_add(out, a, b, n); }
-void lru_relu(float *out, const float *x, long n) { T->relu(out, x, n); }
-void lru_bn_fold(float *scale, float *shift, const float *gamma, const float *beta, const float *mean,
-                 const float *variance, long channels, float eps) {
-    T->bn_fold(scale, shift, gamma, beta, mean, variance, channels, eps);
-}
-void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int act) {
-    T->bn_train_row(bn, out, x, n, c, residual, act);
-}
-void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c) {
-    T->bn_backward_row(bn, dx, dy, x, n, c);
-}
-void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c) { T->bn_replay_row(bn, out, x, n, c); }
-void lru_bn_row_moments(const float *x, long n, double *sums) { T->bn_row_moments(x, n, sums); }
-void lru_bn_pooled_statistics(const lru_bn_train *bn, const double *sums, long channels, double count, float *scale, float *shift) {
-    T->bn_pooled_statistics(bn, sums, channels, count, scale, shift);
-}
-void lru_bn_grad_row_sums(const lru_bn_grad *bn, const float *dy, const float *x, long n, long c, double *sums) {
-    T->bn_grad_row_sums(bn, dy, x, n, c, sums);
-}
-void lru_bn_pooled_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c,
-                                const double *sums, double count) {
-    T->bn_pooled_backward_row(bn, dx, dy, x, n, c, sums, count);
-}
-void lru_dw3_forward(const lru_dw3 *k, float *dst, const float *input, const float *weight, const float *scale,
-                     const float *shift, int act) {
-    T->dw3_forward(k, dst, input, weight, scale, shift, act);
-}
-void lru_dw3_backward(const lru_dw3 *k, float *grad_input, float *grad_weight, const float *grad_output,
-                      const float *input, const float *weight, const float *add_to) {
-    T->dw3_backward(k, grad_input, grad_weight, grad_output, input, weight, add_to);
-}
-void lru_dw3_forward_bn(const lru_dw3 *k, float *out, float *raw, const float *input, const float *weight,
-                        const lru_bn_train *bn, long first_output) {
-    T->dw3_forward_bn(k, out, raw, input, weight, bn, first_output);
-}
-void lru_dw3_backward_bn(const lru_dw3 *k, float *grad_input, float *grad_weight, const lru_bn_grad *bn,
-                         const float *grad_output, const float *raw, const float *input, const float *weight,
-                         const float *add_to, long first_output) {
-    T->dw3_backward_bn(k, grad_input, grad_weight, bn, grad_output, raw, input, weight, add_to, first_output);
-}
-void lru_tile_depthwise(float *dw_rows, const float *res, long c_base, long c_begin, long c_end, long images,
-                        const lru_tile *t, const lru_iteration_weights *k, float *tall_buffer,
-                        const float *mask_left, const float *mask_right) {
-    T->tile_depthwise(dw_rows, res, c_base, c_begin, c_end, images, t, k, tall_buffer, mask_left, mask_right);
-}
-void lru_tile_pointwise(float *next, const float *res, const float *dw_rows, long group, long r_begin, long r_end,
-                        long images, const lru_tile *t, const lru_iteration_weights *k, int shuffle) {
-    T->tile_pointwise(next, res, dw_rows, group, r_begin, r_end, images, t, k, shuffle);
-}
+#define LRU_KERNEL(name, params, args) void lru_##name params { T->name args; }
+#define LRU_KERNEL_RETURNING(type, name, params, args) type lru_##name params { return T->name args; }
+#include "lrunet_kernels.def"
+#undef LRU_KERNEL
+#undef LRU_KERNEL_RETURNING
+
 void lru_tile_group(float *next, const float *res, long group, long images, const lru_tile *t,
                     const lru_iteration_weights *k, int shuffle, float *dw_rows, float *tall_buffer,
                     const float *mask_left, const float *mask_right) {
@@ -298,19 +253,4 @@ void lru_tile_group(float *next, const float *res, long group, long images, cons
     table->tile_depthwise(dw_rows, res, c0, c0, c0 + t->group_in, images, t, k, tall_buffer, mask_left, mask_right);
     table->tile_pointwise(next, res, dw_rows, group, c0, c0 + t->group_in, images, t, k, shuffle);
 }
-void lru_dw3s2_forward(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
-                       const float *scale, const float *shift, int act, float *scratch) {
-    T->dw3s2_forward(dst, src, batch, h, w, weight, mult, scale, shift, act, scratch);
-}
 long lru_dw3s2_scratch_count(long h, long w) { return h * 2 * ((w + 1) / 2 + 2 * LRU_MAX_LANES); }
-void lru_gemm_epilogue_run(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
-                           const lru_gemm_epilogue *e) {
-    T->gemm_epilogue(w, k, b, ldb, rows, c0, c1, e);
-}
-void lru_maxpool3s2_narrow(float *dst, const float *src, long h, long w, long ho, long wo) {
-    T->maxpool3s2_narrow(dst, src, h, w, ho, wo);
-}
-void lru_maxpool3s2_argmax(float *dst, int32_t *idx, const float *src, long h, long w, long ho, long wo, float *rows) {
-    T->maxpool3s2_argmax(dst, idx, src, h, w, ho, wo, rows);
-}
-double lru_fma_peak(long iterations) { return T->fma_peak(iterations); }

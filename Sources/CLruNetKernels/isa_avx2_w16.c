@@ -11,4 +11,6 @@
 #define LRU_SUFFIX avx2_w16
 #include "body.h"
 #pragma clang attribute pop
+#else
+const lru_table lru_table_avx2_w16 = {0};   // not x86-64: never supported, never selected
 #endif

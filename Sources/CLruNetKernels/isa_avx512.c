@@ -10,4 +10,6 @@
 #define LRU_SUFFIX avx512
 #include "body.h"
 #pragma clang attribute pop
+#else
+const lru_table lru_table_avx512 = {0};   // not x86-64: never supported, never selected
 #endif

@@ -18,13 +18,21 @@ extern "C" {
 // ---------------------------------------------------------------------------------------------
 // Instruction sets.
 
-enum {
-    LRU_ISA_BASELINE = 0,   ///< portable: SSE2 on x86-64 (NEON elsewhere), 4 lanes, multiply then add
-    LRU_ISA_AVX2 = 1,       ///< AVX2 + FMA, 8 lanes
-    LRU_ISA_AVX512 = 2,     ///< AVX-512 F/BW/VL/DQ, 16 lanes, 32 registers
-    LRU_ISA_AVX2_W16 = 3,   ///< the 16-lane code compiled for AVX2: tests the AVX-512 kernels' logic
-    LRU_ISA_COUNT = 4
-};
+/// The instruction sets the kernels are compiled for, one entry apiece: the single list from
+/// which their codes (LRU_ISA_BASELINE, ...), the tables' declarations (table.h) and the
+/// dispatcher's names, lane counts, support checks and table lookup (dispatch.c) are generated.
+/// X(ID, suffix, "name", lanes, supported), in code order; `supported` is an expression over
+/// dispatch.c's probed `cpu` flags. To add a set: an isa_<suffix>.c file that compiles body.h
+/// for it, an entry here, and (for a set users may choose) a case of Swift's InstructionSet.
+#define LRU_ISA_LIST(X) \
+    X(BASELINE, baseline, "baseline", 4, 1)          /* portable: SSE2 (NEON elsewhere), multiply then add */ \
+    X(AVX2, avx2, "avx2", 8, cpu.avx2)               /* AVX2 + FMA */ \
+    X(AVX512, avx512, "avx512", 16, cpu.avx512)      /* AVX-512 F/BW/VL/DQ, 32 registers */ \
+    X(AVX2_W16, avx2_w16, "avx2-w16", 16, cpu.avx2)  /* the 16-lane code on AVX2: tests the AVX-512 logic anywhere */
+
+#define LRU_ISA_CODE(id, suffix, name, lanes, supported) LRU_ISA_##id,
+enum { LRU_ISA_LIST(LRU_ISA_CODE) LRU_ISA_COUNT };
+#undef LRU_ISA_CODE
 
 /// Floats every buffer a kernel may read or write a whole vector past must have after its end.
 #define LRU_SLACK 16
@@ -36,7 +44,7 @@ int lru_isa_best(void);                  ///< the fastest supported user-selecta
 int lru_isa_select(int isa);             ///< 0, or -1 if `isa` is not supported (nothing changes)
 int lru_isa_active(void);
 int lru_isa_lanes(int isa);              ///< floats per vector
-const char *lru_isa_name(int isa);       ///< "baseline", "avx2", "avx512", "avx2-w16"
+const char *lru_isa_name(int isa);       ///< "baseline", "avx2", ... (lrunet_isas.def)
 /// The CPU's vendor/family/model and relevant features, e.g. "AuthenticAMD family 25 model 1: sse2 avx avx2 fma".
 const char *lru_cpu_description(void);
 /// Whether the CPU has AVX-512 BF16 (what OpenBLAS's Cooperlake kernels need).
@@ -48,21 +56,6 @@ int lru_cpu_has_avx512bf16(void);
 /// Activations the epilogues apply.
 enum { LRU_ACT_NONE = 0, LRU_ACT_RELU = 1, LRU_ACT_RELU6 = 2 };
 
-/// out = act(x*scale + shift (+ residual)), over n values. `out` may be `x`.
-void lru_row_affine(float *out, const float *x, long n, float scale, float shift, const float *residual, int act);
-/// out = min(max(x, 0), 6), NaN kept (PyTorch's ReLU6).
-void lru_relu6(float *out, const float *x, long n);
-/// g = 0 < y < 6 ? x : 0 (a gradient through a ReLU6 whose output was y).
-void lru_row_relu6_grad(float *g, const float *x, const float *y, long n);
-/// g = mask > 0 ? x : 0 (a gradient through a ReLU whose output was `mask`).
-void lru_row_relu_grad(float *g, const float *x, const float *mask, long n);
-/// out = a + b; `out` may be `a`.
-void lru_row_add(float *out, const float *a, const float *b, long n);
-/// out = max(x, 0), NaN stays NaN (PyTorch's ReLU).
-void lru_relu(float *out, const float *x, long n);
-/// scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
-void lru_bn_fold(float *scale, float *shift, const float *gamma, const float *beta, const float *mean,
-                 const float *variance, long channels, float eps);
 
 /// Training BatchNorm of one channel (PyTorch's: batch mean and biased variance to normalise,
 /// running statistics updated with the unbiased one).
@@ -83,26 +76,8 @@ typedef struct {
     const float *gamma, *beta, *saved_mean, *saved_invstd;
 } lru_bn_replay;
 
-/// Normalises channel c's row x (n values) into out, optionally + residual and an activation.
-void lru_bn_train_row(const lru_bn_train *bn, float *out, const float *x, long n, long c, const float *residual, int act);
-/// dx from dy and the row x the forward normalised; `dx` may be `x`.
-void lru_bn_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c);
-void lru_bn_replay_row(const lru_bn_replay *bn, float *out, const float *x, long n, long c);
 
 // Synchronised BatchNorm (statistics pooled over the processes of a data-parallel run).
-/// Channel row x's contribution to the pooled moments: sums[0] = sum(x), sums[1] = sum(x^2)
-/// (as M2 + n*mean^2 from its own two-pass mean).
-void lru_bn_row_moments(const float *x, long n, double *sums);
-/// From pooled moments ([channels][2], over `count` values a channel): saves mean and invstd,
-/// updates the running statistics, and writes the normalisation as scale and shift per channel.
-void lru_bn_pooled_statistics(const lru_bn_train *bn, const double *sums, long channels, double count,
-                              float *scale, float *shift);
-/// Backward's contribution of channel c's row: sums[0] = sum(dy), sums[1] = sum(dy*(x-mean));
-/// gamma's and beta's gradients accumulate this row's share.
-void lru_bn_grad_row_sums(const lru_bn_grad *bn, const float *dy, const float *x, long n, long c, double *sums);
-/// dx of channel c's row from the pooled sums ([channels][2]) over `count` values. dx may be dy or x.
-void lru_bn_pooled_backward_row(const lru_bn_grad *bn, float *dx, const float *dy, const float *x, long n, long c,
-                                const double *sums, double count);
 
 // ---------------------------------------------------------------------------------------------
 // Depthwise 3x3, stride 1, padding 1, channel multiplier `mult` (the reused block's `dw`).
@@ -144,28 +119,7 @@ void lru_dw3_prepare(float *scratch, long height, long width, long batch);
 /// Worker `worker`'s view (its tall buffers are zeroed here).
 lru_dw3 lru_dw3_worker(float *scratch, long height, long width, long batch, long mult, long threads, long worker);
 
-/// One input channel: dst[m] = act(conv(input, weight[m]) * scale[m] + shift[m]) for m < mult
-/// (scale/shift may be null). Output m's row (the whole batch) at dst + m*batch*hw.
-void lru_dw3_forward(const lru_dw3 *k, float *dst, const float *input, const float *weight,
-                     const float *scale, const float *shift, int act);
-/// One input channel's gradients: grad_weight[m] accumulates; grad_input (may be null) is
-/// overwritten, plus add_to when given.
-void lru_dw3_backward(const lru_dw3 *k, float *grad_input, float *grad_weight, const float *grad_output,
-                      const float *input, const float *weight, const float *add_to);
-/// Training's depthwise + BatchNorm for one input channel: raw rows kept in `raw`, normalised
-/// ones in `out`; BatchNorm channels first_output ..< first_output + mult.
-void lru_dw3_forward_bn(const lru_dw3 *k, float *out, float *raw, const float *input, const float *weight,
-                        const lru_bn_train *bn, long first_output);
-/// Its backward, from the gradient at the normalised rows and the raw rows.
-void lru_dw3_backward_bn(const lru_dw3 *k, float *grad_input, float *grad_weight, const lru_bn_grad *bn,
-                         const float *grad_output, const float *raw, const float *input, const float *weight,
-                         const float *add_to, long first_output);
 
-/// Depthwise 3x3, stride 2, padding 1 of one input channel over the batch: output m's rows
-/// ([batch][ho][wo] each) at dst + m*batch*ho*wo, = act(conv * scale[m] + shift[m]) (scale and
-/// shift may be null). `scratch` holds lru_dw3s2_scratch_count(h, w) floats (per thread).
-void lru_dw3s2_forward(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
-                       const float *scale, const float *shift, int act, float *scratch);
 long lru_dw3s2_scratch_count(long h, long w);
 
 // ---------------------------------------------------------------------------------------------
@@ -190,16 +144,6 @@ typedef struct {
     const float *dw, *pw, *dw_scale, *dw_shift, *pw_scale, *pw_shift;
 } lru_iteration_weights;
 
-/// Depthwise (+ BN) of input channels [c_begin, c_end) of a tile of `images` images into
-/// `dw_rows`: output 2c+m at dw_rows + (2*(c - c_base) + m) * ld.
-void lru_tile_depthwise(float *dw_rows, const float *res, long c_base, long c_begin, long c_end, long images,
-                        const lru_tile *t, const lru_iteration_weights *k, float *tall_buffer,
-                        const float *mask_left, const float *mask_right);
-/// The 1x1 of pointwise group g for its output rows [r_begin, r_end) (multiples of 4 from the
-/// group's first row), from the group's depthwise rows, with BN + residual + ReLU on the way out,
-/// written at the channel's shuffled place when `shuffle`.
-void lru_tile_pointwise(float *next, const float *res, const float *dw_rows, long group, long r_begin, long r_end,
-                        long images, const lru_tile *t, const lru_iteration_weights *k, int shuffle);
 /// Both for the whole group g.
 void lru_tile_group(float *next, const float *res, long group, long images, const lru_tile *t,
                     const lru_iteration_weights *k, int shuffle, float *dw_rows, float *tall_buffer,
@@ -220,29 +164,27 @@ typedef struct {
     int act;
 } lru_gemm_epilogue;
 
-/// acc = W x B for rows [0, rows) of W (row r at w + r*k) and columns [c0, c1) of B (k rows at
-/// stride ldb), any sizes, then the epilogue.
-void lru_gemm_epilogue_run(const float *w, long k, const float *b, long ldb, long rows, long c0, long c1,
-                           const lru_gemm_epilogue *e);
 
-/// Max pooling 3x3 / 2 / pad 1 of one plane (`w` <= 16) without argmax.
-void lru_maxpool3s2_narrow(float *dst, const float *src, long h, long w, long ho, long wo);
 
 // ---------------------------------------------------------------------------------------------
 // Max pooling 3x3, stride 2, padding 1 (LruNet's), NaN propagating, first maximum wins.
 
 /// Any width; `row` holds w + 2 floats.
 void lru_maxpool3s2(float *dst, const float *src, long h, long w, long ho, long wo, float *row);
-/// With the argmax (index within the plane); `rows` holds 3 * lru_maxpool_argmax_row_count(wo) + 8 floats.
-void lru_maxpool3s2_argmax(float *dst, int32_t *idx, const float *src, long h, long w, long ho, long wo, float *rows);
 long lru_maxpool_argmax_row_count(long wo);
 
 // ---------------------------------------------------------------------------------------------
 // Calibration.
 
-/// Runs `iterations` steps of independent multiply-add chains (FMA where the set has it) on
-/// the calling thread; returns the floating-point operations done. Time it to get the peak.
-double lru_fma_peak(long iterations);
+
+// ---------------------------------------------------------------------------------------------
+// The kernels each instruction set implements (documented in lrunet_kernels.def).
+
+#define LRU_KERNEL(name, params, args) void lru_##name params;
+#define LRU_KERNEL_RETURNING(type, name, params, args) type lru_##name params;
+#include "lrunet_kernels.def"
+#undef LRU_KERNEL
+#undef LRU_KERNEL_RETURNING
 
 // ---------------------------------------------------------------------------------------------
 // System.

@@ -20,12 +20,9 @@ public enum InstructionSet: String, CaseIterable, Sendable, CustomStringConverti
     /// AVX-512 F, BW, VL and DQ: 16 lanes, 32 registers.
     case avx512
 
+    /// The C side's code for the set: the one of lrunet_kernels.h's LRU_ISA_LIST with this name.
     var code: Int32 {
-        switch self {
-        case .baseline: return Int32(LRU_ISA_BASELINE)
-        case .avx2: return Int32(LRU_ISA_AVX2)
-        case .avx512: return Int32(LRU_ISA_AVX512)
-        }
+        (0..<Int32(LRU_ISA_COUNT)).first { String(cString: lru_isa_name($0)) == rawValue } ?? Int32(LRU_ISA_BASELINE)
     }
 
     public var description: String { rawValue }
@@ -55,12 +52,9 @@ public enum InstructionSet: String, CaseIterable, Sendable, CustomStringConverti
         guard lru_isa_select(set.code) == 0 else { throw InstructionSetError.unsupported(set, cpu: cpuDescription) }
     }
 
+    /// The set a C code stands for; a test-only path (avx2-w16) counts as the set it runs on.
     init(code: Int32) {
-        switch Int(code) {
-        case Int(LRU_ISA_AVX512): self = .avx512
-        case Int(LRU_ISA_AVX2), Int(LRU_ISA_AVX2_W16): self = .avx2
-        default: self = .baseline
-        }
+        self = InstructionSet.allCases.first { $0.code == code } ?? (code == Int32(LRU_ISA_AVX2_W16) ? .avx2 : .baseline)
     }
 
     /// `LRUNET_ISA` checked once per process. (The kernels themselves start on the set it names
