@@ -144,9 +144,6 @@ struct Compare: ParsableCommand {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static let colors: [Architecture: String] = [.lrunet: "#d62728", .mobilenet: "#1f77b4", .mobilenetv2: "#2ca02c",
-                                                 .shufflenet: "#ff7f0e", .shufflenetv2: "#9467bd"]
-
     /// Two scatters per data set: accuracy against parameters and against MACs (the measured
     /// accuracy where there is one, else the reported).
     static func svg(_ rows: [Row]) -> String {
@@ -158,7 +155,7 @@ struct Compare: ParsableCommand {
                 here.compactMap { r in
                     guard let acc = accuracy(r) ?? r.reported else { return nil }
                     let label = r.config.arch == .lrunet ? "N=\(r.config.layerReuse)" : "x\(r.config.widthText)"
-                    return SVGChart.Point(x: x(r), y: acc, label: label, color: colors[r.config.arch] ?? "#444")
+                    return SVGChart.Point(x: x(r), y: acc, label: label, color: r.config.arch.traits.colour)
                 }
             }
             panels.append(SVGChart.ScatterPanel(title: "\(dataset): accuracy vs parameters", xLabel: "parameters", yLabel: "test accuracy %",
@@ -167,6 +164,6 @@ struct Compare: ParsableCommand {
                                                 points: points { Double($0.cost.totalMACs) }, logX: true))
         }
         return SVGChart.scatter(title: "Layer reuse against the baselines (the authors' checkpoints)", panels: panels, columns: 2,
-                                legend: Architecture.allCases.map { ($0.displayName, colors[$0]!) })
+                                legend: Architecture.allCases.map { ($0.displayName, $0.traits.colour) })
     }
 }

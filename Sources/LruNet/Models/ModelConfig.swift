@@ -1,35 +1,11 @@
 /// The networks the engine builds: the paper's LruNet and the four it is compared with.
 public enum Architecture: String, CaseIterable, Codable, Sendable {
     case lrunet, mobilenet, mobilenetv2, shufflenet, shufflenetv2
-
-    /// The name the paper uses.
-    public var displayName: String {
-        switch self {
-        case .lrunet: return "LruNet"
-        case .mobilenet: return "MobileNet"
-        case .mobilenetv2: return "MobileNetV2"
-        case .shufflenet: return "ShuffleNet"
-        case .shufflenetv2: return "ShuffleNetV2"
-        }
-    }
-}
-
-extension Architecture {
-    /// How the authors' code draws fresh weights for it.
-    var initialisation: InitScheme { self == .lrunet || self == .mobilenetv2 ? .kaimingFanOut : .pytorchDefault }
 }
 
 extension ModelConfig {
     /// The network this configuration describes, in the public graph (Models/Architectures/).
-    public var graph: Graph {
-        switch arch {
-        case .lrunet: return lruNet(classes: numClasses, width: Int(widthMult), reuse: layerReuse, inputChannels: inChannels, dropout: dropout).graph
-        case .mobilenet: return mobileNet(classes: numClasses, width: widthMult, inputChannels: inChannels, dropout: dropout).graph
-        case .mobilenetv2: return mobileNetV2(classes: numClasses, width: widthMult, inputChannels: inChannels, dropout: dropout).graph
-        case .shufflenet: return shuffleNet(classes: numClasses, groups: groups, width: widthMult, inputChannels: inChannels).graph
-        case .shufflenetv2: return shuffleNetV2(classes: numClasses, width: widthMult, inputChannels: inChannels).graph
-        }
-    }
+    public var graph: Graph { arch.traits.graph(self) }
 }
 
 /// Everything that defines a network's shape, as the authors' constructors take it and as the
@@ -65,13 +41,7 @@ public struct ModelConfig: Equatable, Codable, Sendable {
                     dropout: dropout)
     }
 
-    static func defaultDropout(_ arch: Architecture) -> Float {
-        switch arch {
-        case .lrunet: return 0.5
-        case .mobilenet, .mobilenetv2: return 0.2
-        case .shufflenet, .shufflenetv2: return 0
-        }
-    }
+    static func defaultDropout(_ arch: Architecture) -> Float { arch.traits.defaultDropout }
 
     /// `int(x * width_mult)` as the authors' Python computes it (truncated toward zero).
     func scaled(_ x: Int) -> Int { Int(Double(x) * widthMult) }
@@ -85,20 +55,7 @@ public struct ModelConfig: Equatable, Codable, Sendable {
         guard (1...64).contains(inChannels) else { throw bad("in_channels", inChannels, "1...64") }
         guard dropout >= 0 && dropout < 1 else { throw bad("dropout", dropout, "[0, 1)") }
         guard widthMult.isFinite && widthMult > 0 && widthMult <= 4 else { throw bad("width_mult", widthMult, "(0, 4]") }
-        switch arch {
-        case .lrunet:
-            guard widthMult == 1 || widthMult == 2 else { throw bad("width_mult", widthMult, "1 or 2 for lrunet") }
-            guard (1...64).contains(layerReuse) else { throw bad("layer_reuse", layerReuse, "1...64") }
-        case .shufflenet:
-            guard groups == 3 || groups == 8 else { throw bad("groups", groups, "3 or 8 for shufflenet") }
-            if let problem = ShuffleNetShape.problem(self) {
-                throw bad("width_mult", widthMult, "a width whose channels \(groups) groups divide (this one gives \(problem))")
-            }
-        case .shufflenetv2:
-            guard shuffleNetV2Widths(widthMult) != nil else { throw bad("width_mult", widthMult, "0.25, 0.5, 0.75, 1, 1.5 or 2 for shufflenetv2") }
-        case .mobilenet, .mobilenetv2:
-            guard scaled(16) >= 1 else { throw bad("width_mult", widthMult, "at least 1/16 for \(arch.rawValue)") }
-        }
+        if let (field, value, allowed) = arch.traits.problem(self) { throw bad(field, value, allowed) }
     }
 
     /// Reads the safetensors metadata keys: `arch`, `num_classes`, `width_mult`, `in_channels`,
@@ -136,13 +93,7 @@ public struct ModelConfig: Equatable, Codable, Sendable {
     }
 
     /// "lrunet N=10 width x1", "mobilenetv2 width x0.25", "shufflenet g3 width x0.5".
-    public var summary: String {
-        switch arch {
-        case .lrunet: return "lrunet N=\(layerReuse) width x\(widthText)"
-        case .shufflenet: return "shufflenet g\(groups) width x\(widthText)"
-        default: return "\(arch.rawValue) width x\(widthText)"
-        }
-    }
+    public var summary: String { arch.traits.summary(self) }
 }
 
 import Foundation

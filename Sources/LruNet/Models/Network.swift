@@ -118,7 +118,7 @@ public final class Network {
                              selectsPatterns: Bool = true) throws {
         try config.validate()
         try self.init(graph: config.graph, config: config, inputChannels: config.inChannels, classes: config.numClasses,
-                      summary: config.summary, metadata: config.metadata, initialisation: config.arch.initialisation,
+                      summary: config.summary, metadata: config.metadata, initialisation: config.arch.traits.initialisation,
                       threading: threading, checkpoint: checkpoint, selectsPatterns: selectsPatterns)
     }
 
