@@ -82,7 +82,13 @@ struct Bench: ParsableCommand {
                         try net.infer(xb.baseAddress!, batch: n, channels: c, height: side, width: side, into: yb.baseAddress!)
                     } }
                 }
-                rows.append(report("inference batch \(n)", images: n, seconds: t, flopsPerImage: 2 * macs, unit: "ms/batch"))
+                var row = report("inference batch \(n)", images: n, seconds: t, flopsPerImage: 2 * macs, unit: "ms/batch")
+                let memory = net.activationBytes
+                format.text(String(format: "  activations: %.2f MB in one arena by liveness (%.2f MB as separate buffers)",
+                                   Double(memory.arena) / 1e6, Double(memory.separate) / 1e6))
+                row["activation_bytes"] = memory.arena
+                row["activation_bytes_separate"] = memory.separate
+                rows.append(row)
                 if profile {
                     let p = OpProfile()
                     net.profile = p

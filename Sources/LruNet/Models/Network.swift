@@ -31,6 +31,11 @@ public final class Network {
     public let cache: ParameterCache
     package let context: RunContext
     private var input = FloatBuffer(count: 0)
+    /// Inference: every layer's output, placed by liveness (``ActivationTrace``).
+    private var activations = FloatBuffer(count: 0)
+    /// Bytes of activations the current inference plan holds in its arena, and what the same
+    /// outputs take as separate buffers (0 for a training plan, which keeps every output).
+    package private(set) var activationBytes = (arena: 0, separate: 0)
     private var logitGradient = FloatBuffer(count: 0)
     private var planned: (shape: ActivationShape, training: Bool, participants: Int)?
     /// What the fusion pass joined for the current plan (empty in training).
@@ -268,9 +273,20 @@ public final class Network {
         guard out.height == 1, out.width == 1, out.channels == classes else {
             throw ModelError.outputMap(height: shape.height, width: shape.width, map: [out.height, out.width])
         }
+        if !training { placeActivations() } else { activations = FloatBuffer(count: 0); activationBytes = (0, 0) }
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
         if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
         planned = (shape, training, participants)
+    }
+
+    /// Places every output of the inference plan in one arena by liveness and binds the layers to it.
+    private func placeActivations() {
+        let trace = ActivationTrace()
+        trace.useAtEnd(graph.trace(nil, trace))          // the logits are read after the pass
+        let (offsets, count) = trace.place()
+        activations = FloatBuffer(count: count)
+        for (request, offset) in zip(trace.requests, offsets) { request.bind(activations.pointer + offset) }
+        activationBytes = (count * MemoryLayout<Float>.size, trace.separateCount * MemoryLayout<Float>.size)
     }
 
     /// The planned buffer for d(loss)/d(logits), `[classes][N]`.

@@ -20,15 +20,19 @@ package final class ActivationLayer: Layer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         if passThrough && !context.training { return input }
-        activationForward(buffers.out.pointer, input, kind: kind, count: buffers.output.count, threading: context.threading)
-        return buffers.out.pointer
+        activationForward(buffers.out, input, kind: kind, count: buffers.output.count, threading: context.threading)
+        return buffers.out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        activationBackward(buffers.gradIn.pointer, gradOutput, output: buffers.out.pointer, kind: kind, count: buffers.output.count,
+        activationBackward(buffers.gradIn.pointer, gradOutput, output: buffers.out, kind: kind, count: buffers.output.count,
                            threading: context.threading)
         return buffers.gradIn.pointer
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

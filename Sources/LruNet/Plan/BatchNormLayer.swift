@@ -38,18 +38,18 @@ package final class BatchNormLayer: Layer {
             if let group = context.pooledBatchNorm {
                 pooledBatchNormStatistics(input, bn: bn, channels: channels, rowLength: l, memory: pooled, group: group,
                                           threading: context.threading)
-                channelAffine(buffers.out.pointer, input, scale: pooled.scale.pointer, shift: pooled.shift.pointer,
+                channelAffine(buffers.out, input, scale: pooled.scale.pointer, shift: pooled.shift.pointer,
                               channels: channels, rowLength: l, threading: context.threading)
             } else {
-                batchNormTrainForward(buffers.out.pointer, input, bn: bn, channels: channels, rowLength: l, threading: context.threading)
+                batchNormTrainForward(buffers.out, input, bn: bn, channels: channels, rowLength: l, threading: context.threading)
             }
-            return buffers.out.pointer
+            return buffers.out
         }
         if passThrough { return input }
         let (s, b) = context.cache.foldedBatchNorm(refs, eps: eps)
-        channelAffine(buffers.out.pointer, input, scale: s, shift: b, activation: activation, channels: channels, rowLength: l,
+        channelAffine(buffers.out, input, scale: s, shift: b, activation: activation, channels: channels, rowLength: l,
                       threading: context.threading)
-        return buffers.out.pointer
+        return buffers.out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
@@ -76,6 +76,10 @@ package final class BatchNormLayer: Layer {
                           savedMean: mean.pointer, savedInvStd: invStd.pointer,
                           runningMean: store.pointer(refs.runningMean), runningVar: store.pointer(refs.runningVar),
                           momentum: momentum, eps: eps)
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -50,7 +50,7 @@ package final class ConcatLayer: Layer {
         let half = input == .split ? buffers.input.count / 2 : 0
         let yl = left?.forward(x, context) ?? x
         let yr = right?.forward(x + half, context) ?? x + half
-        let out = buffers.out.pointer, nl = leftShape.count
+        let out = buffers.out, nl = leftShape.count
         context.timed(.poolShuffleConcat) {
             if context.training || (activation == .none && shuffle == nil) {
                 out.update(from: yl, count: nl)
@@ -80,6 +80,13 @@ package final class ConcatLayer: Layer {
             (gin + count / 2).update(from: dr, count: count / 2)
         }
         return gin
+    }
+
+    /// The branches run one after the other: the left's output and the input live until the join.
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        let l = left?.trace(input, trace) ?? input
+        let r = right?.trace(input, trace) ?? input
+        return trace.produce(count: buffers.outputCount, reading: [l, r, input]) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -20,9 +20,9 @@ package final class ConcatSelfLayer: Layer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         if readByIndexMap && !context.training { return input }
-        concatSelfForward(buffers.out.pointer, input, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
+        concatSelfForward(buffers.out, input, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                           threading: context.threading)
-        return buffers.out.pointer
+        return buffers.out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
@@ -30,6 +30,10 @@ package final class ConcatSelfLayer: Layer {
         concatSelfBackward(buffers.gradIn.pointer, gradOutput, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                            threading: context.threading)
         return buffers.gradIn.pointer
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

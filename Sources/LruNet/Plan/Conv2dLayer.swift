@@ -62,7 +62,7 @@ package final class Conv2dLayer: EpilogueLayer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
-        let w = context.cache.fetch(weight), s = shape!, out = buffers.out.pointer
+        let w = context.cache.fetch(weight), s = shape!, out = buffers.out
         let inference = !context.training
         let folded = inference ? epilogue.batchNorm.map { context.cache.foldedBatchNorm($0, eps: 1e-5) } : nil
         let activation = inference ? epilogue.activation : .none
@@ -96,6 +96,10 @@ package final class Conv2dLayer: EpilogueLayer {
                      gradOutput: gradOutput, input: buffers.savedInput!, weight: store.pointer(weight), shape: shape!,
                      columns: columns.count > 0 ? columns.pointer : nil, threading: context.threading)
         return gin
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -37,7 +37,7 @@ package final class DepthwiseLayer: EpilogueLayer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
-        let i = buffers.input, out = buffers.out.pointer
+        let i = buffers.input, out = buffers.out
         var scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, activation = ActivationKind.none
         // The BatchNorm and activation ride in the kernel's own epilogue.
         if !context.training, let bn = epilogue.batchNorm {
@@ -58,6 +58,10 @@ package final class DepthwiseLayer: EpilogueLayer {
                           weight: store.pointer(weight), channels: channels, multiplier: multiplier, batch: i.batch,
                           height: i.height, width: i.width, geometry: geometry, scratch: scratch, threading: context.threading)
         return gin
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

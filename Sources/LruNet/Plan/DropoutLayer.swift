@@ -22,7 +22,7 @@ package final class DropoutLayer: Layer {
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         guard context.training else { return input }
         let keep = 1 / (1 - probability)
-        let out = buffers.out.pointer, m = mask.pointer
+        let out = buffers.out, m = mask.pointer
         let shape = buffers.output, plane = shape.height * shape.width, rowLength = shape.rowLength
         for n in 0..<shape.batch {
             var rng = SplitMix64(seed: SeedStream.seed(context.stepSeed, 0, 4, context.firstImage + n))
@@ -42,6 +42,10 @@ package final class DropoutLayer: Layer {
         let g = buffers.gradIn.pointer, m = mask.pointer
         for i in 0..<buffers.output.count { g[i] = gradOutput[i] * m[i] }
         return g
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -13,7 +13,7 @@ package final class GlobalPoolLayer: Layer {
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), out = buffers.out.pointer
+        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), out = buffers.out
         for p in 0..<(i.channels * i.batch) {
             var s: Float = 0
             let x = input + p * plane
@@ -28,6 +28,10 @@ package final class GlobalPoolLayer: Layer {
         let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), g = buffers.gradIn.pointer
         for p in 0..<(i.channels * i.batch) { (g + p * plane).update(repeating: gradOutput[p] * inv, count: plane) }
         return g
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -60,6 +60,9 @@ package protocol Layer: AnyObject {
     /// Returns the gradient with respect to the input, or nil when `needInputGradient` is false.
     func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                   _ context: RunContext) -> UnsafeMutablePointer<Float>?
+    /// Inference: records the output this plan writes and the values it reads in `trace`, and
+    /// returns the value it outputs (its input, for a layer that passes it on).
+    func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value
     /// This layer's rows of `lrunet info` (a container lists its children's).
     var summaries: [LayerSummary] { get }
     /// The layers a container holds, in order (empty for a plain layer).
@@ -73,22 +76,45 @@ extension Layer {
     package var allLayers: [Layer] { [self] + children.flatMap(\.allLayers) }
 }
 
-/// Output and input-gradient buffers that most layers keep; sized on plan.
+/// Output and input-gradient buffers that most layers keep; sized on plan. In inference the
+/// output's place is given by the network's activation arena (``ActivationTrace``); a layer that
+/// was not placed allocates its own on first use.
 struct LayerBuffers {
     var input = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
     var output = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
-    private(set) var out = FloatBuffer(count: 0)
+    private var owned = FloatBuffer(count: 0)
+    private var placed: UnsafeMutablePointer<Float>?
+    /// Floats of output this plan writes (0: the layer passes its input on).
+    private(set) var outputCount = 0
     private(set) var gradIn = FloatBuffer(count: 0)
     var savedInput: UnsafeMutablePointer<Float>?
 
-    /// `ownsOutput: false` for layers that pass their input through (DropoutLayer in inference, a
+    /// `ownsOutput: false` for layers that pass their input through (Dropout in inference, a
     /// layer the fusion pass folded into its neighbour).
     mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool, ownsOutput: Bool = true) {
         self.input = input; self.output = output
-        let o = ownsOutput ? output.count : 0
-        if out.count != o { out = FloatBuffer(count: o) }
+        outputCount = ownsOutput ? output.count : 0
+        placed = nil
+        // Training keeps every output for backward in the layer's own buffer; inference waits for its place.
+        let o = training ? outputCount : 0
+        if owned.count != o { owned = FloatBuffer(count: o) }
         let g = training ? input.count : 0
         if gradIn.count != g { gradIn = FloatBuffer(count: g) }
+    }
+
+    /// Where the output goes.
+    var out: UnsafeMutablePointer<Float> {
+        mutating get {
+            if let placed { return placed }
+            if owned.count != outputCount { owned = FloatBuffer(count: outputCount) }
+            return owned.pointer
+        }
+    }
+
+    /// Puts the output at its place in the arena.
+    mutating func place(_ pointer: UnsafeMutablePointer<Float>) {
+        placed = pointer
+        owned = FloatBuffer(count: 0)
     }
 }
 

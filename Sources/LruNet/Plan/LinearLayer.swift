@@ -28,7 +28,7 @@ package final class LinearLayer: Layer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
-        let n = buffers.input.batch, out = buffers.out.pointer
+        let n = buffers.input.batch, out = buffers.out
         // y[out][N] = W[out][in] x[in][N]
         sgemm(m: outputFeatures, n: n, k: inputFeatures, context.cache.fetch(weight), input, out)
         if let bias { addChannelBias(out, context.cache.fetch(bias), channels: outputFeatures, rowLength: n) }
@@ -44,6 +44,10 @@ package final class LinearLayer: Layer {
         guard needInputGradient else { return nil }
         sgemm(transA: true, m: inputFeatures, n: n, k: outputFeatures, store.pointer(weight), gradOutput, buffers.gradIn.pointer)
         return buffers.gradIn.pointer
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -47,13 +47,13 @@ package final class PoolLayer: Layer {
         let planes = i.channels * i.batch
         switch mode {
         case .max:
-            maxPoolForward(buffers.out.pointer, input, argmax: context.training ? argmax : nil, planes: planes,
+            maxPoolForward(buffers.out, input, argmax: context.training ? argmax : nil, planes: planes,
                            height: i.height, width: i.width, geometry: geometry, threading: context.threading)
         case .average:
-            avgPoolForward(buffers.out.pointer, input, planes: planes, height: i.height, width: i.width,
+            avgPoolForward(buffers.out, input, planes: planes, height: i.height, width: i.width,
                            geometry: geometry, threading: context.threading)
         }
-        return buffers.out.pointer
+        return buffers.out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
@@ -68,6 +68,10 @@ package final class PoolLayer: Layer {
                             width: i.width, geometry: geometry, threading: context.threading)
         }
         return buffers.gradIn.pointer
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -34,7 +34,7 @@ package final class ResidualLayer: Layer {
             last.residualSource = UnsafePointer(input)
             return body.forward(input, context)
         }
-        let y = body.forward(input, context), out = buffers.out.pointer
+        let y = body.forward(input, context), out = buffers.out
         let count = buffers.output.count
         context.timed(.batchNorm) {
             let pass = ResidualAdd(out: Rows(out), body: ConstRows(y), input: ConstRows(input), activation: activation, count: count)
@@ -52,13 +52,20 @@ package final class ResidualLayer: Layer {
         let count = buffers.output.count
         var g = UnsafeMutablePointer(gradOutput)
         if activation != .none {            // through the activation first: both paths share it
-            activationBackward(gradBody.pointer, gradOutput, output: buffers.out.pointer, kind: activation, count: count,
+            activationBackward(gradBody.pointer, gradOutput, output: buffers.out, kind: activation, count: count,
                                threading: context.threading)
             g = gradBody.pointer
         }
         guard let gx = body.backward(g, needInputGradient: true, context) else { return nil }
         rowAdd(buffers.gradIn.pointer, gx, g, count)
         return buffers.gradIn.pointer
+    }
+
+    /// The input lives through the body: the add (or the fused epilogue, the body's last step) reads it.
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        let y = body.trace(input, trace)
+        guard buffers.outputCount > 0 else { trace.use(input); return y }
+        return trace.produce(count: buffers.outputCount, reading: [y, input]) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

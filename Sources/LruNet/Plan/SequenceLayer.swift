@@ -49,5 +49,9 @@ package final class SequenceLayer: Layer {
         }
     }
 
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        layers.reduce(input) { value, layer in layer.trace(value, trace) }
+    }
+
     package var summaries: [LayerSummary] { layers.flatMap(\.summaries) }
 }

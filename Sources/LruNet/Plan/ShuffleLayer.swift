@@ -51,7 +51,7 @@ package final class ShuffleLayer: Layer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         if passThrough && !context.training { return input }
-        let c = buffers.input.channels, l = buffers.input.rowLength, out = buffers.out.pointer
+        let c = buffers.input.channels, l = buffers.input.rowLength, out = buffers.out
         for o in 0..<c { (out + o * l).update(from: input + source(o, channels: c) * l, count: l) }
         return out
     }
@@ -61,6 +61,10 @@ package final class ShuffleLayer: Layer {
         let c = buffers.input.channels, l = buffers.input.rowLength, g = buffers.gradIn.pointer
         for o in 0..<c { (g + source(o, channels: c) * l).update(from: gradOutput + o * l, count: l) }
         return g
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -30,7 +30,14 @@ package final class ReuseBlock: Layer {
     private var training = false
     // Inference scratch, reused by every iteration.
     private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0), spare = FloatBuffer(count: 0)
-    private var out = FloatBuffer(count: 0)
+    /// Inference output: its place in the network's activation arena, or (not placed) a buffer of its own.
+    private var out = FloatBuffer(count: 0), outCount = 0
+    private var placedOut: UnsafeMutablePointer<Float>?
+    private var outPointer: UnsafeMutablePointer<Float> {
+        if let placedOut { return placedOut }
+        if out.count != outCount { out = FloatBuffer(count: outCount) }
+        return out.pointer
+    }
     let depthwiseScratch = Scratch()
     // Tiled inference (see ReuseTile.swift): one workspace slice per participant, the lane masks,
     // each iteration's weights gathered once per pass, and the barrier for batches too small to split.
@@ -109,7 +116,7 @@ package final class ReuseBlock: Layer {
             throw PlanError.channelMismatch(layer: name, expected: planes, got: input.channels)
         }
         let pools = !training && fusedPool != nil && input.width <= 16
-        if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : out.count) > 0
+        if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : outCount) > 0
             && (training || tile == nil || tileParticipants == participants) { return input }
         poolsOutput = pools
         shape = input; self.training = training
@@ -117,7 +124,7 @@ package final class ReuseBlock: Layer {
         pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
         if training {
-            out = FloatBuffer(count: 0)      // the last iteration's own buffer is the block's output
+            out = FloatBuffer(count: 0); outCount = 0; placedOut = nil   // the last iteration's own buffer is the block's output
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
@@ -132,7 +139,8 @@ package final class ReuseBlock: Layer {
         } else {
             saved = []
             gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
-            out = FloatBuffer(count: pools ? planes * input.batch * pooledPlane : planes * l)
+            outCount = pools ? planes * input.batch * pooledPlane : planes * l
+            out = FloatBuffer(count: 0); placedOut = nil
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
             planTiles()
@@ -174,7 +182,7 @@ package final class ReuseBlock: Layer {
         }
         let masks = (left: ConstRows(tileMasks.pointer), right: ConstRows(tileMasks.pointer + t.tall.bufferCount))
         let pass = TiledPass(tile: t, input: ConstRows(input), inputChannels: inputRepeatsHalf ? planes / 2 : planes,
-                             out: Rows(out.pointer), batch: batch, iterations: iterations,
+                             out: Rows(outPointer), batch: batch, iterations: iterations,
                              weights: SharedConst(iterationWeights), workspace: Rows(tileScratch.pointer),
                              sharedDepthwise: Rows(tileScratch.pointer + tileParticipants * t.participantCount), masks: masks,
                              counter: tileCounter, barrier: barrier,
@@ -192,7 +200,7 @@ package final class ReuseBlock: Layer {
             // Fewer tiles than threads (batch 1): all threads work on each tile.
             ctx.threading.pool.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
         }
-        return out.pointer
+        return outPointer
     }
 
     private func forwardInference(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -217,7 +225,7 @@ package final class ReuseBlock: Layer {
                         columns: nil, threading: ctx.threading) }
             let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
             // BN + residual + ReLU in one pass, written straight to its shuffled place (no shuffle pass).
-            let y = last ? (poolsOutput ? unpooled.pointer : out.pointer) : carry.pointer
+            let y = last ? (poolsOutput ? unpooled.pointer : outPointer) : carry.pointer
             ctx.timed(.batchNorm) { channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res,
                                                   activation: .relu, shuffleOutput: !last, channels: planes, rowLength: l,
                                                   threading: ctx.threading) }
@@ -228,11 +236,15 @@ package final class ReuseBlock: Layer {
         }
         if poolsOutput {
             ctx.timed(.poolShuffleConcat) {
-                maxPoolForward(out.pointer, unpooled.pointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
+                maxPoolForward(outPointer, unpooled.pointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
                                width: shape.width, geometry: Self.poolGeometry, threading: ctx.threading)
             }
         }
-        return out.pointer
+        return outPointer
+    }
+
+    package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.produce(count: outCount, reading: [input]) { [unowned self] in self.placedOut = $0; self.out = FloatBuffer(count: 0) }
     }
 
     static let poolGeometry = ConvGeometry(kernel: 3, stride: 2, padding: 1)

@@ -1,0 +1,53 @@
+import XCTest
+@testable import LruNet
+
+/// The inference activation arena: no two values alive at once share memory, and the arena
+/// holds the peak of what is alive, not the sum.
+final class ActivationArenaTests: XCTestCase {
+    func testValuesAliveTogetherNeverOverlap() {
+        var rng = SplitMix64(seed: 17)
+        for _ in 0..<200 {
+            let trace = ActivationTrace()
+            var values: [ActivationTrace.Value] = [nil]
+            for _ in 0..<(1 + Int(rng.next() % 30)) {
+                // Read one to three earlier values (some long dead), produce one.
+                let reads = (0..<(1 + Int(rng.next() % 3))).map { _ in values[Int(rng.next() % UInt64(values.count))] }
+                values.append(trace.produce(count: 1 + Int(rng.next() % 5000), reading: reads) { _ in })
+            }
+            trace.useAtEnd(values.last!)
+            let (offsets, count) = trace.place()
+            let r = trace.requests
+            for i in r.indices {
+                XCTAssertLessThanOrEqual(offsets[i] + ActivationTrace.rounded(r[i].count), count)
+                for j in r.indices where j > i && r[j].born <= r[i].lastUse {       // alive together
+                    let disjoint = offsets[i] + ActivationTrace.rounded(r[i].count) <= offsets[j]
+                        || offsets[j] + ActivationTrace.rounded(r[j].count) <= offsets[i]
+                    XCTAssertTrue(disjoint, "requests \(i) and \(j) overlap while both are alive")
+                }
+            }
+            XCTAssertLessThanOrEqual(count, trace.separateCount)
+        }
+    }
+
+    /// lru10 at batch 256: the arena is the peak of what is alive at once (the stem's output
+    /// while the first block writes its pooled output), well under the outputs' sum.
+    func testLruNetInferenceHoldsThePeakNotTheSum() throws {
+        let model = try Network(config: .lrunet(numClasses: 10, layerReuse: 10, inChannels: 1), threading: Threading(threads: 2))
+        model.initialise(seed: 1)
+        _ = try model(Tensor(zeros: [256, 1, 28, 28]))
+        let (arena, separate) = model.activationBytes
+        // The same trace, measured independently: the largest sum of values alive at one step.
+        let trace = ActivationTrace()
+        trace.useAtEnd(model.graph.trace(nil, trace))
+        let steps = trace.requests.map(\.lastUse).max() ?? 0
+        let peak = (1...steps).map { t in
+            trace.requests.filter { $0.born <= t && t <= $0.lastUse }.reduce(0) { $0 + ActivationTrace.rounded($1.count) }
+        }.max()! * MemoryLayout<Float>.size
+        XCTAssertGreaterThanOrEqual(arena, peak)
+        XCTAssertLessThanOrEqual(Double(arena), 1.1 * Double(peak), "first fit wastes more than 10% over the peak")
+        XCTAssertLessThan(Double(arena), 0.7 * Double(separate), "arena \(arena) B vs separate \(separate) B")
+        // A training plan keeps every output instead.
+        _ = try model.lossAndGradients(images: Tensor(zeros: [2, 1, 28, 28]), labels: [0, 1])
+        XCTAssertEqual(model.activationBytes.arena, 0)
+    }
+}
