@@ -15,7 +15,7 @@ PRETRAINED   ?= $(if $(AUTHORS),.build/pretrained,$(or $(LRUNET_PRETRAINED),../s
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep clean
+.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep study clean
 
 all: build
 
@@ -151,6 +151,12 @@ train: build
 # The paper's reuse experiment: N in {1, 2, 4, 6, 10} under one short schedule.
 sweep: build
 	$(BIN)/lrunet sweep --reuse 1,2,4,6,10 --epochs 2 --limit 20000 --no-augment --out runs/sweep
+
+# The reuse study (docs/reuse-study.md): N = 1 and 10, three seeds, the authors' recipe at 15
+# epochs, then the budget trend; finished runs in docs/study are kept, so this only runs what is missing.
+study: build
+	$(BIN)/lrunet study --reuse 1,10 --seeds 1,2,3 --epochs 15 --recipe authors
+	$(BIN)/lrunet study --reuse 1,10 --seeds 1 --epochs 10,20,40 --recipe authors
 
 clean:
 	rm -rf .build .build-asan .build-tsan .build-fuzz .build-docs .build-mpi $(EXAMPLE)/.build

@@ -224,4 +224,19 @@ sys.exit(0 if ours == theirs else 1)
 PY
 fi
 expect_error "train on a missing data dir" "no such file" "$LRUNET" train --data "$tmp/nodata" --out "$tmp/c"
+# lrunet study: a tiny grid (smoke-test limits keep it apart from real results), resumable and
+# skippable, and its statistics.
+study=("$LRUNET" study --reuse 1,2 --seeds 1,2 --epochs 1 --limit 300 --test-limit 100 --validation 100 --results "$tmp/study" --runs "$tmp/study-runs")
+if "${study[@]}" >"$tmp/study.log" 2>&1; then
+  n=$(ls "$tmp"/study/*/n*/result.json 2>/dev/null | wc -l)
+  [[ $n -eq 4 ]] && ok "study: four runs, each with its result.json" || bad "study: $n result files"
+  grep -q "N = 2 minus N = 1" "$tmp/study/summary.md" && grep -q "Welch 95% interval" "$tmp/study/summary.md" && grep -q "McNemar exact p" "$tmp/study/summary.md" \
+    && [[ -s $tmp/study/summary.svg && -s $tmp/study/curves.svg ]] && ok "study: summary with the interval, McNemar and the charts" || bad "study: summary"
+  "${study[@]}" >"$tmp/study2.log" 2>&1 && [[ $(grep -c "done, kept" "$tmp/study2.log") -eq 4 ]] && ! grep -q "epoch 1/1" "$tmp/study2.log" \
+    && ok "study: a second invocation keeps the finished runs" || bad "study: reran finished runs"
+  "$LRUNET" study --report --results "$tmp/study" | grep -q "^| 2 | 1, 2 |" && ok "study --report alone" || bad "study --report"
+else bad "study: $(tail -2 "$tmp/study.log")"; fi
+"$LRUNET" study --recipe fancy >/dev/null 2>"$tmp/err"; rc=$?
+[[ $rc -ne 0 && $rc -lt 128 ]] && grep -q -- "--recipe takes authors and plain" "$tmp/err" && ok "study with a bad recipe: usage error" || bad "study --recipe fancy (exit $rc)"
+
 finish cli

@@ -12,6 +12,7 @@ struct LruNetCommand: ParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         // OpenBLAS picks its kernels when it loads: a core weaker than the CPU needs a new process.
         BLASCoreChoice.apply()
+        CrashInjection.installFromEnvironment()
         main(nil)
     }
 
@@ -33,9 +34,10 @@ struct LruNetCommand: ParsableCommand {
           lrunet info --weights fashionmnist-lru1-09117
           lrunet train --reuse 2 --epochs 8 --no-augment --out runs/fashion-lru2
           lrunet train --arch mobilenetv2 --width 0.25 --epochs 4 --out runs/mbv2
+          lrunet study --reuse 1,10 --seeds 1,2,3 --epochs 15
           lrunet compare --out docs/compare
           lrunet bench --weights fashionmnist-shufflenetv2-025x-09342
         """,
         version: LruNetVersion.string,
-        subcommands: [Eval.self, Predict.self, Info.self, Import.self, Train.self, Sweep.self, Compare.self, Bench.self, Diff.self])
+        subcommands: [Eval.self, Predict.self, Info.self, Import.self, Train.self, Sweep.self, Study.self, Compare.self, Bench.self, Diff.self])
 }

@@ -42,6 +42,10 @@ struct TrainingFlags: ParsableArguments {
     var noAugment = false
     @Option(help: "Threads (0 = all cores).")
     var threads: Int = 0
+    @Option(help: ArgumentHelp("A whole recipe, over the flags above: authors (their main.py: crop 32, rotation 10, flip, batch 256, lr 0.1 with x0.1 at 2/3 and 5/6, dropout 0.5) or plain (the same without augmentation).", valueName: "name"))
+    var recipe: Recipe?
+    @Option(help: ArgumentHelp("Hold out the last N training images and report their accuracy every epoch.", valueName: "n"))
+    var validation: Int?
 
     func validate() throws {
         guard DatasetKind(name: dataset) != nil else { throw ValidationError("--dataset must be fashion-mnist, cifar10 or cifar100") }
@@ -75,23 +79,25 @@ struct TrainingFlags: ParsableArguments {
         o.epochs = epochs; o.batchSize = batch; o.learningRate = lr; o.schedule = schedule; o.warmupEpochs = warmup
         o.nesterov = nesterov; o.seed = seed; o.trainLimit = limit; o.testLimit = testLimit
         o.augment = !noAugment; o.cropSize = cropSize; o.rotationDegrees = rotation
+        o.validationSize = validation
+        recipe?.apply(to: &o)
         return o
     }
 
     func config(reuse: Int, data: LabeledImages) -> ModelConfig {
         ModelConfig(arch: Architecture(rawValue: arch)!, numClasses: data.numClasses, widthMult: width, layerReuse: reuse,
-                    groups: groups, inChannels: data.channels, dropout: dropout)
+                    groups: groups, inChannels: data.channels, dropout: dropout ?? recipe?.dropout)
     }
 
     /// The run's settings, printed before training.
     func describeRun(_ o: TrainingOptions, train: LabeledImages, test: LabeledImages, threads: Int) -> String {
         let side = o.augmentation.outputSide(train.height)
         let aug = o.augment
-            ? "random crop \(side)x\(side) (padding 4) from \(train.height)x\(train.width), rotation +-\(rotation) deg, horizontal flip; test on \(test.height)x\(test.width)"
+            ? "random crop \(side)x\(side) (padding 4) from \(train.height)x\(train.width), rotation +-\(o.rotationDegrees) deg, horizontal flip; test on \(test.height)x\(test.width)"
             : "none"
         return """
-        SGD lr \(lr) (\(schedule)\(warmup > 0 ? ", warm-up \(warmup)" : "")), momentum 0.9\(nesterov ? " nesterov" : ""), weight decay 5e-4, \
-        batch \(batch), \(epochs) epochs, seed \(seed), \(threads) thread(s)
+        \(recipe.map { "recipe \($0.rawValue): " } ?? "")SGD lr \(o.learningRate) (\(o.schedule)\(o.warmupEpochs > 0 ? ", warm-up \(o.warmupEpochs)" : "")), momentum 0.9\(o.nesterov ? " nesterov" : ""), weight decay 5e-4, \
+        batch \(o.batchSize), \(o.epochs) epochs, seed \(o.seed), \(threads) thread(s)
         augmentation: \(aug)
         """
     }
@@ -115,3 +121,4 @@ func runTrainer(_ trainer: Trainer, resume: Bool, label: String = "", quiet: Boo
 }
 
 extension ScheduleKind: ExpressibleByArgument {}
+extension Recipe: ExpressibleByArgument {}

@@ -1,16 +1,16 @@
 import Foundation
 
 /// A small dependency-free SVG line chart: side-by-side panels, axes with ticks, a legend.
-public enum SVGChart {
-    public struct Series {
-        public var name: String, color: String
-        public var x: [Double], y: [Double]
-        public init(name: String, color: String, x: [Double], y: [Double]) { self.name = name; self.color = color; self.x = x; self.y = y }
+package enum SVGChart {
+    package struct Series {
+        package var name: String, color: String
+        package var x: [Double], y: [Double]
+        package init(name: String, color: String, x: [Double], y: [Double]) { self.name = name; self.color = color; self.x = x; self.y = y }
     }
-    public struct Panel {
-        public var title: String, yLabel: String
-        public var series: [Series]
-        public init(title: String, yLabel: String, series: [Series]) { self.title = title; self.yLabel = yLabel; self.series = series }
+    package struct Panel {
+        package var title: String, yLabel: String
+        package var series: [Series]
+        package init(title: String, yLabel: String, series: [Series]) { self.title = title; self.yLabel = yLabel; self.series = series }
     }
 
     static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
@@ -22,7 +22,7 @@ public enum SVGChart {
         return out
     }
 
-    public static func render(title: String, xLabel: String, panels: [Panel]) -> String {
+    package static func render(title: String, xLabel: String, panels: [Panel]) -> String {
         let pw = 420.0, ph = 300.0, ml = 60.0, mt = 50.0, mb = 45.0, gap = 40.0
         let width = Double(panels.count) * (pw + ml + gap) + 20
         var svg = """
@@ -63,22 +63,26 @@ public enum SVGChart {
     }
 
     /// One point of a scatter, with its label.
-    public struct Point {
-        public var x: Double, y: Double, label: String, color: String
-        public init(x: Double, y: Double, label: String, color: String) { self.x = x; self.y = y; self.label = label; self.color = color }
+    package struct Point {
+        package var x: Double, y: Double, label: String, color: String
+        /// Half the length of a vertical error bar (0: none).
+        package var error: Double
+        package init(x: Double, y: Double, label: String, color: String, error: Double = 0) {
+            self.x = x; self.y = y; self.label = label; self.color = color; self.error = error
+        }
     }
-    public struct ScatterPanel {
-        public var title: String, xLabel: String, yLabel: String
-        public var points: [Point]
+    package struct ScatterPanel {
+        package var title: String, xLabel: String, yLabel: String
+        package var points: [Point]
         /// A logarithmic x axis (for quantities that span decades, such as MACs).
-        public var logX: Bool
-        public init(title: String, xLabel: String, yLabel: String, points: [Point], logX: Bool = false) {
+        package var logX: Bool
+        package init(title: String, xLabel: String, yLabel: String, points: [Point], logX: Bool = false) {
             self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.points = points; self.logX = logX
         }
     }
 
     /// Scatter panels in a grid of `columns`, each point labelled, with a legend of the colours.
-    public static func scatter(title: String, panels: [ScatterPanel], columns: Int, legend: [(String, String)]) -> String {
+    package static func scatter(title: String, panels: [ScatterPanel], columns: Int, legend: [(String, String)]) -> String {
         let pw = 380.0, ph = 260.0, ml = 60.0, mt = 60.0, mb = 50.0, gap = 40.0
         let rows = (panels.count + columns - 1) / max(columns, 1)
         let width = Double(columns) * (pw + ml + gap) + 20, height = Double(rows) * (ph + mt + mb) + 60
@@ -95,7 +99,7 @@ public enum SVGChart {
         for (k, panel) in panels.enumerated() {
             let ox = ml + Double(k % columns) * (pw + ml + gap), oy = 30 + mt + Double(k / columns) * (ph + mt + mb)
             func fx(_ v: Double) -> Double { panel.logX ? log10(max(v, 1e-12)) : v }
-            let xs = panel.points.map { fx($0.x) }, ys = panel.points.map(\.y)
+            let xs = panel.points.map { fx($0.x) }, ys = panel.points.flatMap { [$0.y - $0.error, $0.y + $0.error] }
             var x0 = xs.min() ?? 0, x1 = xs.max() ?? 1, y0 = ys.min() ?? 0, y1 = ys.max() ?? 1
             if x1 - x0 < 1e-9 { x0 -= 1; x1 += 1 }
             if y1 - y0 < 1e-9 { y0 -= 1; y1 += 1 }
@@ -116,6 +120,12 @@ public enum SVGChart {
             svg += "<text x=\"\(Int(ox + pw / 2))\" y=\"\(Int(oy + ph + 36))\" text-anchor=\"middle\">\(escape(panel.xLabel))</text>\n"
             svg += "<text transform=\"translate(\(Int(ox - 45)),\(Int(oy + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(panel.yLabel))</text>\n"
             for p in panel.points {
+                if p.error > 0 {
+                    let x = px(p.x), top = py(p.y + p.error), bottom = py(p.y - p.error)
+                    svg += "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"\(top)\" y2=\"\(bottom)\" stroke=\"\(p.color)\"/>"
+                    svg += "<line x1=\"\(x - 5)\" x2=\"\(x + 5)\" y1=\"\(top)\" y2=\"\(top)\" stroke=\"\(p.color)\"/>"
+                    svg += "<line x1=\"\(x - 5)\" x2=\"\(x + 5)\" y1=\"\(bottom)\" y2=\"\(bottom)\" stroke=\"\(p.color)\"/>"
+                }
                 svg += "<circle cx=\"\(px(p.x))\" cy=\"\(py(p.y))\" r=\"5\" fill=\"\(p.color)\" fill-opacity=\"0.85\"/>"
                 svg += "<text x=\"\(px(p.x) + 7)\" y=\"\(py(p.y) - 6)\" font-size=\"10\">\(escape(p.label))</text>\n"
             }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A training checkpoint: `model.safetensors` (the state dict in PyTorch names,
 /// loadable by `lrunet eval` and by PyTorch) and `optimizer.safetensors` (SGD
@@ -117,18 +116,13 @@ public enum Checkpoint {
     }
 }
 
-/// Named moments at which a test can have the process killed (`LRUNET_CRASH_AT=<name>`, or
-/// `<name>@<k>` for the k-th time it is reached), to show that a checkpoint survives a crash
-/// there. Unset, a check is one comparison.
-enum CrashPoint {
-    static let target: (name: String, hit: Int)? = ProcessInfo.processInfo.environment["LRUNET_CRASH_AT"].map { spec in
-        let parts = spec.split(separator: "@", maxSplits: 1)
-        return (String(parts[0]), parts.count == 2 ? Int(parts[1]) ?? 1 : 1)
-    }
-    private static let hits = Atomic<Int>(0)
+/// Named moments of a checkpoint save (`checkpoint-committed`, `write:model.safetensors.pending`,
+/// ...) at which a fault test may act through ``hook``. The library only calls it; `lrunet`
+/// installs the fault tests' kill switch (Sources/LruNetCLI/CrashInjection.swift). Unset, a
+/// check is one load.
+package enum CrashPoint {
+    /// Set once, before any checkpoint is written.
+    nonisolated(unsafe) package static var hook: ((String) -> Void)?
 
-    static func reach(_ name: String) {
-        guard let target, target.name == name else { return }
-        if hits.add(1, ordering: .relaxed).newValue == target.hit { kill(getpid(), SIGKILL) }
-    }
+    static func reach(_ name: String) { hook?(name) }
 }

@@ -21,6 +21,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Crop side for training (nil: the input size; 32: the authors' choice for Fashion-MNIST).
     public var cropSize: Int?
     public var evalBatch = 256
+    /// Hold out the last `validationSize` training images (before ``trainLimit``) and evaluate
+    /// them after every epoch: the split for any model selection, so the test set is only reported.
+    public var validationSize: Int?
 
     public init() {}
 
@@ -80,6 +83,8 @@ public final class Trainer {
     public let model: Network
     public let train: LabeledImages
     public let test: LabeledImages
+    /// The held-out end of the training set (``TrainingOptions/validationSize``), if any.
+    public let validation: LabeledImages?
     public let options: TrainingOptions
     public let directory: String
     public let datasetName: String
@@ -101,6 +106,14 @@ public final class Trainer {
         guard options.epochs >= 1 else { throw ModelError.invalidConfig(field: "epochs", value: "\(options.epochs)", allowed: "at least 1") }
         guard options.batchSize >= 1 else { throw ModelError.invalidConfig(field: "batch size", value: "\(options.batchSize)", allowed: "at least 1") }
         self.model = model
+        var train = train
+        if let v = options.validationSize {
+            guard v >= 1 && v < train.count else {
+                throw ModelError.invalidConfig(field: "validation size", value: "\(v)", allowed: "1..<\(train.count) (the training images)")
+            }
+            validation = train.slice(train.count - v..<train.count)
+            train = train.prefix(train.count - v)
+        } else { validation = nil }
         self.train = options.trainLimit.map { train.prefix($0) } ?? train
         self.test = options.testLimit.map { test.prefix($0) } ?? test
         self.options = options; self.directory = directory; self.datasetName = datasetName
@@ -177,11 +190,13 @@ public final class Trainer {
             let totals = group.sum([lossSum, Double(correct), Double(seen)])
             let trainSeconds = Date().timeIntervalSince(t0)
             try agreeOnState(epoch: epoch)
-            let eval = try evaluateShared()
-            let record = EpochRecord(epoch: epoch, learningRate: lr, trainLoss: totals[0] / totals[2],
+            let eval = try evaluateShared(test)
+            let held = try validation.map(evaluateShared)
+            var record = EpochRecord(epoch: epoch, learningRate: lr, trainLoss: totals[0] / totals[2],
                                      trainAccuracy: totals[1] / totals[2], testLoss: eval.loss,
                                      testAccuracy: eval.accuracy, testCorrect: eval.correct, testTotal: eval.total,
                                      imagesPerSecond: totals[2] / trainSeconds, seconds: Date().timeIntervalSince(t0))
+            record.validationLoss = held?.loss; record.validationAccuracy = held?.accuracy
             if let bad = model.firstNonFiniteState() { throw TrainingError.nonFiniteState(epoch: epoch, tensor: bad.tensor, value: bad.value) }
             history.append(record)
             if group.rank == 0 { try saveCheckpoint(epoch: epoch, record: record) }
@@ -255,8 +270,8 @@ public final class Trainer {
         guard group.agree(hash) else { throw TrainingError.processesDiverged(epoch: epoch) }
     }
 
-    /// The test set's evaluation, each process taking an equal slice.
-    private func evaluateShared() throws -> EvaluationResult {
+    /// A set's evaluation, each process taking an equal slice.
+    private func evaluateShared(_ test: LabeledImages) throws -> EvaluationResult {
         guard group.isDistributed else { return try model.evaluate(test, batchSize: options.evalBatch) }
         let lo = test.count * group.rank / group.size, hi = test.count * (group.rank + 1) / group.size
         let part = try model.evaluate(test.slice(lo..<hi), batchSize: options.evalBatch)

@@ -12,11 +12,16 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var testTotal: Int
     public var imagesPerSecond: Double
     public var seconds: Double
+    /// On the held-out validation images, when the run keeps some (``TrainingOptions/validationSize``).
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
 
-    static let csvHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_correct,test_total,train_img_per_s,seconds"
+    static let csvHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_correct,test_total,train_img_per_s,seconds,val_loss,val_acc"
     var csvRow: String {
-        String(format: "%d,%.6g,%.6f,%.4f,%.6f,%.4f,%d,%d,%.1f,%.1f", epoch, learningRate, trainLoss, 100 * trainAccuracy,
+        String(format: "%d,%.6g,%.6f,%.4f,%.6f,%.4f,%d,%d,%.1f,%.1f,", epoch, learningRate, trainLoss, 100 * trainAccuracy,
                testLoss, 100 * testAccuracy, testCorrect, testTotal, imagesPerSecond, seconds)
+            + (validationLoss.map { String(format: "%.6f", $0) } ?? "") + ","
+            + (validationAccuracy.map { String(format: "%.4f", 100 * $0) } ?? "")
     }
 }
 
