@@ -190,7 +190,7 @@ package final class ReuseBlock: Layer {
                                                                    ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil)
         let width = min(ctx.threading.threads, tileParticipants)
         // Whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
-        RegionCensus.shared.record(#fileID, #line, items: pass.tiles >= width ? pass.tiles
+        RegionObserver.record(#fileID, #line, items: pass.tiles >= width ? pass.tiles
                                    : width > ReuseTile.groups ? planes / 4 : ReuseTile.groups, threads: width)
         if pass.tiles >= width {
             // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.

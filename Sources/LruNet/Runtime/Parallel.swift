@@ -48,7 +48,7 @@ public struct Threading: Sendable, Equatable {
                                         _ body: @escaping @Sendable (_ args: UnsafePointer<Args>, _ worker: Int, _ range: Range<Int>) -> Void) {
         withUnsafePointer(to: args) { a in
             let workers = min(threads, count / max(minPerThread, 1))
-            RegionCensus.shared.record(file, line, items: count / max(minPerThread, 1), threads: max(workers, 1))
+            RegionObserver.record(file, line, items: count / max(minPerThread, 1), threads: max(workers, 1))
             if workers <= 1 { body(a, 0, 0..<count); return }
             pool.run(width: workers, Chunks(args: a, body: body, count: count, workers: workers)) { c, w, width in
                 let c = c.pointee
@@ -74,7 +74,7 @@ public struct Threading: Sendable, Equatable {
                                        _ body: @escaping @Sendable (_ args: UnsafePointer<Args>, _ worker: Int, _ item: Int) -> Void) {
         withUnsafePointer(to: args) { a in
             let workers = min(threads, count)
-            RegionCensus.shared.record(file, line, items: count, threads: max(workers, 1))
+            RegionObserver.record(file, line, items: count, threads: max(workers, 1))
             if workers <= 1 { for i in 0..<count { body(a, 0, i) }; return }
             counter.reset()
             pool.run(width: workers, Items(args: a, body: body, count: count, counter: counter)) { c, w, _ in

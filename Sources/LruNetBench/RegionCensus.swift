@@ -1,12 +1,13 @@
+import LruNet
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Counts the parallel regions the engine starts, by call site: how many work items each
-/// offered and how many threads it used. Off by default (one relaxed load per region);
-/// `lrunet-bench --parallelism` turns it on to report each region's available parallelism at
-/// 16, 32 and 64 threads (docs/parallelism.md).
+/// offered and how many threads it used, through the library's ``RegionObserver``.
+/// `lrunet-bench --parallelism` reports each region's available parallelism at 16, 32 and 64
+/// threads with it (docs/parallelism.md).
 package final class RegionCensus: @unchecked Sendable {
     package static let shared = RegionCensus()
 
@@ -21,30 +22,25 @@ package final class RegionCensus: @unchecked Sendable {
         package var minThreads: Int, maxThreads: Int
     }
 
-    private let on = Atomic<Bool>(false)
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var rows: [String: Row] = [:]
 
     private init() { pthread_mutex_init(lock, nil) }
 
-    package var isRecording: Bool { on.load(ordering: .relaxed) }
-
     /// Starts counting afresh.
     package func start() {
         pthread_mutex_lock(lock); rows = [:]; pthread_mutex_unlock(lock)
-        on.store(true, ordering: .relaxed)
+        RegionObserver.install { [self] file, line, items, threads in record(file, line, items: items, threads: threads) }
     }
 
     /// Stops counting and returns the rows, by call site.
     package func stop() -> [Row] {
-        on.store(false, ordering: .relaxed)
+        RegionObserver.remove()
         pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         return rows.values.sorted { $0.site < $1.site }
     }
 
-    @inline(__always)
-    func record(_ file: StaticString, _ line: UInt, items: Int, threads: Int) {
-        guard isRecording else { return }
+    private func record(_ file: StaticString, _ line: UInt, items: Int, threads: Int) {
         let site = "\(file):\(line)"
         pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         var row = rows[site] ?? Row(site: site, regions: 0, minItems: .max, maxItems: 0, minThreads: .max, maxThreads: 0)
