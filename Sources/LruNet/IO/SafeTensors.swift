@@ -14,7 +14,7 @@ public struct SafeTensorInfo: Equatable, Sendable {
 ///
 /// Reading validates the whole header before any tensor is touched, as strictly as the format's
 /// reference implementation: the header is one JSON object (read by our own bounded parser,
-/// ``JSONValue``), every tensor's byte range holds its shape and dtype, and the ranges tile the
+/// `JSONValue`), every tensor's byte range holds its shape and dtype, and the ranges tile the
 /// data section exactly. Sizes are checked against the bytes present, so a hostile header
 /// cannot cause an allocation larger than the file.
 public final class SafeTensorsFile {

@@ -8,7 +8,7 @@ import Foundation
 /// then, for each key in that order, an 8-byte element count and the little-endian values. The
 /// object is `{'net': OrderedDict(state_dict), 'acc': float, 'epoch': int}` (or a bare state
 /// dict); its tensors are `_rebuild_tensor_v2` calls over `FloatStorage`s named by persistent
-/// ids. The pickles run on ``PickleMachine``, which refuses anything that is not such data.
+/// ids. The pickles run on `PickleMachine`, which refuses anything that is not such data.
 public struct TorchCheckpoint {
     /// The state dict in file order, names as stored (with DataParallel's `module.` if present).
     public let tensors: [(name: String, tensor: Tensor)]

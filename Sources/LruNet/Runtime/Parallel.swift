@@ -4,7 +4,7 @@ import COpenBLAS
 /// How many threads the engine uses, and the worker pool they run on.
 ///
 /// Passed explicitly (no global mode): a network holds one and hands it to every kernel, and
-/// each `Threading` value (with its copies) owns its own ``WorkerPool``, so two networks run side
+/// each `Threading` value (with its copies) owns its own `WorkerPool`, so two networks run side
 /// by side, each on its own threads. OpenBLAS itself runs single-threaded (process-wide, set
 /// here): its idle threads spin and yield, which on two cores starved our own workers. Instead
 /// the engine splits each GEMM across its threads, by group or by column block, and calls a
