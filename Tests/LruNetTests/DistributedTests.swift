@@ -34,12 +34,19 @@ final class DistributedTests: XCTestCase {
     /// Trains `config` on `processes` threads, each its own network and trainer.
     private func train(_ config: ModelConfig, processes: Int, threads: Int = 1, synchronised: Bool = true, epochs: Int = 2,
                        resume: Bool = false, into dir: String, keepEpoch1 copy: String? = nil) throws -> Run {
+        try train({ try Network(config: config, threading: Threading(threads: $0)) }, processes: processes, threads: threads,
+                  synchronised: synchronised, epochs: epochs, resume: resume, into: dir, keepEpoch1: copy)
+    }
+
+    /// Trains the networks `make` builds (given a thread count) on `processes` threads.
+    private func train(_ make: (Int) throws -> Network, processes: Int, threads: Int = 1, synchronised: Bool = true, epochs: Int = 2,
+                       resume: Bool = false, into dir: String, keepEpoch1 copy: String? = nil) throws -> Run {
         let groups = ThreadCollectives.group(size: processes)
         let train = images(64, seed: 1), test = images(40, seed: 2)
         var o = options()
         o.epochs = epochs
         let trainers = try groups.map { g -> Trainer in
-            let t = try Trainer(model: Network(config: config, threading: Threading(threads: threads)), train: train, test: test,
+            let t = try Trainer(model: make(threads), train: train, test: test,
                                 options: o, directory: dir, datasetName: "synthetic")
             t.group = g
             t.synchronisedBatchNorm = synchronised
@@ -175,6 +182,36 @@ final class DistributedTests: XCTestCase {
 
     /// A 2-process run stopped after epoch 1 and resumed on 1 process ends where the
     /// uninterrupted 2-process run ends, to rounding; and a 1-process checkpoint resumes on 2.
+    /// A network of the user's own description (a plain conv reused 3 times with a BatchNorm per
+    /// application) trains on two processes as on one, and resumes from its checkpoint.
+    func testCustomReusedNetworkTrainsDistributedAndResumes() throws {
+        let description = Sequential {
+            Sequential { Conv2d(1, 8, kernelSize: 3, stride: 2, padding: 1, bias: false); BatchNorm2d(8); ReLU() }.named("stem")
+            Reuse(times: 3) { i in
+                Residual(activation: .relu) {
+                    Conv2d(8, 8, kernelSize: 3, padding: 1, bias: false).named("conv")
+                    BatchNorm2d(8).named("bn.\(i)")
+                }.named("")
+            }.named("block")
+            GlobalAvgPool2d()
+            Linear(8, 10).named("fc")
+        }
+        let make = { (threads: Int) in try Network(description, inputChannels: 1, classes: 10, threading: Threading(threads: threads)) }
+        let one = try train(make, processes: 1, into: directory + "/custom-1", keepEpoch1: directory + "/custom-resume")
+        let two = try train(make, processes: 2, into: directory + "/custom-2")
+        XCTAssertEqual(two.weights[0], two.weights[1], "the two processes' weights differ")
+        let store = one.trainers[0].model.parameters
+        XCTAssertLessThan(largestRelativeDifference(two.weights[0], one.weights[0], store), 1e-4)
+        XCTAssertEqual(two.history.map(\.testCorrect), one.history.map(\.testCorrect))
+        // Killed after epoch 1 (the copy), resumed: the uninterrupted run's weights, bit for bit.
+        let resumed = try train(make, processes: 1, resume: true, into: directory + "/custom-resume")
+        XCTAssertEqual(resumed.history.count, 2)
+        XCTAssertEqual(resumed.weights[0], one.weights[0])
+        let file = try SafeTensorsFile(path: directory + "/custom-resume/model.safetensors")
+        XCTAssertEqual(file.metadata["arch"], "custom")
+        XCTAssertNotNil(file.tensors["block.conv.weight"])
+    }
+
     func testResumeOnAnotherProcessCount() throws {
         let config = ModelConfig(arch: .lrunet, numClasses: 10, layerReuse: 2, inChannels: 1)
         let whole = try train(config, processes: 2, into: directory + "/whole", keepEpoch1: directory + "/split")
