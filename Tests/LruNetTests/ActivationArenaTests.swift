@@ -36,6 +36,8 @@ final class ActivationArenaTests: XCTestCase {
         model.initialise(seed: 1)
         _ = try model(Tensor(zeros: [256, 1, 28, 28]))
         let (arena, separate) = model.activationBytes
+        let reported = try model.activationMemory(batch: 256, height: 28, width: 28)
+        XCTAssertEqual(reported.arenaBytes, arena); XCTAssertEqual(reported.separateBytes, separate)
         // The same trace, measured independently: the largest sum of values alive at one step.
         let trace = ActivationTrace()
         trace.useAtEnd(model.graph.trace(nil, trace))

@@ -55,7 +55,22 @@ extension Int {
     }
 }
 
+/// What an inference pass holds in activations at one batch size.
+public struct ActivationMemory: Sendable {
+    /// Bytes of the arena every layer output is placed in, by liveness (the peak of what is alive).
+    public let arenaBytes: Int
+    /// Bytes the same outputs take as separate buffers (what a plan without the arena holds).
+    public let separateBytes: Int
+}
+
 extension Network {
+    /// Plans inference for `batch` images of `height x width` and reports its activation memory.
+    public func activationMemory(batch: Int, height: Int, width: Int) throws -> ActivationMemory {
+        guard batch >= 1 else { throw ModelError.emptyBatch }
+        try plan(ActivationShape(channels: inputChannels, batch: batch, height: height, width: width), training: false)
+        return ActivationMemory(arenaBytes: activationBytes.arena, separateBytes: activationBytes.separate)
+    }
+
     /// Per-layer rows for `lrunet info`, planned for one image of `height x width`.
     public func layerSummaries(height: Int, width: Int) throws -> [LayerSummary] {
         try plan(ActivationShape(channels: inputChannels, batch: 1, height: height, width: width), training: false)
