@@ -42,16 +42,26 @@ enum Compare {
         ours.append(("train_b128_img_s", 128 / t.median))
 
         let name = URL(fileURLWithPath: weights).deletingPathExtension().lastPathComponent
-        print("\n\(name), \(threads) threads; ratio = LruNet-Swift speed / theirs")
+        // Issue 23's targets: every baseline at least as fast as ONNX Runtime in inference and as
+        // PyTorch in training; LruNet at least 5x ONNX Runtime.
+        let inferenceTarget = model.config?.arch == .lrunet ? 5.0 : 1.0
+        func target(_ key: String, _ framework: String) -> Double? {
+            key.hasPrefix("train") ? (framework.hasPrefix("PyTorch") ? 1.0 : nil) : (framework.hasPrefix("ONNX") ? inferenceTarget : nil)
+        }
+        print("\n\(name), \(threads) threads, \(InstructionSet.cpuDescription); ratio = LruNet-Swift speed / theirs, "
+              + "then / the target (\(inferenceTarget == 1 ? "1.0x ONNX Runtime" : "5x ONNX Runtime") in inference, 1.0x PyTorch in training)")
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
-        print(pad("workload", 20) + pad("LruNet-Swift", 15) + frameworks.map { pad($0.0, 28) }.joined())
+        print(pad("workload", 20) + pad("LruNet-Swift", 15) + frameworks.map { pad($0.0, 36) }.joined())
         for (key, rate) in ours {
             let label = key.hasPrefix("train") ? "training b128" : "inference b" + key.dropFirst(7).prefix { $0.isNumber }
             func show(_ r: Double) -> String { key == "infer_b1_img_s" ? String(format: "%.2f ms", 1000 / r) : String(format: "%.0f img/s", r) }
             var line = pad(label, 20) + pad(show(rate), 15)
-            for (_, results) in frameworks {
-                if let theirs = results[key] as? Double { line += pad("\(show(theirs)) (\(String(format: "%.1fx", rate / theirs)))", 28) }
-                else { line += pad("-", 28) }
+            for (framework, results) in frameworks {
+                if let theirs = results[key] as? Double {
+                    let ratio = rate / theirs
+                    let goal = target(key, framework).map { String(format: ", %.2fx target", ratio / $0) } ?? ""
+                    line += pad("\(show(theirs)) (\(String(format: "%.2fx", ratio))\(goal))", 36)
+                } else { line += pad("-", 36) }
             }
             print(line)
         }
