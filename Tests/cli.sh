@@ -230,6 +230,13 @@ study=("$LRUNET" study --reuse 1,2 --seeds 1,2 --epochs 1 --limit 300 --test-lim
 if "${study[@]}" >"$tmp/study.log" 2>&1; then
   n=$(ls "$tmp"/study/*/n*/result.json 2>/dev/null | wc -l)
   [[ $n -eq 4 ]] && ok "study: four runs, each with its result.json" || bad "study: $n result files"
+  # The per-image correctness McNemar reads agrees with the counted accuracy, run by run.
+  python3 - "$tmp"/study/*/n*/result.json <<'PY' && ok "study: each run's image mask counts its test_correct" || bad "study: image masks disagree with test_correct"
+import json, sys
+for path in sys.argv[1:]:
+    r = json.load(open(path))
+    if sum(bin(b).count("1") for b in bytes.fromhex(r["correct"])) != r["test_correct"]: sys.exit(1)
+PY
   grep -q "N = 2 minus N = 1" "$tmp/study/summary.md" && grep -q "Welch 95% interval" "$tmp/study/summary.md" && grep -q "McNemar exact p" "$tmp/study/summary.md" \
     && [[ -s $tmp/study/summary.svg && -s $tmp/study/curves.svg ]] && ok "study: summary with the interval, McNemar and the charts" || bad "study: summary"
   "${study[@]}" >"$tmp/study2.log" 2>&1 && [[ $(grep -c "done, kept" "$tmp/study2.log") -eq 4 ]] && ! grep -q "epoch 1/1" "$tmp/study2.log" \

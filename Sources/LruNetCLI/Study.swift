@@ -133,13 +133,9 @@ struct Study: ParsableCommand {
 
         // The primary figure: the last epoch's model on every test image, kept image by image for McNemar.
         let scored = try model.evaluate(trainer.test, keepLogits: true)
-        let k = model.classes
+        let predicted = Tensor(shape: [scored.total, model.classes], data: scored.logits!).argmaxRows()
         var mask = [UInt8](repeating: 0, count: (scored.total + 7) / 8)
-        for i in 0..<scored.total {
-            let row = scored.logits![(i * k)..<(i * k + k)]
-            let predicted = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! - i * k
-            if predicted == Int(trainer.test.labels[i]) { mask[i / 8] |= 1 << (i % 8) }
-        }
+        for (i, p) in predicted.enumerated() where p == Int(trainer.test.labels[i]) { mask[i / 8] |= 1 << (i % 8) }
         let cost = try model.costReport(height: train.height, width: train.width)
         let result = StudyResult(
             dataset: kind.rawValue, recipe: recipe.rawValue, epochs: epochs, reuse: n, seed: Int(seed), width: width,
@@ -182,10 +178,11 @@ struct StudyResult: Codable {
         case trainSeconds = "train_seconds", imagesPerSecond = "images_per_second", lruNetVersion = "lrunet_version"
     }
 
-    /// Whether test image `i` was classified correctly.
-    func isCorrect(_ i: Int) -> Bool {
-        let start = correct.index(correct.startIndex, offsetBy: 2 * (i / 8))
-        let byte = UInt8(correct[start..<correct.index(start, offsetBy: 2)], radix: 16) ?? 0
-        return byte & (1 << (i % 8)) != 0
+    /// Whether each test image was classified correctly, decoded from ``correct``.
+    func correctness() -> [Bool] {
+        let hex = Array(correct.utf8)
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: hex.count - 1, by: 2) { bytes.append(UInt8(String(decoding: hex[i...i + 1], as: UTF8.self), radix: 16) ?? 0) }
+        return (0..<testTotal).map { i in i / 8 < bytes.count && bytes[i / 8] & (1 << (i % 8)) != 0 }
     }
 }

@@ -64,8 +64,8 @@ struct StudyReport {
         for r in arm.runs {
             guard let b = base.runs.first(where: { $0.seed == r.seed }), b.testTotal == r.testTotal else { continue }
             var onlyBase = 0, onlyReused = 0
-            for i in 0..<r.testTotal {
-                switch (b.isCorrect(i), r.isCorrect(i)) {
+            for (x, y) in zip(b.correctness(), r.correctness()) {
+                switch (x, y) {
                 case (true, false): onlyBase += 1
                 case (false, true): onlyReused += 1
                 default: break
