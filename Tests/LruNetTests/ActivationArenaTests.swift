@@ -40,7 +40,7 @@ final class ActivationArenaTests: XCTestCase {
         XCTAssertEqual(reported.arenaBytes, arena); XCTAssertEqual(reported.separateBytes, separate)
         // The same trace, measured independently: the largest sum of values alive at one step.
         let trace = ActivationTrace()
-        trace.useAtEnd(model.graph.trace(nil, trace))
+        trace.useAtEnd(model.inferenceGraph.trace(nil, trace))
         let steps = trace.requests.map(\.lastUse).max() ?? 0
         let peak = (1...steps).map { t in
             trace.requests.filter { $0.born <= t && t <= $0.lastUse }.reduce(0) { $0 + ActivationTrace.rounded($1.count) }

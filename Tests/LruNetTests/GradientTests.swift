@@ -219,9 +219,9 @@ final class GeneralGraphGradientTests: XCTestCase {
         }
         // The two 2-group shuffles differ: ShuffleNet's out[2k] = in[k], LruNet's out[2k] = in[C/2 + k].
         let standard = ShuffleLayer(name: "s", kind: .groups(2)), halfSwap = ShuffleLayer(name: "h", kind: .lruNetHalfSwap)
-        XCTAssertEqual((0..<6).map { standard.source($0, channels: 6) }, [0, 3, 1, 4, 2, 5])
-        XCTAssertEqual((0..<6).map { halfSwap.source($0, channels: 6) }, [3, 0, 4, 1, 5, 2])
-        XCTAssertEqual((0..<6).map { ShuffleLayer(name: "g3", kind: .groups(3)).source($0, channels: 6) }, [0, 2, 4, 1, 3, 5])
+        XCTAssertEqual((0..<6).map { standard.kind.source($0, channels: 6) }, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual((0..<6).map { halfSwap.kind.source($0, channels: 6) }, [3, 0, 4, 1, 5, 2])
+        XCTAssertEqual((0..<6).map { ShuffleLayer(name: "g3", kind: .groups(3)).kind.source($0, channels: 6) }, [0, 2, 4, 1, 3, 5])
     }
 
     /// A residual (MobileNetV2's, no activation; ShuffleNet's, with ReLU) and two branches

@@ -75,14 +75,16 @@ final class ReuseBlockInferenceTests: XCTestCase {
         }
     }
 
-    /// LruNet's inference fusions around a block, planned in a graph: the concat [x, x] before it
-    /// becomes an index map in the block's reads, and the max pooling after it happens as the block
-    /// writes its output. Against the same layers run one by one unfused, on both inference paths,
-    /// odd plane sizes, partial tiles, batch 1 split across threads, and 1 and 2 threads.
+    /// LruNet's inference rewrite around a block: the concat [x, x] before it becomes an index map
+    /// in the block's reads, and the max pooling after it happens as the block writes its output
+    /// (up to 16 wide) or right after its last iteration. Against the description's layers run one
+    /// by one, on both inference paths, odd plane sizes, partial tiles, batch 1 split across
+    /// threads, and 1, 2 and 16 threads.
     func testConcatAndPoolFusionsMatchUnfusedLayers() throws {
         try forEachKernelPath { path in
             var rng = SplitMix64(seed: 33)
-            for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2)] {
+            for (planes, h, w, n) in [(32, 14, 14, 3), (64, 7, 7, 1), (32, 4, 4, 9), (32, 5, 7, 2), (128, 4, 4, 5), (32, 16, 16, 2),
+                                      (32, 17, 20, 2), (64, 28, 28, 1)] {
                 let store = ParameterStore()
                 let concat = ConcatSelfLayer(name: "cat1")
                 let block = ReuseBlock(name: "stage1", store: store, planes: planes, iterations: 2)
@@ -95,33 +97,31 @@ final class ReuseBlockInferenceTests: XCTestCase {
                     if store.entry(ref).role == .runningVar { v = v.map { abs($0) + 0.5 } }
                     store.pointer(ref).update(from: v, count: count)
                 }
+                let (fused, decisions) = FusionRewrite.inference(graph)
+                XCTAssertEqual(decisions.map(\.rule), ["concat as index map", "pooled block output"])
+                XCTAssertEqual(fused.layers.count, 1, "the block takes the concat and the pooling")
+                let fusedBlock = try XCTUnwrap(fused.layers.first as? ReuseBlock)
+                XCTAssertTrue(fusedBlock.inputRepeatsHalf && fusedBlock.poolsOutput)
+                XCTAssertFalse(block.inputRepeatsHalf || block.poolsOutput, "the rewrite leaves the description's layers as they were")
                 let half = toCNHW(randomArray(n * planes / 2 * h * w, &rng), n: n, c: planes / 2, plane: h * w)
                 let input = ActivationShape(channels: planes / 2, batch: n, height: h, width: w)
                 for (tiled, threads) in [(true, 1), (true, 2), (true, 16), (false, 2)] {
                     let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
-                    block.tiled = tiled
-                    // Reference: the block planned on its own (unfused) on the real concat, then the pooling kernel.
-                    FusionPass.apply(to: graph, inference: false)
-                    let blockShape = try block.plan(input: ActivationShape(channels: planes, batch: n, height: h, width: w), training: false)
-                    var full = half + half                                  // CNHW: [x, x] along channels is x twice
-                    let y = full.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
-                    var expected = [Float](repeating: 0, count: planes * n * ((h + 1) / 2) * ((w + 1) / 2))
-                    maxPoolForward(&expected, y, argmax: nil, planes: planes * n, height: blockShape.height, width: blockShape.width,
-                                   geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), threading: Threading(threads: 1))
-                    // Fused, through the graph.
-                    let decisions = FusionPass.apply(to: graph, inference: true)
-                    XCTAssertEqual(decisions.map(\.rule), ["concat as index map", "pooled block output"])
-                    let outShape = try graph.plan(input: input, training: false)
-                    XCTAssertTrue(block.poolsOutput && concat.readByIndexMap, "the block takes the concat and the pooling")
+                    block.tiled = tiled; fusedBlock.tiled = tiled
+                    let refShape = try graph.plan(input: input, training: false)
+                    var xref = half
+                    let y = xref.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
+                    let expected = Array(UnsafeBufferPointer(start: y, count: refShape.count))
+                    let outShape = try fused.plan(input: input, training: false)
+                    XCTAssertEqual(outShape, refShape)
+                    XCTAssertEqual(fusedBlock.poolsInTiles, w <= 16)
                     var xin = half
-                    let z = xin.withUnsafeMutableBufferPointer { graph.forward($0.baseAddress!, ctx) }
+                    let z = xin.withUnsafeMutableBufferPointer { fused.forward($0.baseAddress!, ctx) }
                     assertClose(Array(UnsafeBufferPointer(start: z, count: outShape.count)), expected, atol: 1e-5,
                                 "planes \(planes) \(h)x\(w) batch \(n) tiled \(tiled) threads \(threads) \(path)")
                     XCTAssertEqual(xin, half, "the graph must not write its input")
-                    FusionPass.apply(to: graph, inference: false)         // training keeps them apart
-                    _ = try graph.plan(input: input, training: true)
-                    XCTAssertFalse(block.poolsOutput || concat.readByIndexMap || block.inputRepeatsHalf || pool.pooledBy != nil)
                 }
+                _ = try graph.plan(input: input, training: true)             // training runs the description as it was
             }
         }
     }

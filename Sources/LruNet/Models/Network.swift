@@ -26,7 +26,10 @@ public final class Network {
     public let initialisation: InitScheme
     /// All weights and running statistics, with gradients and momentum in the same layout.
     public let parameters: ParameterStore
+    /// The description's lowering: what training runs, and the unfused inference reference.
     package let graph: SequenceLayer
+    /// The inference rewrite of `graph` (``FusionRewrite``), built on first use.
+    private var fused: (root: SequenceLayer, decisions: [FusionRewrite.Decision])?
     /// Counts what each forward pass fetched; see ``costReport(height:width:)``.
     public let cache: ParameterCache
     package let context: RunContext
@@ -38,10 +41,13 @@ public final class Network {
     package private(set) var activationBytes = (arena: 0, separate: 0)
     private var logitGradient = FloatBuffer(count: 0)
     private var planned: (shape: ActivationShape, training: Bool, participants: Int)?
-    /// What the fusion pass joined for the current plan (empty in training).
-    package private(set) var fusions: [FusionPass.Decision] = []
-    /// Whether inference plans run the fusion pass (the default). Off, every layer runs on its
-    /// own: the reference the fused epilogues are tested against.
+    /// What the inference rewrite joined, when the current plan runs it (empty in training).
+    package var fusions: [FusionRewrite.Decision] {
+        guard let p = planned, !p.training, fusesLayers else { return [] }
+        return fused?.decisions ?? []
+    }
+    /// Whether inference runs the rewritten tree (the default). Off, it runs the description's
+    /// lowering, every layer on its own: the reference the fused layers are tested against.
     package var fusesLayers = true {
         didSet { planned = nil }
     }
@@ -63,10 +69,24 @@ public final class Network {
     /// fused kernels are tested against, and the one whose ``profile`` splits time per op kind.
     public var fusedReuseBlocks: Bool {
         get { reuseBlocks.first?.tiled ?? true }
-        set { for block in reuseBlocks { block.tiled = newValue } }
+        set { for block in reuseBlocks + inferenceBlocks { block.tiled = newValue } }
     }
 
+    /// The reused blocks of the description's lowering.
     package var reuseBlocks: [ReuseBlock] { graph.allLayers.compactMap { $0 as? ReuseBlock } }
+    private var inferenceBlocks: [ReuseBlock] { fused?.root.allLayers.compactMap { $0 as? ReuseBlock } ?? [] }
+
+    /// The tree inference runs (the rewrite, unless ``fusesLayers`` is off).
+    package var inferenceGraph: SequenceLayer { root(training: false) }
+
+    /// The tree a plan runs: training and the unfused reference run the description's lowering.
+    private func root(training: Bool) -> SequenceLayer {
+        guard !training && fusesLayers else { return graph }
+        if let fused { return fused.root }
+        let rewritten = FusionRewrite.inference(graph)
+        fused = rewritten
+        return rewritten.root
+    }
 
     /// Builds the network `config` describes with PyTorch-default parameters (BatchNorm 1/0,
     /// zero weights); call ``initialise(seed:)`` to train it or ``load(_:)`` for published weights.
@@ -256,33 +276,33 @@ public final class Network {
         try plan(shape, training: context.training)
         context.timed(.other) { nchwToCnhw(x, input.pointer, n: batch, c: channels, plane: height * width) }
         cache.beginPass()
-        return graph.forward(input.pointer, context)
+        return root(training: context.training).forward(input.pointer, context)
     }
 
-    /// Runs the fusion pass and plans every layer for `shape`, unless already planned for it
+    /// Plans every layer of the tree this mode runs for `shape`, unless already planned for it
     /// (and for the worker pool's current size, which the workspaces depend on).
     package func plan(_ shape: ActivationShape, training: Bool) throws {
         let participants = context.threading.threads
         if let p = planned, p.shape == shape, p.training == training, p.participants == participants { return }
         planned = nil
-        for block in reuseBlocks { block.participants = participants }
-        fusions = FusionPass.apply(to: graph, inference: !training && fusesLayers)
+        let root = root(training: training)
+        for block in reuseBlocks + inferenceBlocks { block.participants = participants }
         let out: ActivationShape
-        do { out = try graph.plan(input: shape, training: training) }
+        do { out = try root.plan(input: shape, training: training) }
         catch let e as PlanError { throw ModelError.imageSize(height: shape.height, width: shape.width, problem: e) }
         guard out.height == 1, out.width == 1, out.channels == classes else {
             throw ModelError.outputMap(height: shape.height, width: shape.width, map: [out.height, out.width])
         }
-        if !training { placeActivations() } else { activations = FloatBuffer(count: 0); activationBytes = (0, 0) }
+        if !training { placeActivations(root) } else { activations = FloatBuffer(count: 0); activationBytes = (0, 0) }
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
         if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
         planned = (shape, training, participants)
     }
 
     /// Places every output of the inference plan in one arena by liveness and binds the layers to it.
-    private func placeActivations() {
+    private func placeActivations(_ root: SequenceLayer) {
         let trace = ActivationTrace()
-        trace.useAtEnd(graph.trace(nil, trace))          // the logits are read after the pass
+        trace.useAtEnd(root.trace(nil, trace))          // the logits are read after the pass
         let (offsets, count) = trace.place()
         activations = FloatBuffer(count: count)
         for (request, offset) in zip(trace.requests, offsets) { request.bind(activations.pointer + offset) }

@@ -3,8 +3,6 @@ package final class ActivationLayer: Layer {
     package let name: String
     package let kind: ActivationKind
     private var buffers = LayerBuffers()
-    /// In inference the layer before applies this in its epilogue (set by ``FusionPass``).
-    package var passThrough = false
 
     package init(name: String, kind: ActivationKind) {
         precondition(kind != .none, "ActivationLayer \(name): choose relu or relu6")
@@ -14,12 +12,11 @@ package final class ActivationLayer: Layer {
     package static func relu6(_ name: String) -> ActivationLayer { ActivationLayer(name: name, kind: .relu6) }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
-        buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)
+        buffers.resize(input: input, output: input, training: training)
         return input
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        if passThrough && !context.training { return input }
         activationForward(buffers.out, input, kind: kind, count: buffers.output.count, threading: context.threading)
         return buffers.out
     }

@@ -11,21 +11,30 @@ package final class BatchNormLayer: Layer {
     private var buffers = LayerBuffers()
     private var mean = FloatBuffer(count: 0), invStd = FloatBuffer(count: 0)
     private let pooled = PooledStatistics()
-    /// In inference, the activation that follows, applied in this pass (set by ``FusionPass``).
-    package var activation: ActivationKind = .none
-    /// In inference the convolution before applies this BatchNorm in its epilogue (set by ``FusionPass``).
-    package var passThrough = false
+    /// The activation that followed in the description, applied in the same pass: set only by
+    /// the inference rewrite (``FusionRewrite``), whose layers have no backward.
+    package let activation: ActivationKind
 
-    package init(name: String, store: ParameterStore, channels: Int) {
-        self.name = name; self.channels = channels; self.store = store
-        refs = BatchNormRefs(prefix: name, channels: channels, store: store)
+    package convenience init(name: String, store: ParameterStore, channels: Int) {
+        self.init(name: name, store: store, channels: channels, refs: BatchNormRefs(prefix: name, channels: channels, store: store),
+                  activation: .none)
+    }
+
+    private init(name: String, store: ParameterStore, channels: Int, refs: BatchNormRefs, activation: ActivationKind) {
+        self.name = name; self.channels = channels; self.store = store; self.refs = refs; self.activation = activation
+    }
+
+    /// The same BatchNorm followed by `activation` in one pass (inference only).
+    package func followed(by activation: ActivationKind) -> BatchNormLayer {
+        BatchNormLayer(name: name, store: store, channels: channels, refs: refs, activation: activation)
     }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        precondition(!training || activation == .none, "\(name): a fused inference layer cannot be planned for training")
         guard input.channels == channels else {
             throw PlanError.channelMismatch(layer: name, expected: channels, got: input.channels)
         }
-        buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)
+        buffers.resize(input: input, output: input, training: training)
         if mean.count != channels { mean = FloatBuffer(count: channels); invStd = FloatBuffer(count: channels) }
         return input
     }
@@ -45,7 +54,6 @@ package final class BatchNormLayer: Layer {
             }
             return buffers.out
         }
-        if passThrough { return input }
         let (s, b) = context.cache.foldedBatchNorm(refs, eps: eps)
         channelAffine(buffers.out, input, scale: s, shift: b, activation: activation, channels: channels, rowLength: l,
                       threading: context.threading)

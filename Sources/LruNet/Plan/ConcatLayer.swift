@@ -17,18 +17,21 @@ package final class ConcatLayer: Layer {
     private var buffers = LayerBuffers()
     private var leftShape = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
     private var savedInput: UnsafeMutablePointer<Float>?
-    /// In inference, the activation and the channel shuffle that follow, done in the join's copy
-    /// (set by ``FusionPass``).
-    package var activation: ActivationKind = .none
-    package var shuffle: ShuffleLayer?
+    /// The activation and the channel shuffle that followed in the description, done in the
+    /// join's copy: set only by the inference rewrite (``FusionRewrite``).
+    package let activation: ActivationKind
+    package let shuffle: ShuffleLayer.Kind?
 
-    package init(_ name: String, input: Input, left: Layer?, right: Layer?) {
+    package init(_ name: String, input: Input, left: Layer?, right: Layer?, activation: ActivationKind = .none,
+                 shuffle: ShuffleLayer.Kind? = nil) {
         self.name = name; self.input = input; self.left = left; self.right = right
+        self.activation = activation; self.shuffle = shuffle
     }
 
     package var children: [Layer] { [left, right].compactMap { $0 } }
 
     package func plan(input shape: ActivationShape, training: Bool) throws -> ActivationShape {
+        precondition(!training || (activation == .none && shuffle == nil), "\(name): a fused inference layer cannot be planned for training")
         var part = shape
         if input == .split {
             guard shape.channels % 2 == 0 else { throw PlanError.channelMismatch(layer: name, expected: shape.channels + 1, got: shape.channels) }
@@ -52,7 +55,7 @@ package final class ConcatLayer: Layer {
         let yr = right?.forward(x + half, context) ?? x + half
         let out = buffers.out, nl = leftShape.count
         context.timed(.poolShuffleConcat) {
-            if context.training || (activation == .none && shuffle == nil) {
+            if activation == .none && shuffle == nil {
                 out.update(from: yl, count: nl)
                 (out + nl).update(from: yr, count: buffers.output.count - nl)
             } else {                    // row by row, to the shuffled place, through the activation

@@ -1,25 +1,20 @@
 /// `torch.cat([x, x], 1)`: doubles the channels by repeating them, as LruNet
-/// does between stages.
+/// does between stages. Before a reused block, the inference rewrite drops it: the block reads
+/// channel c from c mod C (an index map, no copy; ``FusionRewrite``).
 package final class ConcatSelfLayer: Layer {
     package let name: String
     private var buffers = LayerBuffers()
-
-    /// In inference the reused block after this layer reads channel c from input channel c mod C
-    /// instead (set by ``FusionPass``): the concat is then an index map, not a copy.
-    package var readByIndexMap = false
 
     package init(name: String) { self.name = name }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         var out = input
         out.channels *= 2
-        // As an index map it has no output buffer of its own.
-        buffers.resize(input: input, output: out, training: training, ownsOutput: training || !readByIndexMap)
+        buffers.resize(input: input, output: out, training: training)
         return out
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        if readByIndexMap && !context.training { return input }
         concatSelfForward(buffers.out, input, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                           threading: context.threading)
         return buffers.out

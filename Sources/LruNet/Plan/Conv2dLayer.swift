@@ -15,29 +15,44 @@ package final class Conv2dLayer: EpilogueLayer {
     private var destinations: [Int32] = []
     /// A one-channel 3x3 stem runs as a depthwise conv with multiplier C_out (no im2col).
     private let stemScratch = Scratch()
-    package var epilogue = ConvEpilogue()
-    package var residualSource: UnsafePointer<Float>?
+    /// Empty in the description's lowering; the inference rewrite's fused layers carry one.
+    package let epilogue: ConvEpilogue
     package var acceptsResidual: Bool { true }
+    package var acceptsShuffle: Bool { isPointwise1x1 }
 
     /// - Parameters:
     ///   - name: PyTorch module path, the prefix of the state-dict keys.
     ///   - kernelSize: square kernel side.
     ///   - groups: must divide both channel counts.
-    package init(name: String, store: ParameterStore, inputChannels: Int, outputChannels: Int,
-                 kernelSize: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false) {
+    package convenience init(name: String, store: ParameterStore, inputChannels: Int, outputChannels: Int,
+                             kernelSize: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false) {
         precondition(groups > 0 && inputChannels % groups == 0 && outputChannels % groups == 0,
                      "Conv2dLayer \(name): groups \(groups) must divide \(inputChannels) and \(outputChannels)")
+        let area = kernelSize * kernelSize
+        let weight = store.declare("\(name).weight", shape: [outputChannels, inputChannels / groups, kernelSize, kernelSize],
+                                   role: .convWeight, fanIn: inputChannels / groups * area, fanOut: outputChannels * area)
+        let biasRef = bias ? store.declare("\(name).bias", shape: [outputChannels], role: .convBias,
+                                           fanIn: inputChannels / groups * area) : nil
+        self.init(name: name, store: store, inputChannels: inputChannels, outputChannels: outputChannels,
+                  geometry: ConvGeometry(kernel: kernelSize, stride: stride, padding: padding), groups: groups,
+                  weight: weight, bias: biasRef, epilogue: ConvEpilogue())
+    }
+
+    private init(name: String, store: ParameterStore, inputChannels: Int, outputChannels: Int, geometry: ConvGeometry,
+                 groups: Int, weight: ParameterRef, bias: ParameterRef?, epilogue: ConvEpilogue) {
         self.name = name; self.store = store
         self.inputChannels = inputChannels; self.outputChannels = outputChannels; self.groups = groups
-        geometry = ConvGeometry(kernel: kernelSize, stride: stride, padding: padding)
-        let area = kernelSize * kernelSize
-        weight = store.declare("\(name).weight", shape: [outputChannels, inputChannels / groups, kernelSize, kernelSize],
-                               role: .convWeight, fanIn: inputChannels / groups * area, fanOut: outputChannels * area)
-        self.bias = bias ? store.declare("\(name).bias", shape: [outputChannels], role: .convBias,
-                                         fanIn: inputChannels / groups * area) : nil
+        self.geometry = geometry; self.weight = weight; self.bias = bias; self.epilogue = epilogue
+    }
+
+    package func finished(by epilogue: ConvEpilogue) -> EpilogueLayer {
+        precondition(epilogue.shuffle == nil || acceptsShuffle, "\(name): only a 1x1 convolution writes shuffled rows")
+        return Conv2dLayer(name: name, store: store, inputChannels: inputChannels, outputChannels: outputChannels,
+                           geometry: geometry, groups: groups, weight: weight, bias: bias, epilogue: epilogue)
     }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        checkPlan(training: training)
         guard input.channels == inputChannels else {
             throw PlanError.channelMismatch(layer: name, expected: inputChannels, got: input.channels)
         }
@@ -48,7 +63,7 @@ package final class Conv2dLayer: EpilogueLayer {
         if columns.count != s.columnBufferCount { columns = FloatBuffer(count: s.columnBufferCount) }
         let out = ActivationShape(channels: outputChannels, batch: input.batch, height: s.outHeight, width: s.outWidth)
         buffers.resize(input: input, output: out, training: training)
-        destinations = (!training ? epilogue.shuffle : nil).map { sh in (0..<outputChannels).map { Int32(sh.destination($0, channels: outputChannels)) } } ?? []
+        destinations = epilogue.shuffle.map { sh in (0..<outputChannels).map { Int32(sh.destination($0, channels: outputChannels)) } } ?? []
         return out
     }
 
@@ -63,20 +78,19 @@ package final class Conv2dLayer: EpilogueLayer {
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
         let w = context.cache.fetch(weight), s = shape!, out = buffers.out
-        let inference = !context.training
-        let folded = inference ? epilogue.batchNorm.map { context.cache.foldedBatchNorm($0, eps: 1e-5) } : nil
-        let activation = inference ? epilogue.activation : .none
-        if inference && s.isPointwise && bias == nil {
+        let folded = epilogue.batchNorm.map { context.cache.foldedBatchNorm($0, eps: 1e-5) }
+        let activation = epilogue.activation
+        if !context.training && s.isPointwise && bias == nil {
             // Inference 1x1: our GEMM with the epilogue (and the shuffle) in its stores.
             destinations.withUnsafeBufferPointer { dest in
                 pointwiseForward(out, input, weight: w, inChannels: inputChannels, outChannels: outputChannels, groups: groups,
                                  rowLength: buffers.output.rowLength, scale: folded?.scale, shift: folded?.shift,
-                                 residual: epilogue.residual ? residualSource : nil, activation: activation,
+                                 residual: epilogue.residual?.pointer, activation: activation,
                                  destinations: dest.isEmpty ? nil : dest.baseAddress, threading: context.threading)
             }
             return out
         }
-        if isOneChannelStem && !(inference && epilogue.residual) {
+        if isOneChannelStem && epilogue.residual == nil {
             depthwiseForward(out, input, w, channels: 1, multiplier: outputChannels, batch: s.batch, height: s.height, width: s.width,
                              geometry: geometry, scale: folded?.scale, shift: folded?.shift, activation: activation,
                              scratch: stemScratch, threading: context.threading)
@@ -85,7 +99,7 @@ package final class Conv2dLayer: EpilogueLayer {
         let b = bias.map { context.cache.fetch($0) }
         convForward(out, input, weight: w, bias: b, shape: s, columns: columns.count > 0 ? columns.pointer : nil,
                     threading: context.threading)
-        if !context.training { applyEpilogue(out, channels: outputChannels, rowLength: buffers.output.rowLength, context) }
+        applyEpilogue(out, channels: outputChannels, rowLength: buffers.output.rowLength, context)
         return out
     }
 

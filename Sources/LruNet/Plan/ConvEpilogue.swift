@@ -1,25 +1,37 @@
-/// What a convolution applies to its own output in inference when ``FusionPass`` folds its
-/// neighbours into it: the BatchNorm that follows (as the folded scale and shift, one
-/// multiply-add per value), a residual add (the input of the enclosing ``ResidualLayer``) and an
-/// activation. One pass over the output instead of three.
+/// What an inference convolution applies to its own output, fixed when the inference rewrite
+/// builds it (``FusionRewrite``): the BatchNorm that followed it in the description (as the
+/// folded scale and shift, one multiply-add per value), the residual add of the join it ends,
+/// an activation, and the channel shuffle after it (each row written to its shuffled place).
+/// One pass over the output instead of up to four.
 package struct ConvEpilogue {
     package var batchNorm: BatchNormRefs?
-    package var residual = false
+    /// The enclosing residual join's input, when this epilogue does the join's add.
+    package var residual: ResidualInput?
     package var activation: ActivationKind = .none
-    /// The channel shuffle after it: each row is written to its shuffled place (1x1 convolutions only).
-    package var shuffle: ShuffleLayer?
+    /// 1x1 convolutions only.
+    package var shuffle: ShuffleLayer.Kind?
 
     package init() {}
-    var isEmpty: Bool { batchNorm == nil && !residual && activation == .none && shuffle == nil }
+    var isEmpty: Bool { batchNorm == nil && residual == nil && activation == .none && shuffle == nil }
 }
 
-/// A layer whose output an inference epilogue can finish (Conv2dLayer, DepthwiseLayer).
+/// The input of a residual join whose add a convolution's epilogue does. The join and the
+/// convolution are built holding the same one; each pass the join puts its input here before
+/// its body runs.
+package final class ResidualInput {
+    var pointer: UnsafePointer<Float>?
+    package init() {}
+}
+
+/// A convolution an inference epilogue can finish (Conv2dLayer, DepthwiseLayer).
 package protocol EpilogueLayer: Layer {
-    var epilogue: ConvEpilogue { get set }
-    /// The residual to add, for this pass (set by the enclosing ``ResidualLayer`` when the epilogue adds it).
-    var residualSource: UnsafePointer<Float>? { get set }
+    var epilogue: ConvEpilogue { get }
     /// Whether the epilogue can add a residual.
     var acceptsResidual: Bool { get }
+    /// Whether it can write its rows shuffled.
+    var acceptsShuffle: Bool { get }
+    /// A new layer over the same weights that applies `epilogue` (inference only).
+    func finished(by epilogue: ConvEpilogue) -> EpilogueLayer
 }
 
 extension EpilogueLayer {
@@ -27,7 +39,12 @@ extension EpilogueLayer {
     func applyEpilogue(_ out: UnsafeMutablePointer<Float>, channels: Int, rowLength: Int, _ context: RunContext) {
         guard !epilogue.isEmpty, let bn = epilogue.batchNorm else { return }
         let (scale, shift) = context.cache.foldedBatchNorm(bn, eps: 1e-5)
-        channelAffine(out, out, scale: scale, shift: shift, residual: epilogue.residual ? residualSource : nil,
+        channelAffine(out, out, scale: scale, shift: shift, residual: epilogue.residual?.pointer,
                       activation: epilogue.activation, channels: channels, rowLength: rowLength, threading: context.threading)
+    }
+
+    /// A layer with an epilogue is the inference rewrite's: it has no backward.
+    func checkPlan(training: Bool) {
+        precondition(!training || epilogue.isEmpty, "\(name): a fused inference layer cannot be planned for training")
     }
 }

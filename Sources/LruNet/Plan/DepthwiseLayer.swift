@@ -11,22 +11,36 @@ package final class DepthwiseLayer: EpilogueLayer {
     unowned let store: ParameterStore
     private var buffers = LayerBuffers()
     private let scratch = Scratch()
-    package var epilogue = ConvEpilogue()
-    package var residualSource: UnsafePointer<Float>?
-    /// No network here ends a residual branch with a depthwise conv; its epilogue takes none.
+    /// Empty in the description's lowering; the inference rewrite's fused layers carry one.
+    package let epilogue: ConvEpilogue
+    /// The kernel's epilogue applies BatchNorm and an activation only.
     package var acceptsResidual: Bool { false }
+    package var acceptsShuffle: Bool { false }
 
-    package init(name: String, store: ParameterStore, channels: Int, multiplier: Int = 1, kernelSize: Int = 3,
-                 stride: Int = 1, padding: Int = 1) {
+    package convenience init(name: String, store: ParameterStore, channels: Int, multiplier: Int = 1, kernelSize: Int = 3,
+                             stride: Int = 1, padding: Int = 1) {
         precondition(channels > 0 && multiplier > 0, "DepthwiseLayer \(name): channels and multiplier must be positive")
-        self.name = name; self.store = store; self.channels = channels; self.multiplier = multiplier
-        geometry = ConvGeometry(kernel: kernelSize, stride: stride, padding: padding)
         let area = kernelSize * kernelSize
-        weight = store.declare("\(name).weight", shape: [channels * multiplier, 1, kernelSize, kernelSize],
-                               role: .convWeight, fanIn: area, fanOut: channels * multiplier * area)
+        let weight = store.declare("\(name).weight", shape: [channels * multiplier, 1, kernelSize, kernelSize],
+                                   role: .convWeight, fanIn: area, fanOut: channels * multiplier * area)
+        self.init(name: name, store: store, channels: channels, multiplier: multiplier,
+                  geometry: ConvGeometry(kernel: kernelSize, stride: stride, padding: padding), weight: weight, epilogue: ConvEpilogue())
+    }
+
+    private init(name: String, store: ParameterStore, channels: Int, multiplier: Int, geometry: ConvGeometry,
+                 weight: ParameterRef, epilogue: ConvEpilogue) {
+        self.name = name; self.store = store; self.channels = channels; self.multiplier = multiplier
+        self.geometry = geometry; self.weight = weight; self.epilogue = epilogue
+    }
+
+    package func finished(by epilogue: ConvEpilogue) -> EpilogueLayer {
+        precondition(epilogue.residual == nil && epilogue.shuffle == nil, "\(name): a depthwise epilogue takes BatchNorm and an activation only")
+        return DepthwiseLayer(name: name, store: store, channels: channels, multiplier: multiplier, geometry: geometry,
+                              weight: weight, epilogue: epilogue)
     }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        checkPlan(training: training)
         guard input.channels == channels else { throw PlanError.channelMismatch(layer: name, expected: channels, got: input.channels) }
         let ho = geometry.outputHeight(input.height), wo = geometry.outputWidth(input.width)
         guard ho > 0, wo > 0 else { throw PlanError.tooSmall(layer: name, shape: input) }
@@ -40,7 +54,7 @@ package final class DepthwiseLayer: EpilogueLayer {
         let i = buffers.input, out = buffers.out
         var scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, activation = ActivationKind.none
         // The BatchNorm and activation ride in the kernel's own epilogue.
-        if !context.training, let bn = epilogue.batchNorm {
+        if let bn = epilogue.batchNorm {
             (scale, shift) = context.cache.foldedBatchNorm(bn, eps: 1e-5)
             activation = epilogue.activation
         }

@@ -8,12 +8,6 @@ package final class PoolLayer: Layer {
     private var buffers = LayerBuffers()
     private var argmax: UnsafeMutablePointer<Int32>?
     private var argmaxCount = 0
-    /// In inference, the reused block before this pool that may write its output already pooled
-    /// (set by ``FusionPass``; the block's plan decides whether it can). The pool then passes its
-    /// input on.
-    package weak var pooledBy: ReuseBlock?
-    /// Whether this plan's input arrives pooled.
-    private var inputAlreadyPooled = false
 
     /// LruNet's pooling (max, 3x3, stride 2, padding 1), the one a reused block can fuse.
     var isFusableMaxPool: Bool { mode == .max && geometry == ConvGeometry(kernel: 3, stride: 2, padding: 1) }
@@ -30,8 +24,7 @@ package final class PoolLayer: Layer {
         let h = geometry.outputHeight(input.height), w = geometry.outputWidth(input.width)
         guard h > 0, w > 0 else { throw PlanError.tooSmall(layer: name, shape: input) }
         let out = ActivationShape(channels: input.channels, batch: input.batch, height: h, width: w)
-        inputAlreadyPooled = !training && pooledBy?.poolsOutput == true      // the block planned first
-        buffers.resize(input: input, output: out, training: training, ownsOutput: training || !inputAlreadyPooled)
+        buffers.resize(input: input, output: out, training: training)
         let need = training && mode == .max ? out.count : 0
         if need != argmaxCount {
             argmax?.deallocate()
@@ -42,7 +35,6 @@ package final class PoolLayer: Layer {
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        if inputAlreadyPooled && !context.training { return input }
         let i = buffers.input
         let planes = i.channels * i.batch
         switch mode {

@@ -3,35 +3,36 @@ import CLruNetKernels
 /// `act(body(x) + x)`: a residual add around a body (MobileNetV2's inverted residual with no
 /// activation, ShuffleNet's stride-1 unit with a ReLU). Backward sums the two paths' gradients.
 ///
-/// In inference, when ``FusionPass`` gives the add (and the activation) to the epilogue of the
-/// body's last convolution, this container only hands that convolution its input.
+/// In the inference rewrite (``FusionRewrite``) the add (and the activation) may be the
+/// epilogue of the body's last convolution, built holding this join's ``ResidualInput``: the
+/// join then only hands its input over.
 package final class ResidualLayer: Layer {
     package let name: String
     package let body: Layer
     package let activation: ActivationKind
+    /// Set when the body's last convolution does the add (inference only).
+    package let addedInBody: ResidualInput?
     private var buffers = LayerBuffers()
     private var gradBody = FloatBuffer(count: 0)
-    /// The last convolution of the body, when its epilogue adds the residual (set by ``FusionPass``).
-    package var fusedInto: EpilogueLayer?
 
-    package init(_ name: String, body: Layer, activation: ActivationKind = .none) {
-        self.name = name; self.body = body; self.activation = activation
+    package init(_ name: String, body: Layer, activation: ActivationKind = .none, addedInBody: ResidualInput? = nil) {
+        self.name = name; self.body = body; self.activation = activation; self.addedInBody = addedInBody
     }
 
     package var children: [Layer] { [body] }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
+        precondition(!training || addedInBody == nil, "\(name): a fused inference layer cannot be planned for training")
         let out = try body.plan(input: input, training: training)
         guard out == input else { throw PlanError.branchMismatch(layer: name, left: out, right: input) }
-        let fused = !training && fusedInto != nil
-        buffers.resize(input: input, output: input, training: training, ownsOutput: !fused)
+        buffers.resize(input: input, output: input, training: training, ownsOutput: addedInBody == nil)
         if gradBody.count != (training ? input.count : 0) { gradBody = FloatBuffer(count: training ? input.count : 0) }
         return out
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        if !context.training, let last = fusedInto {
-            last.residualSource = UnsafePointer(input)
+        if let addedInBody {
+            addedInBody.pointer = UnsafePointer(input)
             return body.forward(input, context)
         }
         let y = body.forward(input, context), out = buffers.out

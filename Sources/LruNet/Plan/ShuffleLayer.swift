@@ -8,32 +8,30 @@ package final class ShuffleLayer: Layer {
     package enum Kind: Equatable, Sendable {
         case groups(Int)
         case lruNetHalfSwap
+
+        /// The input channel that output channel `c` comes from.
+        package func source(_ c: Int, channels: Int) -> Int {
+            switch self {
+            case .groups(let g): return (c % g) * (channels / g) + c / g
+            case .lruNetHalfSwap: return shuffleSource(c, channels: channels)
+            }
+        }
+
+        /// Where input channel `c` goes: the inverse of ``source(_:channels:)``.
+        package func destination(_ c: Int, channels: Int) -> Int {
+            switch self {
+            case .groups(let g): return (c % (channels / g)) * g + c / (channels / g)
+            case .lruNetHalfSwap: return shuffleDestination(c, channels: channels)
+            }
+        }
     }
     package let name: String
     package let kind: Kind
     private var buffers = LayerBuffers()
-    /// In inference the layer before writes its rows to their shuffled places (set by ``FusionPass``).
-    package var passThrough = false
 
     package init(name: String, kind: Kind) {
         if case .groups(let g) = kind { precondition(g >= 1, "ShuffleLayer \(name): groups must be at least 1") }
         self.name = name; self.kind = kind
-    }
-
-    /// The input channel that output channel `c` comes from.
-    package func source(_ c: Int, channels: Int) -> Int {
-        switch kind {
-        case .groups(let g): return (c % g) * (channels / g) + c / g
-        case .lruNetHalfSwap: return shuffleSource(c, channels: channels)
-        }
-    }
-
-    /// Where input channel `c` goes: the inverse of ``source(_:channels:)``.
-    package func destination(_ c: Int, channels: Int) -> Int {
-        switch kind {
-        case .groups(let g): return (c % (channels / g)) * g + c / (channels / g)
-        case .lruNetHalfSwap: return shuffleDestination(c, channels: channels)
-        }
     }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
@@ -45,21 +43,20 @@ package final class ShuffleLayer: Layer {
         guard input.channels % groups == 0 else {
             throw PlanError.channelMismatch(layer: name, expected: (input.channels / groups + 1) * groups, got: input.channels)
         }
-        buffers.resize(input: input, output: input, training: training, ownsOutput: training || !passThrough)
+        buffers.resize(input: input, output: input, training: training)
         return input
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        if passThrough && !context.training { return input }
         let c = buffers.input.channels, l = buffers.input.rowLength, out = buffers.out
-        for o in 0..<c { (out + o * l).update(from: input + source(o, channels: c) * l, count: l) }
+        for o in 0..<c { (out + o * l).update(from: input + kind.source(o, channels: c) * l, count: l) }
         return out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
         let c = buffers.input.channels, l = buffers.input.rowLength, g = buffers.gradIn.pointer
-        for o in 0..<c { (g + source(o, channels: c) * l).update(from: gradOutput + o * l, count: l) }
+        for o in 0..<c { (g + kind.source(o, channels: c) * l).update(from: gradOutput + o * l, count: l) }
         return g
     }
 

@@ -71,8 +71,12 @@ extension Network {
         return ActivationMemory(arenaBytes: activationBytes.arena, separateBytes: activationBytes.separate)
     }
 
-    /// Per-layer rows for `lrunet info`, planned for one image of `height x width`.
+    /// Per-layer rows for `lrunet info` (every layer of the description, unfused), planned for
+    /// one image of `height x width`.
     public func layerSummaries(height: Int, width: Int) throws -> [LayerSummary] {
+        let fuses = fusesLayers
+        fusesLayers = false
+        defer { fusesLayers = fuses }
         try plan(ActivationShape(channels: inputChannels, batch: 1, height: height, width: width), training: false)
         return graph.summaries
     }
@@ -87,7 +91,7 @@ extension Network {
             try forward($0.baseAddress!, batch: 1, channels: inputChannels, height: height, width: width)
         }
         var macs: [OpKind: Int] = [:]
-        for s in graph.summaries { for (k, v) in s.macs { macs[k, default: 0] += v } }
+        for s in try layerSummaries(height: height, width: width) { for (k, v) in s.macs { macs[k, default: 0] += v } }
         let trainable = parameters.entries.filter { $0.role.isTrainable }
         // A reused block declares its shared convs once; the general operators once per application.
         let extraCopies = reuseBlocks.reduce(0) { $0 + ($1.iterations - 1) * $1.sharedConvParameters }

@@ -58,16 +58,23 @@ package final class ReuseBlock: Layer {
     /// Run inference tile by tile (the default). Off: layer by layer over the whole batch, the
     /// reference the tiled kernels are tested against and the path that times each op kind.
     var tiled = true
-    /// The max pooling after this block, in inference (set by ``FusionPass``). When the planes are
-    /// at most 16 wide the block pools as it writes its output: the unpooled output, the largest
-    /// activation of the network, then never leaves the cache, and the pool passes it on.
-    package weak var fusedPool: PoolLayer?
-    /// In inference, the block's input is `[x, x]` along channels and only `x` is in memory
-    /// (set by ``FusionPass`` for a ``ConcatSelfLayer`` before the block): channel c is read from c mod C/2.
-    package var inputRepeatsHalf = false
-    /// Whether this plan writes the output already pooled (decided by the plan, read by the pool).
-    package private(set) var poolsOutput = false
+    /// The block ends in LruNet's max pool (3x3, stride 2, padding 1): built so by the inference
+    /// rewrite (``FusionRewrite``) for a block the description follows with that pool.
+    package let poolsOutput: Bool
+    /// Whether the tiles pool as they write (the plan decides: planes at most 16 wide). The
+    /// unpooled output, the largest activation of the network, then never leaves the cache.
+    package private(set) var poolsInTiles = false
+    /// The block's input is `[x, x]` along channels and only `x` is in memory: channel c is read
+    /// from c mod C/2 (built so by the inference rewrite for LruNet's channel repeat before it).
+    package let inputRepeatsHalf: Bool
+    /// The unpooled output of a block that pools after its last iteration: its place in the arena, or its own.
     private var unpooled = FloatBuffer(count: 0)
+    private var placedUnpooled: UnsafeMutablePointer<Float>?
+    private var unpooledPointer: UnsafeMutablePointer<Float> {
+        if let placedUnpooled { return placedUnpooled }
+        if unpooled.count != planes * shape.rowLength { unpooled = FloatBuffer(count: planes * shape.rowLength) }
+        return unpooled.pointer
+    }
     // Training: one record per iteration; the input gradient in two buffers (an iteration reads
     // one at shuffled places while it writes the other); per-thread rows for one group (forward:
     // its normalised depthwise output; backward: that again, and its gradients).
@@ -95,37 +102,60 @@ package final class ReuseBlock: Layer {
     ///   - name: module path (`stage1` ...), prefix of `dw.weight`, `pw.weight`, `dw_bn_list.i.*`, `pw_bn_list.i.*`.
     ///   - planes: block width; must be a multiple of 8 (the pointwise groups).
     ///   - iterations: N, how many times the block is applied (>= 1).
-    package init(name: String, store: ParameterStore, planes: Int, iterations: Int) {
+    package convenience init(name: String, store: ParameterStore, planes: Int, iterations: Int) {
         precondition(iterations >= 1, "ReuseBlock \(name): needs at least one iteration")
         precondition(planes % Self.pointwiseGroups == 0 && planes % 2 == 0, "ReuseBlock \(name): planes must be a multiple of 8")
+        let wide = planes * 2
+        let dw = store.declare("\(name).dw.weight", shape: [wide, 1, 3, 3], role: .convWeight, fanIn: 9, fanOut: wide * 9)
+        let pw = store.declare("\(name).pw.weight", shape: [planes, wide / Self.pointwiseGroups, 1, 1],
+                               role: .convWeight, fanIn: wide / Self.pointwiseGroups, fanOut: planes)
+        self.init(name: name, store: store, planes: planes, iterations: iterations, dwWeight: dw, pwWeight: pw,
+                  dwBN: (0..<iterations).map { BatchNormRefs(prefix: "\(name).dw_bn_list.\($0)", channels: wide, store: store) },
+                  pwBN: (0..<iterations).map { BatchNormRefs(prefix: "\(name).pw_bn_list.\($0)", channels: planes, store: store) },
+                  inputRepeatsHalf: false, poolsOutput: false)
+    }
+
+    private init(name: String, store: ParameterStore, planes: Int, iterations: Int, dwWeight: ParameterRef, pwWeight: ParameterRef,
+                 dwBN: [BatchNormRefs], pwBN: [BatchNormRefs], inputRepeatsHalf: Bool, poolsOutput: Bool) {
         self.name = name; self.planes = planes; self.iterations = iterations; self.store = store
-        let wide = planes * expansion
-        dwWeight = store.declare("\(name).dw.weight", shape: [wide, 1, 3, 3], role: .convWeight, fanIn: 9, fanOut: wide * 9)
-        pwWeight = store.declare("\(name).pw.weight", shape: [planes, wide / Self.pointwiseGroups, 1, 1],
-                                 role: .convWeight, fanIn: wide / Self.pointwiseGroups, fanOut: planes)
-        dwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).dw_bn_list.\($0)", channels: wide, store: store) }
-        pwBN = (0..<iterations).map { BatchNormRefs(prefix: "\(name).pw_bn_list.\($0)", channels: planes, store: store) }
+        self.dwWeight = dwWeight; self.pwWeight = pwWeight; self.dwBN = dwBN; self.pwBN = pwBN
+        self.inputRepeatsHalf = inputRepeatsHalf; self.poolsOutput = poolsOutput
         iterationWeights = .allocate(capacity: iterations)
         regionTimes = .allocate(capacity: Self.pointwiseGroups * RegionTimer.kinds.count)
+    }
+
+    /// The same block over the same weights, reading its input as a channel repeat and/or
+    /// pooling its output (inference only).
+    package func inference(inputRepeatsHalf: Bool, poolsOutput: Bool) -> ReuseBlock {
+        let block = ReuseBlock(name: name, store: store, planes: planes, iterations: iterations, dwWeight: dwWeight, pwWeight: pwWeight,
+                               dwBN: dwBN, pwBN: pwBN, inputRepeatsHalf: inputRepeatsHalf, poolsOutput: poolsOutput)
+        block.tiled = tiled; block.participants = participants
+        return block
     }
 
     deinit { iterationWeights.deallocate(); regionTimes.deallocate() }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
-        guard input.channels == planes else {
-            throw PlanError.channelMismatch(layer: name, expected: planes, got: input.channels)
+        precondition(!training || !(inputRepeatsHalf || poolsOutput), "\(name): a fused inference layer cannot be planned for training")
+        let expected = inputRepeatsHalf ? planes / 2 : planes
+        guard input.channels == expected else {
+            throw PlanError.channelMismatch(layer: name, expected: expected, got: input.channels)
         }
-        let pools = !training && fusedPool != nil && input.width <= 16
-        if input == shape && training == self.training && pools == poolsOutput && (training ? saved.count : outCount) > 0
-            && (training || tile == nil || tileParticipants == participants) { return input }
-        poolsOutput = pools
-        shape = input; self.training = training
+        var full = input
+        full.channels = planes
+        let output = poolsOutput ? ActivationShape(channels: planes, batch: input.batch, height: pooledSide(input.height),
+                                                   width: pooledSide(input.width)) : full
+        if full == shape && training == self.training && (training ? saved.count : outCount) > 0
+            && (training || tile == nil || tileParticipants == participants) { return output }
+        shape = full; self.training = training
+        poolsInTiles = poolsOutput && input.width <= 16
+        placedUnpooled = nil; unpooled = FloatBuffer(count: 0)
         let wide = planes * expansion, l = input.rowLength
         pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
         if training {
             out = FloatBuffer(count: 0); outCount = 0; placedOut = nil   // the last iteration's own buffer is the block's output
-            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
+            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
                 IterationState(dwRaw: FloatBuffer(count: wide * l),
@@ -139,13 +169,13 @@ package final class ReuseBlock: Layer {
         } else {
             saved = []
             gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
-            outCount = pools ? planes * input.batch * pooledPlane : planes * l
+            outCount = output.count
             out = FloatBuffer(count: 0); placedOut = nil
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
-            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut; unpooled = dwOut
+            dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             planTiles()
         }
-        return input
+        return output
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
@@ -181,12 +211,13 @@ package final class ReuseBlock: Layer {
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: ConstRows(tileMasks.pointer), right: ConstRows(tileMasks.pointer + t.tall.bufferCount))
+        let poolsAfter = poolsOutput && !poolsInTiles
         let pass = TiledPass(tile: t, input: ConstRows(input), inputChannels: inputRepeatsHalf ? planes / 2 : planes,
-                             out: Rows(outPointer), batch: batch, iterations: iterations,
+                             out: Rows(poolsAfter ? unpooledPointer : outPointer), batch: batch, iterations: iterations,
                              weights: SharedConst(iterationWeights), workspace: Rows(tileScratch.pointer),
                              sharedDepthwise: Rows(tileScratch.pointer + tileParticipants * t.participantCount), masks: masks,
                              counter: tileCounter, barrier: barrier,
-                             pool: poolsOutput ? TiledPass.Pooling(height: shape.height, width: shape.width,
+                             pool: poolsInTiles ? TiledPass.Pooling(height: shape.height, width: shape.width,
                                                                    ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil)
         let width = min(ctx.threading.threads, tileParticipants)
         // Whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
@@ -200,6 +231,7 @@ package final class ReuseBlock: Layer {
             // Fewer tiles than threads (batch 1): all threads work on each tile.
             ctx.threading.pool.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
         }
+        if poolsAfter { poolOutput(ctx) }
         return outPointer
     }
 
@@ -208,7 +240,6 @@ package final class ReuseBlock: Layer {
         if dwOut.count != planes * expansion * l {     // first layer-by-layer pass for this shape
             dwOut = FloatBuffer(count: planes * expansion * l); pwOut = FloatBuffer(count: planes * l)
             carry = FloatBuffer(count: planes * l); spare = FloatBuffer(count: planes * l)
-            if poolsOutput { unpooled = FloatBuffer(count: planes * l) }
         }
         var res = input
         if inputRepeatsHalf {       // this path reads whole rows: make the concat for real
@@ -225,7 +256,7 @@ package final class ReuseBlock: Layer {
                         columns: nil, threading: ctx.threading) }
             let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
             // BN + residual + ReLU in one pass, written straight to its shuffled place (no shuffle pass).
-            let y = last ? (poolsOutput ? unpooled.pointer : outPointer) : carry.pointer
+            let y = last ? (poolsOutput ? unpooledPointer : outPointer) : carry.pointer
             ctx.timed(.batchNorm) { channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res,
                                                   activation: .relu, shuffleOutput: !last, channels: planes, rowLength: l,
                                                   threading: ctx.threading) }
@@ -234,22 +265,31 @@ package final class ReuseBlock: Layer {
                 res = spare.pointer
             }
         }
-        if poolsOutput {
-            ctx.timed(.poolShuffleConcat) {
-                maxPoolForward(outPointer, unpooled.pointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
-                               width: shape.width, geometry: Self.poolGeometry, threading: ctx.threading)
-            }
-        }
+        if poolsOutput { poolOutput(ctx) }
         return outPointer
     }
 
+    /// LruNet's max pool from the unpooled output to the block's output.
+    private func poolOutput(_ ctx: RunContext) {
+        ctx.timed(.poolShuffleConcat) {
+            maxPoolForward(outPointer, unpooledPointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
+                           width: shape.width, geometry: Self.poolGeometry, threading: ctx.threading)
+        }
+    }
+
+    /// A block that pools after its tiles holds its unpooled output in the arena until the pool has read it.
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
-        trace.produce(count: outCount, reading: [input]) { [unowned self] in self.placedOut = $0; self.out = FloatBuffer(count: 0) }
+        var read = input
+        if poolsOutput && !poolsInTiles {
+            read = trace.produce(count: planes * shape.rowLength, reading: [input]) { [unowned self] in
+                self.placedUnpooled = $0; self.unpooled = FloatBuffer(count: 0)
+            }
+        }
+        return trace.produce(count: outCount, reading: [read]) { [unowned self] in self.placedOut = $0; self.out = FloatBuffer(count: 0) }
     }
 
     static let poolGeometry = ConvGeometry(kernel: 3, stride: 2, padding: 1)
     private func pooledSide(_ n: Int) -> Int { Self.poolGeometry.outputHeight(n) }
-    private var pooledPlane: Int { pooledSide(shape.height) * pooledSide(shape.width) }
 
     /// Multiply-accumulates per image of one application of `dw` and of `pw`.
     package var macsPerIteration: (dw: Int, pw: Int) {
