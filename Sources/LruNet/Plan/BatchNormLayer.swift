@@ -14,6 +14,7 @@ package final class BatchNormLayer: Layer {
     /// The activation that followed in the description, applied in the same pass: set only by
     /// the inference rewrite (``FusionRewrite``), whose layers have no backward.
     package let activation: ActivationKind
+    package var profileBucket: OpTimer? { .batchNorm }
 
     package convenience init(name: String, store: ParameterStore, channels: Int) {
         self.init(name: name, store: store, channels: channels, refs: BatchNormRefs(prefix: name, channels: channels, store: store),

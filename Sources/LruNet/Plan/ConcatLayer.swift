@@ -29,6 +29,7 @@ package final class ConcatLayer: Layer {
     }
 
     package var children: [Layer] { [left, right].compactMap { $0 } }
+    package var profileBucket: OpTimer? { nil }
 
     package func plan(input shape: ActivationShape, training: Bool) throws -> ActivationShape {
         precondition(!training || (activation == .none && shuffle == nil), "\(name): a fused inference layer cannot be planned for training")

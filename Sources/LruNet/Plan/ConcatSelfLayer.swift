@@ -3,6 +3,7 @@
 /// channel c from c mod C (an index map, no copy; ``FusionRewrite``).
 package final class ConcatSelfLayer: Layer {
     package let name: String
+    package var profileBucket: OpTimer? { .poolShuffleConcat }
     private var buffers = LayerBuffers()
 
     package init(name: String) { self.name = name }

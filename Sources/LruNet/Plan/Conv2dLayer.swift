@@ -19,6 +19,7 @@ package final class Conv2dLayer: EpilogueLayer {
     package let epilogue: ConvEpilogue
     package var acceptsResidual: Bool { true }
     package var acceptsShuffle: Bool { isPointwise1x1 }
+    package var profileBucket: OpTimer? { geometry.kernelH * geometry.kernelW == 1 ? .pointwise : .im2colConv }
 
     /// - Parameters:
     ///   - name: PyTorch module path, the prefix of the state-dict keys.

@@ -16,6 +16,7 @@ package final class DepthwiseLayer: EpilogueLayer {
     /// The kernel's epilogue applies BatchNorm and an activation only.
     package var acceptsResidual: Bool { false }
     package var acceptsShuffle: Bool { false }
+    package var profileBucket: OpTimer? { .depthwise }
 
     package convenience init(name: String, store: ParameterStore, channels: Int, multiplier: Int = 1, kernelSize: Int = 3,
                              stride: Int = 1, padding: Int = 1) {

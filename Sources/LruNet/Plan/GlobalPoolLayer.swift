@@ -2,6 +2,7 @@
 /// `F.avg_pool2d(out, 4)` on their last 4x4 map).
 package final class GlobalPoolLayer: Layer {
     package let name: String
+    package var profileBucket: OpTimer? { .poolShuffleConcat }
     private var buffers = LayerBuffers()
 
     package init(name: String) { self.name = name }

@@ -67,10 +67,14 @@ package protocol Layer: AnyObject {
     var summaries: [LayerSummary] { get }
     /// The layers a container holds, in order (empty for a plain layer).
     var children: [Layer] { get }
+    /// The ``OpProfile`` bucket the sequence times this layer's passes in; nil for a layer that
+    /// times its own parts (containers, reused blocks).
+    var profileBucket: OpTimer? { get }
 }
 
 extension Layer {
     package var children: [Layer] { [] }
+    package var profileBucket: OpTimer? { .other }
 
     /// Every layer under this one, depth first, itself first.
     package var allLayers: [Layer] { [self] + children.flatMap(\.allLayers) }

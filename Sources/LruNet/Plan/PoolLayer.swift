@@ -3,6 +3,7 @@
 package final class PoolLayer: Layer {
     package enum Mode: String, Sendable { case max, average }
     package let name: String
+    package var profileBucket: OpTimer? { .poolShuffleConcat }
     package let mode: Mode
     package let geometry: ConvGeometry
     private var buffers = LayerBuffers()

@@ -20,6 +20,7 @@ package final class ResidualLayer: Layer {
     }
 
     package var children: [Layer] { [body] }
+    package var profileBucket: OpTimer? { nil }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         precondition(!training || addedInBody == nil, "\(name): a fused inference layer cannot be planned for training")

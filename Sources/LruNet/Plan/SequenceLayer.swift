@@ -7,6 +7,7 @@ package final class SequenceLayer: Layer {
     package init(_ name: String = "", _ layers: [Layer]) { self.name = name; self.layers = layers }
 
     package var children: [Layer] { layers }
+    package var profileBucket: OpTimer? { nil }
 
     package func plan(input: ActivationShape, training: Bool) throws -> ActivationShape {
         var shape = input
@@ -18,7 +19,7 @@ package final class SequenceLayer: Layer {
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         var x = input
         for layer in layers {
-            if let kind = Self.timer(for: layer) { x = context.timed(kind) { layer.forward(x, context) } }
+            if let kind = layer.profileBucket { x = context.timed(kind) { layer.forward(x, context) } }
             else { x = layer.forward(x, context) }
         }
         return x
@@ -29,24 +30,12 @@ package final class SequenceLayer: Layer {
         var g = gradOutput
         for (i, layer) in layers.enumerated().reversed() {
             let need = i > 0 || needInputGradient
-            let result = Self.timer(for: layer).map { k in context.timed(k) { layer.backward(g, needInputGradient: need, context) } }
+            let result = layer.profileBucket.map { k in context.timed(k) { layer.backward(g, needInputGradient: need, context) } }
                 ?? layer.backward(g, needInputGradient: need, context)
             guard let next = result else { return nil }
             g = next
         }
         return g
-    }
-
-    /// The profile bucket of a layer; nil for layers that time their own parts (containers, reused blocks).
-    static func timer(for layer: Layer) -> OpTimer? {
-        switch layer {
-        case is ReuseBlock, is SequenceLayer, is ResidualLayer, is ConcatLayer: return nil
-        case let c as Conv2dLayer: return c.geometry.kernelH * c.geometry.kernelW == 1 ? .pointwise : .im2colConv
-        case is DepthwiseLayer: return .depthwise
-        case is BatchNormLayer: return .batchNorm
-        case is PoolLayer, is ConcatSelfLayer, is ShuffleLayer, is GlobalPoolLayer: return .poolShuffleConcat
-        default: return .other
-        }
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {

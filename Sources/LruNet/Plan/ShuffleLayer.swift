@@ -26,6 +26,7 @@ package final class ShuffleLayer: Layer {
         }
     }
     package let name: String
+    package var profileBucket: OpTimer? { .poolShuffleConcat }
     package let kind: Kind
     private var buffers = LayerBuffers()
 

@@ -19,6 +19,8 @@ package final class ReuseBlock: Layer {
     package let expansion = 2
     package let iterations: Int
     package static let pointwiseGroups = 8
+    /// Times its own parts.
+    package var profileBucket: OpTimer? { nil }
     let dwWeight: ParameterRef, pwWeight: ParameterRef
     let dwBN: [BatchNormRefs], pwBN: [BatchNormRefs]
     unowned let store: ParameterStore
