@@ -31,6 +31,8 @@ if [[ -f $w10 ]]; then
   out=$("$LRUNET" bench --weights "$w10" --batch 1,3 --runs 2 --min-time 0 --train --train-batch 4 2>&1)
   [[ $(grep -cE "^(inference batch [13]|training batch 4) +[0-9]+ img/s \[[0-9]+-[0-9]+\] +[0-9.]+ ms/(batch|step) +[0-9.]+ GFLOP/s$" <<<"$out") -eq 3 ]] \
     && ok "bench times each batch size and a training step" || bad "bench output: $out"
+  python3 -c "import re, sys; m = re.search(r'input gradients: ([0-9.]+) MB in one arena by liveness \(([0-9.]+) MB', sys.stdin.read()); sys.exit(0 if m and 0 < float(m[1]) < float(m[2]) else 1)" <<<"$out" \
+    && ok "bench reports the training gradients' arena under their separate buffers" || bad "bench gradient memory: $out"
   expect_usage_error "bench rejects a bad batch list" "--batch must be" "$LRUNET" bench --weights "$w10" --batch 1,x
   # --json: one object a script reads without parsing prose.
   json_has() { python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if $1 else 1)"; }

@@ -115,7 +115,13 @@ struct Bench: ParsableCommand {
                                           width: side, optimizer: SGD(), learningRate: 0.01, seed: step)
                     } }
                 }
-                rows.append(report("training batch \(n)", images: n, seconds: t, flopsPerImage: 6 * macs, unit: "ms/step"))
+                var row = report("training batch \(n)", images: n, seconds: t, flopsPerImage: 6 * macs, unit: "ms/step")
+                let memory = try net.gradientMemory(batch: n, height: side, width: side)
+                format.text(String(format: "  input gradients: %.2f MB in one arena by liveness (%.2f MB as separate buffers)",
+                                   Double(memory.arenaBytes) / 1e6, Double(memory.separateBytes) / 1e6))
+                row["gradient_bytes"] = memory.arenaBytes
+                row["gradient_bytes_separate"] = memory.separateBytes
+                rows.append(row)
             }
             var record = modelRecord(net, path: path, metadata: meta)
             record["macs_per_image"] = macs

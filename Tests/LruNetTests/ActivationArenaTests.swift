@@ -52,4 +52,39 @@ final class ActivationArenaTests: XCTestCase {
         _ = try model.lossAndGradients(images: Tensor(zeros: [2, 1, 28, 28]), labels: [0, 1])
         XCTAssertEqual(model.activationBytes.arena, 0)
     }
+
+    /// Training's input gradients share one arena: each lives from its layer's backward to the
+    /// backward of the layer before. The gradients of the five architectures' parameters are the
+    /// same bit for bit as with every layer's gradient in a buffer of its own (a kernel that
+    /// accumulated into its input gradient, or read it after the layer before wrote, would differ).
+    func testTrainingGradientsShareOneArena() throws {
+        var rng = SplitMix64(seed: 29)
+        for config in [ModelConfig.lrunet(numClasses: 10, layerReuse: 3, inChannels: 1),
+                       ModelConfig(arch: .mobilenet, numClasses: 10, widthMult: 0.25, inChannels: 3),
+                       ModelConfig(arch: .mobilenetv2, numClasses: 10, widthMult: 0.25, inChannels: 3),
+                       ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 0.5, groups: 3, inChannels: 3),
+                       ModelConfig(arch: .shufflenetv2, numClasses: 10, widthMult: 0.5, inChannels: 3)] {
+            let side = config.inChannels == 1 ? 28 : 32, batch = 3
+            let x = Tensor(shape: [batch, config.inChannels, side, side], data: (0..<(batch * config.inChannels * side * side)).map { _ in rng.nextUniform() })
+            var grads: [[Float]] = []
+            for places in [true, false] {
+                let model = try Network(config: config, threading: Threading(threads: 2))
+                model.initialise(seed: 5)
+                model.placesGradients = places
+                for _ in 0..<2 {         // the second step runs on the buffers the first left behind
+                    _ = try model.lossAndGradients(images: x, labels: [1, 7, 3], seed: 9)
+                }
+                grads.append(Array(UnsafeBufferPointer(start: model.parameters.gradients.pointer, count: model.parameters.trainableCount)))
+                if places {
+                    let g = model.gradientBytes
+                    XCTAssertGreaterThan(g.arena, 0)
+                    XCTAssertLessThan(Double(g.arena), 0.6 * Double(g.separate), "\(config.summary): arena \(g.arena) B vs separate \(g.separate) B")
+                } else {
+                    XCTAssertEqual(model.gradientBytes.arena, 0)
+                }
+            }
+            XCTAssertEqual(grads[0], grads[1], "\(config.summary): gradients differ with the arena")
+            XCTAssertTrue(grads[0].contains { $0 != 0 })
+        }
+    }
 }

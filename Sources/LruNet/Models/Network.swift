@@ -39,12 +39,21 @@ public final class Network {
     /// Bytes of activations the current inference plan holds in its arena, and what the same
     /// outputs take as separate buffers (0 for a training plan, which keeps every output).
     package private(set) var activationBytes = (arena: 0, separate: 0)
+    /// Training: every layer's input gradient, placed by liveness in backward order.
+    private var gradients = FloatBuffer(count: 0)
+    /// Bytes of input gradients the current training plan holds in its arena, and as separate buffers.
+    package private(set) var gradientBytes = (arena: 0, separate: 0)
     private var logitGradient = FloatBuffer(count: 0)
     private var planned: (shape: ActivationShape, training: Bool, participants: Int)?
     /// What the inference rewrite joined, when the current plan runs it (empty in training).
     package var fusions: [FusionRewrite.Decision] {
         guard let p = planned, !p.training, fusesLayers else { return [] }
         return fused?.decisions ?? []
+    }
+    /// Whether training places the input gradients in one arena (the default). Off, each layer
+    /// keeps its own: the reference the arena is tested against.
+    package var placesGradients = true {
+        didSet { planned = nil }
     }
     /// Whether inference runs the rewritten tree (the default). Off, it runs the description's
     /// lowering, every layer on its own: the reference the fused layers are tested against.
@@ -293,7 +302,9 @@ public final class Network {
         guard out.height == 1, out.width == 1, out.channels == classes else {
             throw ModelError.outputMap(height: shape.height, width: shape.width, map: [out.height, out.width])
         }
-        if !training { placeActivations(root) } else { activations = FloatBuffer(count: 0); activationBytes = (0, 0) }
+        if !training { placeActivations(root) } else if placesGradients { placeGradients(root) } else {
+            activations = FloatBuffer(count: 0); activationBytes = (0, 0); gradients = FloatBuffer(count: 0); gradientBytes = (0, 0)
+        }
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
         if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
         planned = (shape, training, participants)
@@ -301,12 +312,26 @@ public final class Network {
 
     /// Places every output of the inference plan in one arena by liveness and binds the layers to it.
     private func placeActivations(_ root: SequenceLayer) {
+        gradients = FloatBuffer(count: 0); gradientBytes = (0, 0)
         let trace = ActivationTrace()
         trace.useAtEnd(root.trace(nil, trace))          // the logits are read after the pass
+        activationBytes = place(trace, in: &activations)
+    }
+
+    /// Training keeps every output for backward; the input gradients, each alive from its
+    /// layer's backward to the backward of the layer before, share one arena.
+    private func placeGradients(_ root: SequenceLayer) {
+        activations = FloatBuffer(count: 0); activationBytes = (0, 0)
+        let trace = ActivationTrace()
+        _ = root.traceBackward(nil, trace)              // the logits' gradient is the network's own buffer
+        gradientBytes = place(trace, in: &gradients)
+    }
+
+    private func place(_ trace: ActivationTrace, in arena: inout FloatBuffer) -> (arena: Int, separate: Int) {
         let (offsets, count) = trace.place()
-        activations = FloatBuffer(count: count)
-        for (request, offset) in zip(trace.requests, offsets) { request.bind(activations.pointer + offset) }
-        activationBytes = (count * MemoryLayout<Float>.size, trace.separateCount * MemoryLayout<Float>.size)
+        arena = FloatBuffer(count: count)
+        for (request, offset) in zip(trace.requests, offsets) { request.bind(arena.pointer + offset) }
+        return (count * MemoryLayout<Float>.size, trace.separateCount * MemoryLayout<Float>.size)
     }
 
     /// The planned buffer for d(loss)/d(logits), `[classes][N]`.

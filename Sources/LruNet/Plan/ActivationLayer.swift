@@ -23,13 +23,17 @@ package final class ActivationLayer: Layer {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        activationBackward(buffers.gradIn.pointer, gradOutput, output: buffers.out, kind: kind, count: buffers.output.count,
+        activationBackward(buffers.gradIn, gradOutput, output: buffers.out, kind: kind, count: buffers.output.count,
                            threading: context.threading)
-        return buffers.gradIn.pointer
+        return buffers.gradIn
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -69,15 +69,15 @@ package final class BatchNormLayer: Layer {
             let l = buffers.input.rowLength
             pooledBatchNormGradientSums(dy: gradOutput, x: buffers.savedInput!, bn: bn, channels: channels, rowLength: l,
                                         memory: pooled, group: group, threading: context.threading)
-            pooledBatchNormBackward(dx: buffers.gradIn.pointer, dy: gradOutput, x: buffers.savedInput!, bn: bn, channels: channels,
+            pooledBatchNormBackward(dx: buffers.gradIn, dy: gradOutput, x: buffers.savedInput!, bn: bn, channels: channels,
                                     rowLength: l, memory: pooled, threading: context.threading)
-            return buffers.gradIn.pointer
+            return buffers.gradIn
         }
-        batchNormBackward(gradInput: buffers.gradIn.pointer, gradOutput: gradOutput, input: buffers.savedInput!,
+        batchNormBackward(gradInput: buffers.gradIn, gradOutput: gradOutput, input: buffers.savedInput!,
                           savedMean: mean.pointer, savedInvStd: invStd.pointer, gamma: store.pointer(refs.weight),
                           gradGamma: store.gradient(refs.weight), gradBeta: store.gradient(refs.bias),
                           channels: channels, rowLength: buffers.input.rowLength, threading: context.threading)
-        return buffers.gradIn.pointer
+        return buffers.gradIn
     }
 
     private func trainingForm(_ context: RunContext) -> BatchNormTraining {
@@ -89,6 +89,10 @@ package final class BatchNormLayer: Layer {
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -76,7 +76,7 @@ package final class ConcatLayer: Layer {
         let gl = gradOutput, gr = gradOutput + leftShape.count
         let dl = left.map { $0.backward(gl, needInputGradient: true, context)! } ?? gl
         let dr = right.map { $0.backward(gr, needInputGradient: true, context)! } ?? gr
-        let gin = buffers.gradIn.pointer, count = buffers.input.count
+        let gin = buffers.gradIn, count = buffers.input.count
         switch input {
         case .fork: rowAdd(gin, dl, dr, count)                      // both read x: the gradients add
         case .split:
@@ -91,6 +91,13 @@ package final class ConcatLayer: Layer {
         let l = left?.trace(input, trace) ?? input
         let r = right?.trace(input, trace) ?? input
         return trace.produce(count: buffers.outputCount, reading: [l, r, input]) { [unowned self] in self.buffers.place($0) }
+    }
+
+    /// Each branch reads its part of the output gradient; the join reads both branches' results.
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        let l = left?.traceBackward(gradOutput, trace) ?? gradOutput
+        let r = right?.traceBackward(gradOutput, trace) ?? gradOutput
+        return trace.produce(count: buffers.gradientCount, reading: [l, r, gradOutput]) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -23,13 +23,17 @@ package final class ConcatSelfLayer: Layer {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                          _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        concatSelfBackward(buffers.gradIn.pointer, gradOutput, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
+        concatSelfBackward(buffers.gradIn, gradOutput, channels: buffers.input.channels, rowLength: buffers.input.rowLength,
                            threading: context.threading)
-        return buffers.gradIn.pointer
+        return buffers.gradIn
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -106,7 +106,7 @@ package final class Conv2dLayer: EpilogueLayer {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        let gin = needInputGradient ? buffers.gradIn.pointer : nil
+        let gin = needInputGradient ? buffers.gradIn : nil
         convBackward(gradInput: gin, gradWeight: store.gradient(weight), gradBias: bias.map(store.gradient),
                      gradOutput: gradOutput, input: buffers.savedInput!, weight: store.pointer(weight), shape: shape!,
                      columns: columns.count > 0 ? columns.pointer : nil, threading: context.threading)
@@ -115,6 +115,10 @@ package final class Conv2dLayer: EpilogueLayer {
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

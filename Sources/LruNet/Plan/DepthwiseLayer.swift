@@ -68,7 +68,7 @@ package final class DepthwiseLayer: EpilogueLayer {
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
         let i = buffers.input
-        let gin = needInputGradient ? buffers.gradIn.pointer : nil
+        let gin = needInputGradient ? buffers.gradIn : nil
         depthwiseBackward(gradInput: gin, gradWeight: store.gradient(weight), gradOutput: gradOutput, input: buffers.savedInput!,
                           weight: store.pointer(weight), channels: channels, multiplier: multiplier, batch: i.batch,
                           height: i.height, width: i.width, geometry: geometry, scratch: scratch, threading: context.threading)
@@ -77,6 +77,10 @@ package final class DepthwiseLayer: EpilogueLayer {
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -26,13 +26,17 @@ package final class GlobalPoolLayer: Layer {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), g = buffers.gradIn.pointer
+        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), g = buffers.gradIn
         for p in 0..<(i.channels * i.batch) { (g + p * plane).update(repeating: gradOutput[p] * inv, count: plane) }
         return g
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

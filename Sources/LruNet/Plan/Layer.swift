@@ -63,6 +63,10 @@ package protocol Layer: AnyObject {
     /// Inference: records the output this plan writes and the values it reads in `trace`, and
     /// returns the value it outputs (its input, for a layer that passes it on).
     func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value
+    /// Training: records the input gradient backward writes, reading `gradOutput` (and, for a
+    /// container, what its children's backward reads), and returns it. Gradients live from the
+    /// step that writes them to the step of the layer before, so they share one arena.
+    func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value
     /// This layer's rows of `lrunet info` (a container lists its children's).
     var summaries: [LayerSummary] { get }
     /// The layers a container holds, in order (empty for a plain layer).
@@ -90,7 +94,10 @@ struct LayerBuffers {
     private var placed: UnsafeMutablePointer<Float>?
     /// Floats of output this plan writes (0: the layer passes its input on).
     private(set) var outputCount = 0
-    private(set) var gradIn = FloatBuffer(count: 0)
+    /// Floats of input gradient this plan writes (training).
+    private(set) var gradientCount = 0
+    private var ownedGradient = FloatBuffer(count: 0)
+    private var placedGradient: UnsafeMutablePointer<Float>?
     var savedInput: UnsafeMutablePointer<Float>?
 
     /// `ownsOutput: false` for layers that pass their input through (Dropout in inference, a
@@ -102,8 +109,25 @@ struct LayerBuffers {
         // Training keeps every output for backward in the layer's own buffer; inference waits for its place.
         let o = training ? outputCount : 0
         if owned.count != o { owned = FloatBuffer(count: o) }
-        let g = training ? input.count : 0
-        if gradIn.count != g { gradIn = FloatBuffer(count: g) }
+        // The input gradient waits for its place in the training plan's gradient arena.
+        gradientCount = training ? input.count : 0
+        placedGradient = nil
+        ownedGradient = FloatBuffer(count: 0)
+    }
+
+    /// Where backward writes the input gradient.
+    var gradIn: UnsafeMutablePointer<Float> {
+        mutating get {
+            if let placedGradient { return placedGradient }
+            if ownedGradient.count != gradientCount { ownedGradient = FloatBuffer(count: gradientCount) }
+            return ownedGradient.pointer
+        }
+    }
+
+    /// Puts the input gradient at its place in the gradient arena.
+    mutating func placeGradient(_ pointer: UnsafeMutablePointer<Float>) {
+        placedGradient = pointer
+        ownedGradient = FloatBuffer(count: 0)
     }
 
     /// Where the output goes.

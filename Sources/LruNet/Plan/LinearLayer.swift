@@ -42,12 +42,16 @@ package final class LinearLayer: Layer {
         sgemm(transB: true, m: outputFeatures, n: inputFeatures, k: n, gradOutput, buffers.savedInput!, beta: 1, store.gradient(weight))
         if let bias { accumulateRowSums(store.gradient(bias), gradOutput, channels: outputFeatures, rowLength: n) }
         guard needInputGradient else { return nil }
-        sgemm(transA: true, m: inputFeatures, n: n, k: outputFeatures, store.pointer(weight), gradOutput, buffers.gradIn.pointer)
-        return buffers.gradIn.pointer
+        sgemm(transA: true, m: inputFeatures, n: n, k: outputFeatures, store.pointer(weight), gradOutput, buffers.gradIn)
+        return buffers.gradIn
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

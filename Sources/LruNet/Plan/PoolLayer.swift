@@ -54,17 +54,21 @@ package final class PoolLayer: Layer {
         let i = buffers.input, o = buffers.output
         switch mode {
         case .max:
-            maxPoolBackward(buffers.gradIn.pointer, gradOutput, argmax: argmax!, planes: i.channels * i.batch,
+            maxPoolBackward(buffers.gradIn, gradOutput, argmax: argmax!, planes: i.channels * i.batch,
                             inputPlane: i.plane, outputPlane: o.plane, threading: context.threading)
         case .average:
-            avgPoolBackward(buffers.gradIn.pointer, gradOutput, planes: i.channels * i.batch, height: i.height,
+            avgPoolBackward(buffers.gradIn, gradOutput, planes: i.channels * i.batch, height: i.height,
                             width: i.width, geometry: geometry, threading: context.threading)
         }
-        return buffers.gradIn.pointer
+        return buffers.gradIn
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -13,7 +13,14 @@ package final class ResidualLayer: Layer {
     /// Set when the body's last convolution does the add (inference only).
     package let addedInBody: ResidualInput?
     private var buffers = LayerBuffers()
-    private var gradBody = FloatBuffer(count: 0)
+    /// Training with an activation: the gradient through it, which both paths read.
+    private var gradBody = FloatBuffer(count: 0), gradBodyCount = 0
+    private var placedGradBody: UnsafeMutablePointer<Float>?
+    private var gradBodyPointer: UnsafeMutablePointer<Float> {
+        if let placedGradBody { return placedGradBody }
+        if gradBody.count != gradBodyCount { gradBody = FloatBuffer(count: gradBodyCount) }
+        return gradBody.pointer
+    }
 
     package init(_ name: String, body: Layer, activation: ActivationKind = .none, addedInBody: ResidualInput? = nil) {
         self.name = name; self.body = body; self.activation = activation; self.addedInBody = addedInBody
@@ -27,7 +34,8 @@ package final class ResidualLayer: Layer {
         let out = try body.plan(input: input, training: training)
         guard out == input else { throw PlanError.branchMismatch(layer: name, left: out, right: input) }
         buffers.resize(input: input, output: input, training: training, ownsOutput: addedInBody == nil)
-        if gradBody.count != (training ? input.count : 0) { gradBody = FloatBuffer(count: training ? input.count : 0) }
+        gradBodyCount = training && activation != .none ? input.count : 0
+        gradBody = FloatBuffer(count: 0); placedGradBody = nil
         return out
     }
 
@@ -54,13 +62,13 @@ package final class ResidualLayer: Layer {
         let count = buffers.output.count
         var g = UnsafeMutablePointer(gradOutput)
         if activation != .none {            // through the activation first: both paths share it
-            activationBackward(gradBody.pointer, gradOutput, output: buffers.out, kind: activation, count: count,
+            activationBackward(gradBodyPointer, gradOutput, output: buffers.out, kind: activation, count: count,
                                threading: context.threading)
-            g = gradBody.pointer
+            g = gradBodyPointer
         }
         guard let gx = body.backward(g, needInputGradient: true, context) else { return nil }
-        rowAdd(buffers.gradIn.pointer, gx, g, count)
-        return buffers.gradIn.pointer
+        rowAdd(buffers.gradIn, gx, g, count)
+        return buffers.gradIn
     }
 
     /// The input lives through the body: the add (or the fused epilogue, the body's last step) reads it.
@@ -68,6 +76,13 @@ package final class ResidualLayer: Layer {
         let y = body.trace(input, trace)
         guard buffers.outputCount > 0 else { trace.use(input); return y }
         return trace.produce(count: buffers.outputCount, reading: [y, input]) { [unowned self] in self.buffers.place($0) }
+    }
+
+    /// The gradient into the body (through the activation) lives until the add reads it again.
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        let g = trace.leaf(gradOutput, count: gradBodyCount) { [unowned self] in self.placedGradBody = $0; self.gradBody = FloatBuffer(count: 0) }
+        let gx = body.traceBackward(g, trace)
+        return trace.produce(count: buffers.gradientCount, reading: [gx, g]) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

@@ -42,5 +42,9 @@ package final class SequenceLayer: Layer {
         layers.reduce(input) { value, layer in layer.trace(value, trace) }
     }
 
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        layers.reversed().reduce(gradOutput) { g, layer in layer.traceBackward(g, trace) }
+    }
+
     package var summaries: [LayerSummary] { layers.flatMap(\.summaries) }
 }

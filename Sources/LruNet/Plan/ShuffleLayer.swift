@@ -56,13 +56,17 @@ package final class ShuffleLayer: Layer {
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                           _ context: RunContext) -> UnsafeMutablePointer<Float>? {
-        let c = buffers.input.channels, l = buffers.input.rowLength, g = buffers.gradIn.pointer
+        let c = buffers.input.channels, l = buffers.input.rowLength, g = buffers.gradIn
         for o in 0..<c { (g + kind.source(o, channels: c) * l).update(from: gradOutput + o * l, count: l) }
         return g
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+    }
+
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: buffers.gradientCount) { [unowned self] in self.buffers.placeGradient($0) }
     }
 
     package var summaries: [LayerSummary] {

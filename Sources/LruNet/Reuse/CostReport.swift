@@ -55,11 +55,12 @@ extension Int {
     }
 }
 
-/// What an inference pass holds in activations at one batch size.
+/// What a plan holds in one arena by liveness at one batch size: inference's activations, or
+/// training's input gradients.
 public struct ActivationMemory: Sendable {
-    /// Bytes of the arena every layer output is placed in, by liveness (the peak of what is alive).
+    /// Bytes of the arena the values are placed in, by liveness (the peak of what is alive).
     public let arenaBytes: Int
-    /// Bytes the same outputs take as separate buffers (what a plan without the arena holds).
+    /// Bytes the same values take as separate buffers (what a plan without the arena holds).
     public let separateBytes: Int
 }
 
@@ -69,6 +70,14 @@ extension Network {
         guard batch >= 1 else { throw ModelError.emptyBatch }
         try plan(ActivationShape(channels: inputChannels, batch: batch, height: height, width: width), training: false)
         return ActivationMemory(arenaBytes: activationBytes.arena, separateBytes: activationBytes.separate)
+    }
+
+    /// Plans training for `batch` images of `height x width` and reports its input-gradient
+    /// memory. (Training keeps every output for backward besides; they are not counted here.)
+    public func gradientMemory(batch: Int, height: Int, width: Int) throws -> ActivationMemory {
+        guard batch >= 1 else { throw ModelError.emptyBatch }
+        try plan(ActivationShape(channels: inputChannels, batch: batch, height: height, width: width), training: true)
+        return ActivationMemory(arenaBytes: gradientBytes.arena, separateBytes: gradientBytes.separate)
     }
 
     /// Per-layer rows for `lrunet info` (every layer of the description, unfused), planned for

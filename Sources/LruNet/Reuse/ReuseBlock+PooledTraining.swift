@@ -48,7 +48,7 @@ extension ReuseBlock {
                         _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         let l = shape.rowLength
         let scratch = trainingScratch(ctx)
-        var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
+        var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch, ctx)
             let w = pass.wide!, gy = w.gy.base, gPw = w.gPw.base, gDwNorm = w.gDwNorm.base

@@ -95,7 +95,7 @@ extension ReuseBlock {
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
         // Each thread's rows for one group (a region has at most one thread per group).
         let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
-        var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
+        var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i], last = i == iterations - 1
             let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
@@ -221,7 +221,7 @@ extension ReuseBlock {
     func backwardWide(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                       _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         let scratch = trainingScratch(ctx)
-        var src = UnsafePointer(gradOutput), into = gradIn.0.pointer, spare = gradIn.1.pointer
+        var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch, ctx)
             // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the

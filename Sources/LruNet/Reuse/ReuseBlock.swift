@@ -82,7 +82,17 @@ package final class ReuseBlock: Layer {
     // its normalised depthwise output; backward: that again, and its gradients).
     var saved: [IterationState] = []
     var blockInput: UnsafeMutablePointer<Float>?
-    var gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
+    private var ownedGradient = FloatBuffer(count: 0), gradientCount = 0
+    private var placedGradient: UnsafeMutablePointer<Float>?
+    /// The two input-gradient buffers: a place in the network's gradient arena, or the block's own.
+    var gradIn: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let p: UnsafeMutablePointer<Float>
+        if let placedGradient { p = placedGradient } else {
+            if ownedGradient.count != gradientCount { ownedGradient = FloatBuffer(count: gradientCount) }
+            p = ownedGradient.pointer
+        }
+        return (p, p + gradientCount / 2)
+    }
     let groupRows = Scratch()
     /// The wide training schedule's shared rows (more threads than pointwise groups only).
     let wideScratch = Scratch()
@@ -166,11 +176,11 @@ package final class ReuseBlock: Layer {
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
-            gradIn = (FloatBuffer(count: planes * l), FloatBuffer(count: planes * l))
+            gradientCount = 2 * planes * l; ownedGradient = FloatBuffer(count: 0); placedGradient = nil
             _ = groupRows.reserve(min(participants, Self.pointwiseGroups) * 4 * groupWidth * l)
         } else {
             saved = []
-            gradIn = (FloatBuffer(count: 0), FloatBuffer(count: 0))
+            gradientCount = 0; ownedGradient = FloatBuffer(count: 0); placedGradient = nil
             outCount = output.count
             out = FloatBuffer(count: 0); placedOut = nil
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
@@ -288,6 +298,11 @@ package final class ReuseBlock: Layer {
             }
         }
         return trace.produce(count: outCount, reading: [read]) { [unowned self] in self.placedOut = $0; self.out = FloatBuffer(count: 0) }
+    }
+
+    /// Both input-gradient buffers are written reading the output gradient.
+    package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
+        trace.leaf(gradOutput, count: gradientCount) { [unowned self] in self.placedGradient = $0; self.ownedGradient = FloatBuffer(count: 0) }
     }
 
     static let poolGeometry = ConvGeometry(kernel: 3, stride: 2, padding: 1)
