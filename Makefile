@@ -15,7 +15,7 @@ PRETRAINED   ?= $(if $(AUTHORS),.build/pretrained,$(or $(LRUNET_PRETRAINED),../s
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare compare docs train sweep study clean
+.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare bench-ab compare docs train sweep study clean
 
 all: build
 
@@ -127,6 +127,14 @@ bench-compare: build
 	    --json Benchmarks/compare-$$ckpt.json && \
 	  $(BIN)/lrunet-bench --compare Benchmarks/compare-$$ckpt.json --weights $$w || exit 1; \
 	done
+
+# Same-run speed against an earlier commit: its lrunet, built from this clone's history, and
+# this one alternate on the five Fashion-MNIST checkpoints (inference at 1, 64, 256; a training
+# step at 128); prints each workload's median paired ratio new / old.
+REF ?= HEAD~1
+bench-ab: build
+	@old=$$(bash Benchmarks/reference.sh $$(git rev-parse $(REF)) lrunet | tail -1) && \
+	python3 Benchmarks/ab.py --old $$old --new $(BIN)/lrunet --weights $(COMPARE_CKPTS:%=$(PRETRAINED)/%.safetensors)
 
 # API documentation (DocC) as a static archive in .build/docs.
 docs:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds lrunet-bench as it was at COMMIT, from this clone's history, into .build-perf-ref: the
-# performance check measures it beside the current build on a CPU that has no baseline yet.
+# Builds lrunet-bench (or PRODUCT) as it was at COMMIT, from this clone's history, into
+# .build-perf-ref: the performance check measures it beside the current build on a CPU that has no
+# baseline yet, and `make bench-ab` times the reference lrunet against this one.
 # Prints the binary's path as its last line of standard output (build output goes to stderr).
 # Exit 3: the commit is not in this clone (a shallow clone), so there is nothing to compare with.
 set -euo pipefail
-commit=${1:?usage: Benchmarks/reference.sh COMMIT}
+commit=${1:?usage: Benchmarks/reference.sh COMMIT [PRODUCT]}
+product=${2:-lrunet-bench}
 cd "$(dirname "$0")/.."
 dir=.build-perf-ref
 git cat-file -e "$commit^{commit}" 2>/dev/null || { echo "the reference commit $commit is not in this clone's history"; exit 3; }
@@ -13,7 +15,7 @@ if [[ "$(cat "$dir/commit" 2>/dev/null)" != "$commit" ]]; then
   git archive "$commit" | tar -x -C "$dir/src"
   echo "$commit" >"$dir/commit"
 fi
-build=(swift build -c release --package-path "$dir/src" --scratch-path "$dir/build" --product lrunet-bench)
-echo "building lrunet-bench at ${commit:0:12} for the performance check" >&2
+build=(swift build -c release --package-path "$dir/src" --scratch-path "$dir/build" --product "$product")
+echo "building $product at ${commit:0:12} for comparison" >&2
 "${build[@]}" >&2
-echo "$("${build[@]}" --show-bin-path)/lrunet-bench"
+echo "$("${build[@]}" --show-bin-path)/$product"

@@ -101,7 +101,7 @@ struct LayerBuffers {
     var savedInput: UnsafeMutablePointer<Float>?
 
     /// `ownsOutput: false` for layers that pass their input through (Dropout in inference, a
-    /// layer the fusion pass folded into its neighbour).
+    /// residual join whose add the body's last convolution does).
     mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool, ownsOutput: Bool = true) {
         self.input = input; self.output = output
         outputCount = ownsOutput ? output.count : 0
