@@ -130,11 +130,11 @@ bench-compare: build
 
 # Same-run speed against an earlier commit: its lrunet, built from this clone's history, and
 # this one alternate on the five Fashion-MNIST checkpoints (inference at 1, 64, 256; a training
-# step at 128); prints each workload's median paired ratio new / old.
+# step at 128); prints each workload's median paired ratio new / old. AB="--rounds 11" passes options.
 REF ?= HEAD~1
 bench-ab: build
-	@old=$$(bash Benchmarks/reference.sh $$(git rev-parse $(REF)) lrunet | tail -1) && \
-	python3 Benchmarks/ab.py --old $$old --new $(BIN)/lrunet --weights $(COMPARE_CKPTS:%=$(PRETRAINED)/%.safetensors)
+	@old=$$(REF_BUILD_FLAGS="$(BUILD_FLAGS)" bash Benchmarks/reference.sh $$(git rev-parse $(REF)) lrunet | tail -1) && \
+	python3 Benchmarks/ab.py $(AB) --old $$old --new $(BIN)/lrunet --weights $(COMPARE_CKPTS:%=$(PRETRAINED)/%.safetensors)
 
 # API documentation (DocC) as a static archive in .build/docs.
 docs:

@@ -15,7 +15,9 @@ if [[ "$(cat "$dir/commit" 2>/dev/null)" != "$commit" ]]; then
   git archive "$commit" | tar -x -C "$dir/src"
   echo "$commit" >"$dir/commit"
 fi
-build=(swift build -c release --package-path "$dir/src" --scratch-path "$dir/build" --product "$product")
+# REF_BUILD_FLAGS: the flags the build it is compared with used (default: a plain release build).
+read -r -a flags <<<"${REF_BUILD_FLAGS:--c release}"
+build=(swift build "${flags[@]}" --package-path "$dir/src" --scratch-path "$dir/build" --product "$product")
 echo "building $product at ${commit:0:12} for comparison" >&2
 "${build[@]}" >&2
 echo "$("${build[@]}" --show-bin-path)/$product"
