@@ -59,11 +59,7 @@ final class ActivationArenaTests: XCTestCase {
     /// accumulated into its input gradient, or read it after the layer before wrote, would differ).
     func testTrainingGradientsShareOneArena() throws {
         var rng = SplitMix64(seed: 29)
-        for config in [ModelConfig.lrunet(numClasses: 10, layerReuse: 3, inChannels: 1),
-                       ModelConfig(arch: .mobilenet, numClasses: 10, widthMult: 0.25, inChannels: 3),
-                       ModelConfig(arch: .mobilenetv2, numClasses: 10, widthMult: 0.25, inChannels: 3),
-                       ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 0.5, groups: 3, inChannels: 3),
-                       ModelConfig(arch: .shufflenetv2, numClasses: 10, widthMult: 0.5, inChannels: 3)] {
+        for config in oneOfEachArchitecture {
             let side = config.inChannels == 1 ? 28 : 32, batch = 3
             let x = Tensor(shape: [batch, config.inChannels, side, side], data: (0..<(batch * config.inChannels * side * side)).map { _ in rng.nextUniform() })
             var grads: [[Float]] = []

@@ -287,11 +287,7 @@ final class GeneralGraphGradientTests: XCTestCase {
 final class FusionTests: XCTestCase {
     func testFusedInferenceMatchesUnfusedForEveryArchitecture() throws {
         var rng = SplitMix64(seed: 8)
-        for config in [ModelConfig.lrunet(numClasses: 10, layerReuse: 2, inChannels: 1),
-                       ModelConfig(arch: .mobilenet, numClasses: 10, widthMult: 0.25, inChannels: 3),
-                       ModelConfig(arch: .mobilenetv2, numClasses: 10, widthMult: 0.25, inChannels: 3),
-                       ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 0.5, groups: 3, inChannels: 3),
-                       ModelConfig(arch: .shufflenetv2, numClasses: 10, widthMult: 0.5, inChannels: 3)] {
+        for config in oneOfEachArchitecture {
             let model = try Network(config: config, threading: Threading(threads: 2))
             model.initialise(seed: 3)
             // Non-trivial BatchNorm statistics, so folding them matters.

@@ -76,3 +76,12 @@ func forEachKernelPath(_ body: (String) throws -> Void) rethrows {
     XCTAssertGreaterThanOrEqual(paths.count, 1)
     for path in paths { try path.run { try body("path \(path)") } }
 }
+
+/// One small network of each architecture: lru2 on one channel, the four baselines on three.
+let oneOfEachArchitecture: [ModelConfig] = [
+    .lrunet(numClasses: 10, layerReuse: 2, inChannels: 1),
+    ModelConfig(arch: .mobilenet, numClasses: 10, widthMult: 0.25, inChannels: 3),
+    ModelConfig(arch: .mobilenetv2, numClasses: 10, widthMult: 0.25, inChannels: 3),
+    ModelConfig(arch: .shufflenet, numClasses: 10, widthMult: 0.5, groups: 3, inChannels: 3),
+    ModelConfig(arch: .shufflenetv2, numClasses: 10, widthMult: 0.5, inChannels: 3),
+]

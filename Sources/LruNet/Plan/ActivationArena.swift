@@ -72,3 +72,35 @@ package final class ActivationTrace {
         return (offsets, top)
     }
 }
+
+/// A buffer the plan's arena gives a place (an output in inference, an input gradient in
+/// training), or, when nothing placed it, one its owner allocates on first use.
+struct ArenaSlot {
+    /// Floats the current plan needs here (0: none).
+    private(set) var count = 0
+    private var owned = FloatBuffer(count: 0)
+    private var placed: UnsafeMutablePointer<Float>?
+
+    /// Sizes the slot for a new plan, unplaced; `allocateNow` keeps a buffer of its own ready
+    /// (training's outputs, which backward reads and no arena holds).
+    mutating func reset(count: Int, allocateNow: Bool = false) {
+        self.count = count
+        placed = nil
+        let own = allocateNow ? count : 0
+        if owned.count != own { owned = FloatBuffer(count: own) }
+    }
+
+    var pointer: UnsafeMutablePointer<Float> {
+        mutating get {
+            if let placed { return placed }
+            if owned.count != count { owned = FloatBuffer(count: count) }
+            return owned.pointer
+        }
+    }
+
+    /// Puts the slot at its place in the arena (its own buffer, if any, is freed).
+    mutating func place(_ pointer: UnsafeMutablePointer<Float>) {
+        placed = pointer
+        owned = FloatBuffer(count: 0)
+    }
+}

@@ -85,65 +85,35 @@ extension Layer {
 }
 
 /// Output and input-gradient buffers that most layers keep; sized on plan. In inference the
-/// output's place is given by the network's activation arena (``ActivationTrace``); a layer that
-/// was not placed allocates its own on first use.
+/// output's place is given by the network's activation arena, in training the input gradient's
+/// by its gradient arena (``ActivationTrace``); a buffer nothing placed is allocated on first use.
 struct LayerBuffers {
     var input = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
     var output = ActivationShape(channels: 0, batch: 0, height: 0, width: 0)
-    private var owned = FloatBuffer(count: 0)
-    private var placed: UnsafeMutablePointer<Float>?
-    /// Floats of output this plan writes (0: the layer passes its input on).
-    private(set) var outputCount = 0
-    /// Floats of input gradient this plan writes (training).
-    private(set) var gradientCount = 0
-    private var ownedGradient = FloatBuffer(count: 0)
-    private var placedGradient: UnsafeMutablePointer<Float>?
+    private var outputSlot = ArenaSlot(), gradientSlot = ArenaSlot()
     var savedInput: UnsafeMutablePointer<Float>?
+
+    /// Floats of output this plan writes (0: the layer passes its input on).
+    var outputCount: Int { outputSlot.count }
+    /// Floats of input gradient this plan writes (training).
+    var gradientCount: Int { gradientSlot.count }
 
     /// `ownsOutput: false` for layers that pass their input through (Dropout in inference, a
     /// residual join whose add the body's last convolution does).
     mutating func resize(input: ActivationShape, output: ActivationShape, training: Bool, ownsOutput: Bool = true) {
         self.input = input; self.output = output
-        outputCount = ownsOutput ? output.count : 0
-        placed = nil
         // Training keeps every output for backward in the layer's own buffer; inference waits for its place.
-        let o = training ? outputCount : 0
-        if owned.count != o { owned = FloatBuffer(count: o) }
-        // The input gradient waits for its place in the training plan's gradient arena.
-        gradientCount = training ? input.count : 0
-        placedGradient = nil
-        ownedGradient = FloatBuffer(count: 0)
-    }
-
-    /// Where backward writes the input gradient.
-    var gradIn: UnsafeMutablePointer<Float> {
-        mutating get {
-            if let placedGradient { return placedGradient }
-            if ownedGradient.count != gradientCount { ownedGradient = FloatBuffer(count: gradientCount) }
-            return ownedGradient.pointer
-        }
-    }
-
-    /// Puts the input gradient at its place in the gradient arena.
-    mutating func placeGradient(_ pointer: UnsafeMutablePointer<Float>) {
-        placedGradient = pointer
-        ownedGradient = FloatBuffer(count: 0)
+        outputSlot.reset(count: ownsOutput ? output.count : 0, allocateNow: training)
+        gradientSlot.reset(count: training ? input.count : 0)
     }
 
     /// Where the output goes.
-    var out: UnsafeMutablePointer<Float> {
-        mutating get {
-            if let placed { return placed }
-            if owned.count != outputCount { owned = FloatBuffer(count: outputCount) }
-            return owned.pointer
-        }
-    }
+    var out: UnsafeMutablePointer<Float> { mutating get { outputSlot.pointer } }
+    /// Where backward writes the input gradient.
+    var gradIn: UnsafeMutablePointer<Float> { mutating get { gradientSlot.pointer } }
 
-    /// Puts the output at its place in the arena.
-    mutating func place(_ pointer: UnsafeMutablePointer<Float>) {
-        placed = pointer
-        owned = FloatBuffer(count: 0)
-    }
+    mutating func place(_ pointer: UnsafeMutablePointer<Float>) { outputSlot.place(pointer) }
+    mutating func placeGradient(_ pointer: UnsafeMutablePointer<Float>) { gradientSlot.place(pointer) }
 }
 
 /// Errors raised while planning a graph for an input.

@@ -14,13 +14,7 @@ package final class ResidualLayer: Layer {
     package let addedInBody: ResidualInput?
     private var buffers = LayerBuffers()
     /// Training with an activation: the gradient through it, which both paths read.
-    private var gradBody = FloatBuffer(count: 0), gradBodyCount = 0
-    private var placedGradBody: UnsafeMutablePointer<Float>?
-    private var gradBodyPointer: UnsafeMutablePointer<Float> {
-        if let placedGradBody { return placedGradBody }
-        if gradBody.count != gradBodyCount { gradBody = FloatBuffer(count: gradBodyCount) }
-        return gradBody.pointer
-    }
+    private var gradBody = ArenaSlot()
 
     package init(_ name: String, body: Layer, activation: ActivationKind = .none, addedInBody: ResidualInput? = nil) {
         self.name = name; self.body = body; self.activation = activation; self.addedInBody = addedInBody
@@ -34,8 +28,7 @@ package final class ResidualLayer: Layer {
         let out = try body.plan(input: input, training: training)
         guard out == input else { throw PlanError.branchMismatch(layer: name, left: out, right: input) }
         buffers.resize(input: input, output: input, training: training, ownsOutput: addedInBody == nil)
-        gradBodyCount = training && activation != .none ? input.count : 0
-        gradBody = FloatBuffer(count: 0); placedGradBody = nil
+        gradBody.reset(count: training && activation != .none ? input.count : 0)
         return out
     }
 
@@ -62,9 +55,9 @@ package final class ResidualLayer: Layer {
         let count = buffers.output.count
         var g = UnsafeMutablePointer(gradOutput)
         if activation != .none {            // through the activation first: both paths share it
-            activationBackward(gradBodyPointer, gradOutput, output: buffers.out, kind: activation, count: count,
+            activationBackward(gradBody.pointer, gradOutput, output: buffers.out, kind: activation, count: count,
                                threading: context.threading)
-            g = gradBodyPointer
+            g = gradBody.pointer
         }
         guard let gx = body.backward(g, needInputGradient: true, context) else { return nil }
         rowAdd(buffers.gradIn, gx, g, count)
@@ -80,7 +73,7 @@ package final class ResidualLayer: Layer {
 
     /// The gradient into the body (through the activation) lives until the add reads it again.
     package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
-        let g = trace.leaf(gradOutput, count: gradBodyCount) { [unowned self] in self.placedGradBody = $0; self.gradBody = FloatBuffer(count: 0) }
+        let g = trace.leaf(gradOutput, count: gradBody.count) { [unowned self] in self.gradBody.place($0) }
         let gx = body.traceBackward(g, trace)
         return trace.produce(count: buffers.gradientCount, reading: [gx, g]) { [unowned self] in self.buffers.placeGradient($0) }
     }

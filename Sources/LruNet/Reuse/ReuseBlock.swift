@@ -33,13 +33,7 @@ package final class ReuseBlock: Layer {
     // Inference scratch, reused by every iteration.
     private var dwOut = FloatBuffer(count: 0), pwOut = FloatBuffer(count: 0), carry = FloatBuffer(count: 0), spare = FloatBuffer(count: 0)
     /// Inference output: its place in the network's activation arena, or (not placed) a buffer of its own.
-    private var out = FloatBuffer(count: 0), outCount = 0
-    private var placedOut: UnsafeMutablePointer<Float>?
-    private var outPointer: UnsafeMutablePointer<Float> {
-        if let placedOut { return placedOut }
-        if out.count != outCount { out = FloatBuffer(count: outCount) }
-        return out.pointer
-    }
+    private var outSlot = ArenaSlot()
     let depthwiseScratch = Scratch()
     // Tiled inference (see ReuseTile.swift): one workspace slice per participant, the lane masks,
     // each iteration's weights gathered once per pass, and the barrier for batches too small to split.
@@ -70,28 +64,17 @@ package final class ReuseBlock: Layer {
     /// from c mod C/2 (built so by the inference rewrite for LruNet's channel repeat before it).
     package let inputRepeatsHalf: Bool
     /// The unpooled output of a block that pools after its last iteration: its place in the arena, or its own.
-    private var unpooled = FloatBuffer(count: 0)
-    private var placedUnpooled: UnsafeMutablePointer<Float>?
-    private var unpooledPointer: UnsafeMutablePointer<Float> {
-        if let placedUnpooled { return placedUnpooled }
-        if unpooled.count != planes * shape.rowLength { unpooled = FloatBuffer(count: planes * shape.rowLength) }
-        return unpooled.pointer
-    }
+    private var unpooled = ArenaSlot()
     // Training: one record per iteration; the input gradient in two buffers (an iteration reads
     // one at shuffled places while it writes the other); per-thread rows for one group (forward:
     // its normalised depthwise output; backward: that again, and its gradients).
     var saved: [IterationState] = []
     var blockInput: UnsafeMutablePointer<Float>?
-    private var ownedGradient = FloatBuffer(count: 0), gradientCount = 0
-    private var placedGradient: UnsafeMutablePointer<Float>?
-    /// The two input-gradient buffers: a place in the network's gradient arena, or the block's own.
+    private var gradient = ArenaSlot()
+    /// The two input-gradient buffers, one slot of the network's gradient arena.
     var gradIn: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
-        let p: UnsafeMutablePointer<Float>
-        if let placedGradient { p = placedGradient } else {
-            if ownedGradient.count != gradientCount { ownedGradient = FloatBuffer(count: gradientCount) }
-            p = ownedGradient.pointer
-        }
-        return (p, p + gradientCount / 2)
+        let p = gradient.pointer
+        return (p, p + gradient.count / 2)
     }
     let groupRows = Scratch()
     /// The wide training schedule's shared rows (more threads than pointwise groups only).
@@ -157,16 +140,16 @@ package final class ReuseBlock: Layer {
         full.channels = planes
         let output = poolsOutput ? ActivationShape(channels: planes, batch: input.batch, height: pooledSide(input.height),
                                                    width: pooledSide(input.width)) : full
-        if full == shape && training == self.training && (training ? saved.count : outCount) > 0
+        if full == shape && training == self.training && (training ? saved.count : outSlot.count) > 0
             && (training || tile == nil || tileParticipants == participants) { return output }
         shape = full; self.training = training
         poolsInTiles = poolsOutput && input.width <= 16
-        placedUnpooled = nil; unpooled = FloatBuffer(count: 0)
+        unpooled.reset(count: poolsOutput ? planes * full.rowLength : 0)
         let wide = planes * expansion, l = input.rowLength
         pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
         if training {
-            out = FloatBuffer(count: 0); outCount = 0; placedOut = nil   // the last iteration's own buffer is the block's output
+            outSlot.reset(count: 0)     // the last iteration's own buffer is the block's output
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
@@ -176,13 +159,12 @@ package final class ReuseBlock: Layer {
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
             }
-            gradientCount = 2 * planes * l; ownedGradient = FloatBuffer(count: 0); placedGradient = nil
+            gradient.reset(count: 2 * planes * l)
             _ = groupRows.reserve(min(participants, Self.pointwiseGroups) * 4 * groupWidth * l)
         } else {
             saved = []
-            gradientCount = 0; ownedGradient = FloatBuffer(count: 0); placedGradient = nil
-            outCount = output.count
-            out = FloatBuffer(count: 0); placedOut = nil
+            gradient.reset(count: 0)
+            outSlot.reset(count: output.count)
             // The layer-by-layer buffers (several times a stage's activations) only if that path runs.
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             planTiles()
@@ -225,7 +207,7 @@ package final class ReuseBlock: Layer {
         let masks = (left: ConstRows(tileMasks.pointer), right: ConstRows(tileMasks.pointer + t.tall.bufferCount))
         let poolsAfter = poolsOutput && !poolsInTiles
         let pass = TiledPass(tile: t, input: ConstRows(input), inputChannels: inputRepeatsHalf ? planes / 2 : planes,
-                             out: Rows(poolsAfter ? unpooledPointer : outPointer), batch: batch, iterations: iterations,
+                             out: Rows(poolsAfter ? unpooled.pointer : outSlot.pointer), batch: batch, iterations: iterations,
                              weights: SharedConst(iterationWeights), workspace: Rows(tileScratch.pointer),
                              sharedDepthwise: Rows(tileScratch.pointer + tileParticipants * t.participantCount), masks: masks,
                              counter: tileCounter, barrier: barrier,
@@ -244,7 +226,7 @@ package final class ReuseBlock: Layer {
             ctx.threading.pool.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
         }
         if poolsAfter { poolOutput(ctx) }
-        return outPointer
+        return outSlot.pointer
     }
 
     private func forwardInference(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -268,7 +250,7 @@ package final class ReuseBlock: Layer {
                         columns: nil, threading: ctx.threading) }
             let pwBNi = ctx.cache.foldedBatchNorm(pwBN[i], eps: eps)
             // BN + residual + ReLU in one pass, written straight to its shuffled place (no shuffle pass).
-            let y = last ? (poolsOutput ? unpooledPointer : outPointer) : carry.pointer
+            let y = last ? (poolsOutput ? unpooled.pointer : outSlot.pointer) : carry.pointer
             ctx.timed(.batchNorm) { channelAffine(y, pwOut.pointer, scale: pwBNi.scale, shift: pwBNi.shift, residual: res,
                                                   activation: .relu, shuffleOutput: !last, channels: planes, rowLength: l,
                                                   threading: ctx.threading) }
@@ -278,13 +260,13 @@ package final class ReuseBlock: Layer {
             }
         }
         if poolsOutput { poolOutput(ctx) }
-        return outPointer
+        return outSlot.pointer
     }
 
     /// LruNet's max pool from the unpooled output to the block's output.
     private func poolOutput(_ ctx: RunContext) {
         ctx.timed(.poolShuffleConcat) {
-            maxPoolForward(outPointer, unpooledPointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
+            maxPoolForward(outSlot.pointer, unpooled.pointer, argmax: nil, planes: planes * shape.batch, height: shape.height,
                            width: shape.width, geometry: Self.poolGeometry, threading: ctx.threading)
         }
     }
@@ -294,15 +276,15 @@ package final class ReuseBlock: Layer {
         var read = input
         if poolsOutput && !poolsInTiles {
             read = trace.produce(count: planes * shape.rowLength, reading: [input]) { [unowned self] in
-                self.placedUnpooled = $0; self.unpooled = FloatBuffer(count: 0)
+                self.unpooled.place($0)
             }
         }
-        return trace.produce(count: outCount, reading: [read]) { [unowned self] in self.placedOut = $0; self.out = FloatBuffer(count: 0) }
+        return trace.produce(count: outSlot.count, reading: [read]) { [unowned self] in self.outSlot.place($0) }
     }
 
     /// Both input-gradient buffers are written reading the output gradient.
     package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
-        trace.leaf(gradOutput, count: gradientCount) { [unowned self] in self.placedGradient = $0; self.ownedGradient = FloatBuffer(count: 0) }
+        trace.leaf(gradOutput, count: gradient.count) { [unowned self] in self.gradient.place($0) }
     }
 
     static let poolGeometry = ConvGeometry(kernel: 3, stride: 2, padding: 1)
