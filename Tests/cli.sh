@@ -28,6 +28,7 @@ if [[ -f $w10 ]]; then
   python3 -c "import numpy as np; x = np.zeros((2, 1, 28, 28), np.float32); x[1, 0, 3, 4] = np.nan; np.save('$tmp/nan.npy', x)" 2>/dev/null \
     && expect_error "predict refuses NaN input" "has nan at index 872" "$LRUNET" predict --weights "$w10" --input "$tmp/nan.npy" --output "$tmp/o.npy"
   "$LRUNET" info --weights "$w10" | grep -q "182,090" && ok "info prints the parameter total" || bad "info"
+  "$LRUNET" info --weights "$w10" --plan | grep -q "^  pooled block output: stage1 + mpool1$" && ok "info --plan lists the inference fusions" || bad "info --plan"
   out=$("$LRUNET" bench --weights "$w10" --batch 1,3 --runs 2 --min-time 0 --train --train-batch 4 2>&1)
   [[ $(grep -cE "^(inference batch [13]|training batch 4) +[0-9]+ img/s \[[0-9]+-[0-9]+\] +[0-9.]+ ms/(batch|step) +[0-9.]+ GFLOP/s$" <<<"$out") -eq 3 ]] \
     && ok "bench times each batch size and a training step" || bad "bench output: $out"

@@ -13,6 +13,9 @@ struct Info: ParsableCommand {
     @Option(help: "Input side in pixels (default: 28 for Fashion-MNIST checkpoints, 32 otherwise).")
     var size: Int?
 
+    @Flag(help: "Also list what inference runs as one pass: each convolution with the BatchNorm, activation, residual add and shuffle its epilogue applies, and the rest of the inference rewrite.")
+    var plan = false
+
     func run() throws {
         try reportingErrors {
             let (net, path, meta) = try model.load()
@@ -28,6 +31,11 @@ struct Info: ParsableCommand {
             for r in rows {
                 format.text("\(pad(r.name, nameW))  \(pad(r.op, opW))  \(pad(r.outputShape.perImage, 10))  \(lpad(String(r.parameters), 9))  \(lpad(String(r.totalMACs), 11))")
             }
+            let fusions = net.rewriteDecisions
+            if plan {
+                format.text("inference runs these rows as one pass (\(fusions.count) rules applied; the rest run on their own):")
+                for f in fusions { format.text("  \(f)") }
+            }
             let cost = try net.costReport(height: side, width: side)
             format.text(cost.text)
             let memory = try net.activationMemory(batch: 256, height: side, width: side)
@@ -39,6 +47,7 @@ struct Info: ParsableCommand {
             record["cost"] = costRecord(cost)
             record["activation_bytes_b256"] = memory.arenaBytes
             record["activation_bytes_b256_separate"] = memory.separateBytes
+            record["fusions"] = fusions.map { ["rule": $0.rule, "layers": $0.layers] }
             try format.emit(record)
         }
     }

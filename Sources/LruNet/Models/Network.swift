@@ -88,6 +88,12 @@ public final class Network {
     /// The tree inference runs (the rewrite, unless ``fusesLayers`` is off).
     package var inferenceGraph: SequenceLayer { root(training: false) }
 
+    /// What the inference rewrite joins, whether or not a plan runs it yet.
+    package var rewriteDecisions: [FusionRewrite.Decision] {
+        if fused == nil { fused = FusionRewrite.inference(graph) }
+        return fused!.decisions
+    }
+
     /// The tree a plan runs: training and the unfused reference run the description's lowering.
     private func root(training: Bool) -> SequenceLayer {
         guard !training && fusesLayers else { return graph }
