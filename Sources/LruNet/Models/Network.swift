@@ -88,10 +88,14 @@ public final class Network {
     /// The tree inference runs (the rewrite, unless ``fusesLayers`` is off).
     package var inferenceGraph: SequenceLayer { root(training: false) }
 
-    /// What the inference rewrite joins, whether or not a plan runs it yet.
+    /// What the inference rewrite joins, whether or not a plan runs it yet, in execution order.
     package var rewriteDecisions: [FusionRewrite.Decision] {
         if fused == nil { fused = FusionRewrite.inference(graph) }
-        return fused!.decisions
+        var order: [String: Int] = [:]
+        for (i, layer) in graph.allLayers.enumerated() where order[layer.name] == nil { order[layer.name] = i }
+        return fused!.decisions.enumerated().sorted {
+            (order[$0.element.layers[0]] ?? 0, $0.offset) < (order[$1.element.layers[0]] ?? 0, $1.offset)
+        }.map(\.element)
     }
 
     /// The tree a plan runs: training and the unfused reference run the description's lowering.
