@@ -53,6 +53,34 @@ final class ActivationArenaTests: XCTestCase {
         XCTAssertEqual(model.activationBytes.arena, 0)
     }
 
+    /// A reused block the tiles cannot run (24 planes) or whose planes are wider than 16 pools after
+    /// its last iteration, its unpooled output held in the arena until the pool has read it: the
+    /// logits equal those of the description's layers run one by one.
+    func testBlocksThatPoolAfterTheirIterationsKeepTheUnpooledOutputInTheArena() throws {
+        var rng = SplitMix64(seed: 41)
+        for (planes, side) in [(24, 12), (32, 36)] {
+            let description = Sequential {
+                Conv2d(1, planes, kernelSize: 3, padding: 1, bias: false)
+                BatchNorm2d(planes)
+                ReLU()
+                Reuse.lruNetBlock(planes: planes, times: 2)
+                MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
+                GlobalAvgPool2d()
+                Linear(planes, 10)
+            }
+            let model = try Network(description, inputChannels: 1, classes: 10)
+            model.initialise(seed: 8)
+            let x = Tensor(shape: [3, 1, side, side], data: (0..<(3 * side * side)).map { _ in rng.nextUniform() })
+            let fused = try model(x)
+            XCTAssertEqual(model.fusions.map(\.rule).filter { $0 == "pooled block output" }.count, 1)
+            let block = try XCTUnwrap(model.inferenceGraph.allLayers.compactMap { $0 as? ReuseBlock }.first)
+            XCTAssertTrue(block.poolsOutput && !block.poolsInTiles, "planes \(planes), side \(side): pools after its iterations")
+            model.fusesLayers = false
+            let plain = try model(x)
+            assertClose(fused.data, plain.data, atol: 1e-5, rtol: 1e-4, "planes \(planes), side \(side)")
+        }
+    }
+
     /// Training's input gradients share one arena: each lives from its layer's backward to the
     /// backward of the layer before. The gradients of the five architectures' parameters are the
     /// same bit for bit as with every layer's gradient in a buffer of its own (a kernel that

@@ -57,9 +57,11 @@ package final class ReuseBlock: Layer {
     /// The block ends in LruNet's max pool (3x3, stride 2, padding 1): built so by the inference
     /// rewrite (``FusionRewrite``) for a block the description follows with that pool.
     package let poolsOutput: Bool
-    /// Whether the tiles pool as they write (the plan decides: planes at most 16 wide). The
-    /// unpooled output, the largest activation of the network, then never leaves the cache.
+    /// Whether the tiles pool as they write (the plan decides: tiled, planes at most 16 wide).
+    /// The unpooled output, the largest activation of the network, then never leaves the cache.
     package private(set) var poolsInTiles = false
+    /// Pooling after the last iteration, from an unpooled output the arena holds.
+    private var poolsAfterIterations: Bool { poolsOutput && !poolsInTiles }
     /// The block's input is `[x, x]` along channels and only `x` is in memory: channel c is read
     /// from c mod C/2 (built so by the inference rewrite for LruNet's channel repeat before it).
     package let inputRepeatsHalf: Bool
@@ -143,8 +145,6 @@ package final class ReuseBlock: Layer {
         if full == shape && training == self.training && (training ? saved.count : outSlot.count) > 0
             && (training || tile == nil || tileParticipants == participants) { return output }
         shape = full; self.training = training
-        poolsInTiles = poolsOutput && input.width <= 16
-        unpooled.reset(count: poolsOutput ? planes * full.rowLength : 0)
         let wide = planes * expansion, l = input.rowLength
         pwShape = ConvShape(inChannels: wide, outChannels: planes, groups: Self.pointwiseGroups,
                             geometry: ConvGeometry(kernel: 1), batch: input.batch, height: input.height, width: input.width)
@@ -169,6 +169,8 @@ package final class ReuseBlock: Layer {
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             planTiles()
         }
+        poolsInTiles = poolsOutput && tile != nil && input.width <= 16
+        unpooled.reset(count: poolsOutput ? planes * full.rowLength : 0)
         return output
     }
 
@@ -205,9 +207,8 @@ package final class ReuseBlock: Layer {
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: ConstRows(tileMasks.pointer), right: ConstRows(tileMasks.pointer + t.tall.bufferCount))
-        let poolsAfter = poolsOutput && !poolsInTiles
         let pass = TiledPass(tile: t, input: ConstRows(input), inputChannels: inputRepeatsHalf ? planes / 2 : planes,
-                             out: Rows(poolsAfter ? unpooled.pointer : outSlot.pointer), batch: batch, iterations: iterations,
+                             out: Rows(poolsAfterIterations ? unpooled.pointer : outSlot.pointer), batch: batch, iterations: iterations,
                              weights: SharedConst(iterationWeights), workspace: Rows(tileScratch.pointer),
                              sharedDepthwise: Rows(tileScratch.pointer + tileParticipants * t.participantCount), masks: masks,
                              counter: tileCounter, barrier: barrier,
@@ -225,7 +226,7 @@ package final class ReuseBlock: Layer {
             // Fewer tiles than threads (batch 1): all threads work on each tile.
             ctx.threading.pool.run(width: width, pass) { pass, p, w in pass.pointee.shareTiles(participant: p, width: w) }
         }
-        if poolsAfter { poolOutput(ctx) }
+        if poolsAfterIterations { poolOutput(ctx) }
         return outSlot.pointer
     }
 
@@ -274,8 +275,8 @@ package final class ReuseBlock: Layer {
     /// A block that pools after its tiles holds its unpooled output in the arena until the pool has read it.
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
         var read = input
-        if poolsOutput && !poolsInTiles {
-            read = trace.produce(count: planes * shape.rowLength, reading: [input]) { [unowned self] in
+        if poolsAfterIterations {
+            read = trace.produce(count: unpooled.count, reading: [input]) { [unowned self] in
                 self.unpooled.place($0)
             }
         }

@@ -66,10 +66,10 @@ public enum StudyStatistics {
     static func regularizedBeta(_ x: Double, a: Double, b: Double) -> Double {
         if x <= 0 { return 0 }
         if x >= 1 { return 1 }
+        if x > (a + 1) / (a + b + 2) { return 1 - regularizedBeta(1 - x, a: b, b: a) }   // where the fraction converges fast
         let logGammas: Double = lgamma(a + b) - lgamma(a) - lgamma(b)
         let logPowers: Double = a * log(x) + b * log(1 - x)
         let front = exp(logGammas + logPowers)
-        if x > (a + 1) / (a + b + 2) { return 1 - regularizedBeta(1 - x, a: b, b: a) }
         let tiny = 1e-300
         var c = 1.0, d = 1 - (a + b) * x / (a + 1)
         if abs(d) < tiny { d = tiny }
