@@ -71,7 +71,7 @@ extension ReuseBlock {
                                            bn: dwBN, firstOutput: 2 * c)
                     }
                     t = timer.lap(0, worker: worker, since: t)
-                    sgemm(m: cin, n: l, k: 2 * cin, pw + c0 * 2 * cin, dwNorm, pwRaw + c0 * l)
+                    groupPointwise(rows: cin, k: 2 * cin, pw + c0 * 2 * cin, dwNorm, ldb: l, columns: 0..<l, pwRaw + c0 * l, ldc: l)
                     t = timer.lap(1, worker: worker, since: t)
                     for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
@@ -92,7 +92,7 @@ extension ReuseBlock {
         let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
         let scratch = trainingScratch(ctx)
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
-        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight)
+        let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight), pwT = transposedPointwise()
         // Each thread's rows for one group (a region has at most one thread per group).
         let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
@@ -103,13 +103,13 @@ extension ReuseBlock {
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
                 let pass = BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
                                              dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
-                                             dw: ConstRows(dw), pw: ConstRows(pw), dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad),
-                                             pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
+                                             dw: ConstRows(dw), pw: ConstRows(pw), pwT: pwT.map(ConstRows.init),
+                                             dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad), pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
                                              groupWidth: cin, rows: Rows(rows), timer: timer,
                                              depthwise: depthwisePlanes(scratch, threads: threads))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
                     let r = args.pointee, src = r.src.base, mask = r.mask.base, res = r.res.base, gin = r.gin?.base
-                    let dwRaw = r.dwRaw.base, pwRaw = r.pwRaw.base, dw = r.dw.base, pw = r.pw.base
+                    let dwRaw = r.dwRaw.base, pwRaw = r.pwRaw.base, dw = r.dw.base, pw = r.pw.base, pwT = r.pwT?.base
                     let dwGrad = r.dwGrad.base, pwGrad = r.pwGrad.base, pwBN = r.pwBN, dwBN = r.dwBN, dwReplay = r.dwReplay
                     let shuffled = r.shuffled, planes = r.planes, cin = r.groupWidth, l = r.depthwise.rowLength
                     let rows = r.rows.base, timer = r.timer
@@ -128,8 +128,9 @@ extension ReuseBlock {
                     for o in 0 ..< 2 * cin { dwReplay.row(dwNorm + o * l, dwRaw + (2 * c0 + o) * l, l, channel: 2 * c0 + o) }
                     t = timer.lap(2, worker: worker, since: t)
                     // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
-                    sgemm(transB: true, m: cin, n: 2 * cin, k: l, gPw, dwNorm, beta: 1, pwGrad + c0 * 2 * cin)
-                    sgemm(transA: true, m: 2 * cin, n: l, k: cin, pw + c0 * 2 * cin, gPw, gDwNorm)
+                    groupPointwiseWeightGradient(m: cin, k: 2 * cin, n: l, gPw, lda: l, dwNorm, ldb: l, pwGrad + c0 * 2 * cin)
+                    groupPointwiseInputGradient(cin: cin, pw + c0 * 2 * cin, transposed: pwT.map { $0 + c0 * 2 * cin }, gPw, ldg: l,
+                                                columns: 0..<l, gDwNorm, ldo: l)
                     t = timer.lap(1, worker: worker, since: t)
                     for j in 0..<cin {
                         let c = c0 + j
@@ -284,7 +285,7 @@ extension ReuseBlock {
         return BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
                                  dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
                                  dw: ConstRows(store.pointer(dwWeight)), pw: ConstRows(store.pointer(pwWeight)),
-                                 dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
+                                 pwT: transposedPointwise().map(ConstRows.init), dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
                                  pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
                                  groupWidth: groupWidth, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
                                  depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
@@ -299,8 +300,8 @@ extension ReuseBlock {
                 let l = r.depthwise.rowLength, blocks = r.columnBlocks
                 for item in items {
                     let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                    sgemm(m: cin, n: hi - lo, k: 2 * cin, pw + g * cin * 2 * cin, lda: 2 * cin, dwNorm + 2 * g * cin * l + lo,
-                          ldb: l, pwRaw + g * cin * l + lo, ldc: l)
+                    groupPointwise(rows: cin, k: 2 * cin, pw + g * cin * 2 * cin, dwNorm + 2 * g * cin * l, ldb: l, columns: lo..<hi,
+                                   pwRaw + g * cin * l, ldc: l)
                 }
             }
         }
@@ -312,15 +313,15 @@ extension ReuseBlock {
         ctx.timed(.pointwise) {
             ctx.threading.parallelFor(Self.pointwiseGroups * pass.wide!.columnBlocks, pass) { args, items in
                 let r = args.pointee, w = r.wide!, gPw = w.gPw.base, dwNorm = r.rows.base, gDwNorm = w.gDwNorm.base
-                let pw = r.pw.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
+                let pw = r.pw.base, pwT = r.pwT?.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
                 for item in items {
                     let g = item / blocks, b = item % blocks
                     let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
                     let gPwG = gPw + g * cin * l, dwNormG = dwNorm + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
-                    sgemm(transB: true, m: r1 - r0, n: 2 * cin, k: l, gPwG + r0 * l, lda: l, dwNormG, ldb: l, beta: 1,
-                          pwGrad + (g * cin + r0) * 2 * cin, ldc: 2 * cin)
-                    sgemm(transA: true, m: 2 * cin, n: hi - lo, k: cin, wG, lda: 2 * cin, gPwG + lo, ldb: l,
-                          gDwNorm + 2 * g * cin * l + lo, ldc: l)
+                    groupPointwiseWeightGradient(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, dwNormG, ldb: l,
+                                                 pwGrad + (g * cin + r0) * 2 * cin)
+                    groupPointwiseInputGradient(cin: cin, wG, transposed: pwT.map { $0 + g * cin * 2 * cin }, gPwG, ldg: l,
+                                                columns: lo..<hi, gDwNorm + 2 * g * cin * l, ldo: l)
                 }
             }
         }
@@ -332,6 +333,16 @@ extension ReuseBlock {
 // gradients' rows and BatchNorm statistics of its channels) and its own slice of `rows`; in
 // the wide schedule each step's items name their channels, rows or column blocks.
 extension ReuseBlock {
+    /// The 1x1 weights with each group's block transposed (the input gradient's A), in
+    /// `pwTransposed`; nil when the groups are too wide for ``groupGemm``. Backward makes it
+    /// again every pass and iteration: it is `planes x 2 groupWidth` floats.
+    func transposedPointwise() -> UnsafePointer<Float>? {
+        guard groupWidth <= groupGemmMaxWidth else { return nil }
+        let t = pwTransposed.reserve(planes * 2 * groupWidth)
+        transposeGroups(t, store.pointer(pwWeight), groups: Self.pointwiseGroups, rows: groupWidth, cols: 2 * groupWidth)
+        return UnsafePointer(t)
+    }
+
     func depthwisePlanes(_ scratch: UnsafeMutablePointer<Float>, threads: Int) -> DepthwisePlanes {
         DepthwisePlanes(multiplier: expansion, batch: shape.batch, height: shape.height, width: shape.width, threads: threads,
                         scratch: Rows(scratch))
@@ -353,7 +364,10 @@ struct ForwardIteration: Sendable {
 /// One training iteration backward.
 struct BackwardIteration: Sendable {
     let src: ConstRows, mask: ConstRows, res: ConstRows, gin: Rows?
-    let dwRaw: ConstRows, pwRaw: ConstRows, dw: ConstRows, pw: ConstRows, dwGrad: Rows, pwGrad: Rows
+    let dwRaw: ConstRows, pwRaw: ConstRows, dw: ConstRows, pw: ConstRows
+    /// Each group's 1x1 weights transposed, when the groups are narrow enough for ``groupGemm``.
+    let pwT: ConstRows?
+    let dwGrad: Rows, pwGrad: Rows
     let pwBN: BatchNormGradient, dwBN: BatchNormGradient, dwReplay: BatchNormReplay
     let shuffled: Bool, planes: Int, groupWidth: Int
     /// Per-thread group rows (group schedule) or the shared normalised depthwise rows (wide).

@@ -79,6 +79,8 @@ package final class ReuseBlock: Layer {
         return (p, p + gradient.count / 2)
     }
     let groupRows = Scratch()
+    /// The 1x1 weights with each group transposed, for backward's input gradient.
+    let pwTransposed = Scratch()
     /// The wide training schedule's shared rows (more threads than pointwise groups only).
     let wideScratch = Scratch()
     /// Synchronised BatchNorm's pooled sums (ReuseBlock+PooledTraining.swift).

@@ -1,0 +1,78 @@
+import CLruNetKernels
+
+// Training's 1x1 GEMMs for narrow groups on our own kernels. A reused block's group of 8 or 16
+// channels makes GEMMs of 8-32 rows and columns over a whole batch of pixels; OpenBLAS packs
+// and blocks for large outputs and runs these at a fraction of its speed (docs/performance.md).
+// Forward and the input gradient are the inference 1x1 kernel (body_tile.h) without an
+// epilogue, the weight gradient its own kernel (body_gradient_gemm.h).
+
+/// Groups at most this wide run their training 1x1 GEMMs on ``groupGemm`` and
+/// ``groupGemmWeightGradient``; wider ones on OpenBLAS, which is faster there.
+let groupGemmMaxWidth = 16
+
+/// `C[0..<rows][columns] = W x B[0..<k][columns]`: W row-major `rows x k`; B's and C's rows at
+/// strides `ldb` and `ldc`, both addressed from column 0.
+@inline(__always)
+func groupGemm(rows: Int, k: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, columns: Range<Int>,
+               _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if rows == 0 || columns.isEmpty { return }
+    var e = lru_gemm_epilogue(out: c, ldo: ldc, res: nil, ldr: 0, scale: nil, shift: nil, dest: nil, act: ActivationKind.none.rawValue)
+    lru_gemm_epilogue_run(w, k, b, ldb, rows, columns.lowerBound, columns.upperBound, &e)
+}
+
+/// `C[i][j] += sum over p < n of A[i][p] * B[j][p]` for `i < m`, `j < k`: the weight gradient
+/// dW += dY x X^T. The order of each sum depends only on `n`, so splitting the rows of C among
+/// threads gives the same bits.
+@inline(__always)
+func groupGemmWeightGradient(m: Int, k: Int, n: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                             _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    lru_gemm_nt_accumulate(c, ldc, a, lda, m, b, ldb, k, n)
+}
+
+/// `t[g]` = the transpose of group g's `rows x cols` block of `w` (groups after each other):
+/// the input gradient's A, so that it runs on ``groupGemm``.
+func transposeGroups(_ t: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, groups: Int, rows: Int, cols: Int) {
+    for g in 0..<groups {
+        let src = w + g * rows * cols, dst = t + g * rows * cols
+        for r in 0..<rows { for c in 0..<cols { dst[c * rows + r] = src[r * cols + c] } }
+    }
+}
+
+// Where a group's training GEMMs run: narrow groups on the kernels above, wide ones on OpenBLAS.
+// B's and C's rows are addressed from column 0.
+
+/// `C[0..<rows][columns] = W x B[0..<k][columns]` (forward: the group's 1x1 output).
+@inline(__always)
+func groupPointwise(rows: Int, k: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, columns: Range<Int>,
+                    _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if rows <= groupGemmMaxWidth {
+        groupGemm(rows: rows, k: k, w, b, ldb: ldb, columns: columns, c, ldc: ldc)
+    } else {
+        let lo = columns.lowerBound
+        sgemm(m: rows, n: columns.count, k: k, w, lda: k, b + lo, ldb: ldb, c + lo, ldc: ldc)
+    }
+}
+
+/// `dW[0..<m][0..<k] += dY[0..<m][0..<n] x X[0..<k][0..<n]^T`, dW's rows `k` apart.
+@inline(__always)
+func groupPointwiseWeightGradient(m: Int, k: Int, n: Int, _ dy: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, ldb: Int,
+                                  _ dw: UnsafeMutablePointer<Float>) {
+    if k <= 2 * groupGemmMaxWidth {
+        groupGemmWeightGradient(m: m, k: k, n: n, dy, lda: lda, x, ldb: ldb, dw, ldc: k)
+    } else {
+        sgemm(transB: true, m: m, n: k, k: n, dy, lda: lda, x, ldb: ldb, beta: 1, dw, ldc: k)
+    }
+}
+
+/// `dX[0..<2cin][columns] = W^T x dY[0..<cin][columns]` for a group's `cin x 2cin` weights `w`;
+/// `transposed` is W^T (``transposedPointwise``) when the group is narrow.
+@inline(__always)
+func groupPointwiseInputGradient(cin: Int, _ w: UnsafePointer<Float>, transposed: UnsafePointer<Float>?,
+                                 _ dy: UnsafePointer<Float>, ldg: Int, columns: Range<Int>, _ dx: UnsafeMutablePointer<Float>, ldo: Int) {
+    if let wT = transposed {
+        groupGemm(rows: 2 * cin, k: cin, wT, dy, ldb: ldg, columns: columns, dx, ldc: ldo)
+    } else {
+        let lo = columns.lowerBound
+        sgemm(transA: true, m: 2 * cin, n: columns.count, k: cin, w, lda: 2 * cin, dy + lo, ldb: ldg, dx + lo, ldc: ldo)
+    }
+}
