@@ -8,14 +8,14 @@ import XCTest
 /// gradients, every BatchNorm's gradients and running statistics must agree.
 final class ReuseBlockTrainingTests: XCTestCase {
     /// Up to 8 threads the block runs group by group; 16 threads (more than cores here) take
-    /// the wide schedule, split by channel and column block. Groups of up to 16 channels run
-    /// their 1x1 GEMMs on our kernels, wider ones (256 planes) on OpenBLAS.
+    /// the wide schedule, split by channel and column block. Groups of up to 32 channels run
+    /// their 1x1 GEMMs on our kernels, wider ones (512 planes) on OpenBLAS.
     func testTrainingStepMatchesComposedLayerKernels() throws {
         try forEachKernelPath { path in
             for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 2), (8, 45, 14, 14, 2, 2),
                                                             (64, 5, 4, 4, 2, 1), (16, 1, 1, 1, 3, 2),
                                                             (16, 3, 5, 7, 3, 16), (64, 5, 4, 4, 2, 16), (32, 9, 14, 14, 2, 16),
-                                                            (256, 2, 3, 3, 2, 2), (256, 3, 2, 3, 2, 16)] {
+                                                            (256, 2, 3, 3, 2, 2), (512, 2, 2, 3, 2, 2), (512, 3, 2, 2, 2, 16)] {
                 try check(planes: planes, n: n, h: h, w: w, iterations: iterations, threads: threads, path: path)
             }
         }

@@ -1,14 +1,14 @@
 import CLruNetKernels
 
-// Training's 1x1 GEMMs for narrow groups on our own kernels. A reused block's group of 8 or 16
-// channels makes GEMMs of 8-32 rows and columns over a whole batch of pixels; OpenBLAS packs
+// Training's 1x1 GEMMs for narrow groups on our own kernels. A reused block's group of 8 to 32
+// channels makes GEMMs of 8-64 rows and columns over a whole batch of pixels; OpenBLAS packs
 // and blocks for large outputs and runs these at a fraction of its speed (docs/performance.md).
 // Forward and the input gradient are the inference 1x1 kernel (body_tile.h) without an
 // epilogue, the weight gradient its own kernel (body_gradient_gemm.h).
 
-/// Groups at most this wide run their training 1x1 GEMMs on ``groupGemm`` and
+/// Groups at most this wide (lru's stages 1-3) run their training 1x1 GEMMs on ``groupGemm`` and
 /// ``groupGemmWeightGradient``; wider ones on OpenBLAS, which is faster there.
-let groupGemmMaxWidth = 16
+let groupGemmMaxWidth = 32
 
 /// `C[0..<rows][columns] = W x B[0..<k][columns]`: W row-major `rows x k`; B's and C's rows at
 /// strides `ldb` and `ldc`, both addressed from column 0.
