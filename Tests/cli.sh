@@ -230,6 +230,9 @@ expect_error "train on a missing data dir" "no such file" "$LRUNET" train --data
 # lrunet study: a tiny grid (smoke-test limits keep it apart from real results), resumable and
 # skippable, and its statistics.
 study=("$LRUNET" study --reuse 1,2 --seeds 1,2 --epochs 1 --limit 300 --test-limit 100 --validation 100 --results "$tmp/study" --runs "$tmp/study-runs")
+"${study[@]}" --max-runs 2 >"$tmp/study0.log" 2>&1 \
+  && [[ "$(cd "$tmp"/study/*/ && ls -d n*-s* | tr '\n' ' ')" == "n1-s1 n2-s1 " ]] \
+  && ok "study --max-runs 2: seed 1 of both N first (complete pairs)" || bad "study --max-runs 2: $(cd "$tmp"/study/*/ 2>/dev/null && ls -d n*)"
 if "${study[@]}" >"$tmp/study.log" 2>&1; then
   n=$(ls "$tmp"/study/*/n*/result.json 2>/dev/null | wc -l)
   [[ $n -eq 4 ]] && ok "study: four runs, each with its result.json" || bad "study: $n result files"

@@ -101,8 +101,10 @@ struct Study: ParsableCommand {
                 // Smoke tests (limits) never mix with real runs.
                 let smoke = (limit.map { "-train\($0)" } ?? "") + (testLimit.map { "-test\($0)" } ?? "")
                 let group = "\(kind.rawValue)-\(width == 2 ? "2x-" : "")\(recipe.rawValue)-e\(e)\(smoke)"
-                for n in Self.list(reuse)! {
-                    for seed in Self.list(seeds)! {
+                // Seed by seed, every N of a seed in turn: a grid cut short by a session's end
+                // leaves complete pairs (what the difference and McNemar's test compare).
+                for seed in Self.list(seeds)! {
+                    for n in Self.list(reuse)! {
                         let name = "n\(n)-s\(seed)"
                         let done = (results as NSString).appendingPathComponent("\(group)/\(name)")
                         if FileManager.default.fileExists(atPath: done + "/result.json") { print("\(group)/\(name): done, kept"); continue }
