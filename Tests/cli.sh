@@ -245,6 +245,8 @@ for path in sys.argv[1:]:
     r = json.load(open(path))
     if sum(bin(b).count("1") for b in bytes.fromhex(r["correct"])) != r["test_correct"]: sys.exit(1)
 PY
+  grep -q "Verdict: none yet: the rule needs at least 3 seeds per arm (2 so far)" "$tmp/study/summary.md" \
+    && ok "study: no verdict from two seeds per arm (the rule asks for three)" || bad "study: a verdict from two seeds"
   grep -q "N = 2 minus N = 1" "$tmp/study/summary.md" && grep -q "Welch 95% interval" "$tmp/study/summary.md" && grep -q "McNemar exact p" "$tmp/study/summary.md" \
     && [[ -s $tmp/study/summary.svg && -s $tmp/study/curves.svg ]] && ok "study: summary with the interval, McNemar and the charts" || bad "study: summary"
   "${study[@]}" >"$tmp/study2.log" 2>&1 && [[ $(grep -c "done, kept" "$tmp/study2.log") -eq 4 ]] && ! grep -q "epoch 1/1" "$tmp/study2.log" \

@@ -55,6 +55,8 @@ struct StudyReport {
         let reuse: Int
         let difference: Double
         let interval: (low: Double, high: Double)?
+        /// The fewer seeds of the two arms.
+        let seeds: Int
         let mcNemar: [(seed: Int, onlyBase: Int, onlyReused: Int, p: Double)]
     }
 
@@ -74,12 +76,17 @@ struct StudyReport {
             tests.append((r.seed, onlyBase, onlyReused, StudyStatistics.mcNemar(onlyFirstCorrect: onlyBase, onlySecondCorrect: onlyReused)))
         }
         return Comparison(reuse: arm.reuse, difference: StudyStatistics.mean(arm.accuracies) - StudyStatistics.mean(base.accuracies),
-                          interval: w.map { ($0.low, $0.high) }, mcNemar: tests)
+                          interval: w.map { ($0.low, $0.high) }, seeds: min(arm.runs.count, base.runs.count), mcNemar: tests)
     }
+
+    /// Seeds per arm the rule asks for before it gives a verdict.
+    static let seedsForVerdict = 3
 
     /// The rule fixed in docs/reuse-study.md before any run.
     static func verdict(_ c: Comparison) -> String {
-        guard let i = c.interval else { return "no verdict: the rule needs at least two seeds per arm" }
+        guard let i = c.interval, c.seeds >= seedsForVerdict else {
+            return "none yet: the rule needs at least \(seedsForVerdict) seeds per arm (\(c.seeds) so far)"
+        }
         if i.low > 0 && c.difference >= 1 { return "reproduced: the interval excludes 0 and the gain is at least 1 point" }
         if i.high < claimedGain / 2 { return String(format: "not reproduced at this budget: the interval's upper end is below %.3f, half the claimed %.2f", claimedGain / 2, claimedGain) }
         return "inconclusive at this budget: neither condition holds"
