@@ -10,6 +10,10 @@ import CLruNetKernels
 /// ``groupGemmWeightGradient``; wider ones on OpenBLAS, which is faster there.
 let groupGemmMaxWidth = 32
 
+/// The one decision behind the three wrappers below and ``ReuseBlock/transposedPointwise()``.
+@inline(__always)
+func runsOnGroupGemm(groupWidth: Int) -> Bool { groupWidth <= groupGemmMaxWidth }
+
 /// `C[0..<rows][columns] = W x B[0..<k][columns]`: W row-major `rows x k`; B's and C's rows at
 /// strides `ldb` and `ldc`, both addressed from column 0.
 @inline(__always)
@@ -45,7 +49,7 @@ func transposeGroups(_ t: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>
 @inline(__always)
 func groupPointwise(rows: Int, k: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, columns: Range<Int>,
                     _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-    if rows <= groupGemmMaxWidth {
+    if runsOnGroupGemm(groupWidth: rows) {
         groupGemm(rows: rows, k: k, w, b, ldb: ldb, columns: columns, c, ldc: ldc)
     } else {
         let lo = columns.lowerBound
@@ -57,7 +61,7 @@ func groupPointwise(rows: Int, k: Int, _ w: UnsafePointer<Float>, _ b: UnsafePoi
 @inline(__always)
 func groupPointwiseWeightGradient(m: Int, k: Int, n: Int, _ dy: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, ldb: Int,
                                   _ dw: UnsafeMutablePointer<Float>) {
-    if k <= 2 * groupGemmMaxWidth {
+    if runsOnGroupGemm(groupWidth: k / 2) {
         groupGemmWeightGradient(m: m, k: k, n: n, dy, lda: lda, x, ldb: ldb, dw, ldc: k)
     } else {
         sgemm(transB: true, m: m, n: k, k: n, dy, lda: lda, x, ldb: ldb, beta: 1, dw, ldc: k)

@@ -47,10 +47,11 @@ extension ReuseBlock {
     func backwardPooled(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool, group: ProcessGroup,
                         _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         let l = shape.rowLength
-        let scratch = trainingScratch(ctx)
+        let scratch = trainingScratch(ctx), pwT = transposedPointwise()
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
-            let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch, ctx)
+            let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
+                                             transposed: pwT, ctx)
             let w = pass.wide!, gy = w.gy.base, gPw = w.gPw.base, gDwNorm = w.gDwNorm.base
             let dwRaw = pass.dwRaw.base, pwRaw = pass.pwRaw.base
             // Per channel: the gradient at the pre-ReLU sum, and the normalised depthwise rows

@@ -221,10 +221,11 @@ extension ReuseBlock {
 
     func backwardWide(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                       _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
-        let scratch = trainingScratch(ctx)
+        let scratch = trainingScratch(ctx), pwT = transposedPointwise()
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
-            let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch, ctx)
+            let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
+                                             transposed: pwT, ctx)
             // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the
             // normalised depthwise rows of input channel c rebuilt.
             ctx.timed(.batchNorm) {
@@ -277,15 +278,16 @@ extension ReuseBlock {
 
     /// The wide (and pooled) schedules' arguments for iteration `i` backward, from the gradient
     /// at its output; `gin` receives the gradient at its input (nil: not needed).
+    /// `transposed` is ``transposedPointwise()``, made once per backward pass.
     func wideBackwardIteration(_ i: Int, gradient src: UnsafePointer<Float>, into gin: UnsafeMutablePointer<Float>?,
-                               scratch: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> BackwardIteration {
+                               scratch: UnsafeMutablePointer<Float>, transposed: UnsafePointer<Float>?, _ ctx: RunContext) -> BackwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
         let (dwNorm, gDwNorm, gy, gPw) = wideRows()
         return BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
                                  dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
                                  dw: ConstRows(store.pointer(dwWeight)), pw: ConstRows(store.pointer(pwWeight)),
-                                 pwT: transposedPointwise().map(ConstRows.init), dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
+                                 pwT: transposed.map(ConstRows.init), dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
                                  pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
                                  groupWidth: groupWidth, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
                                  depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
@@ -334,10 +336,10 @@ extension ReuseBlock {
 // the wide schedule each step's items name their channels, rows or column blocks.
 extension ReuseBlock {
     /// The 1x1 weights with each group's block transposed (the input gradient's A), in
-    /// `pwTransposed`; nil when the groups are too wide for ``groupGemm``. Backward makes it
-    /// again every pass and iteration: it is `planes x 2 groupWidth` floats.
+    /// `pwTransposed`, made once per backward pass; nil when the groups are too wide for
+    /// ``groupGemm``.
     func transposedPointwise() -> UnsafePointer<Float>? {
-        guard groupWidth <= groupGemmMaxWidth else { return nil }
+        guard runsOnGroupGemm(groupWidth: groupWidth) else { return nil }
         let t = pwTransposed.reserve(planes * 2 * groupWidth)
         transposeGroups(t, store.pointer(pwWeight), groups: Self.pointwiseGroups, rows: groupWidth, cols: 2 * groupWidth)
         return UnsafePointer(t)
