@@ -252,6 +252,12 @@ PY
   "${study[@]}" >"$tmp/study2.log" 2>&1 && [[ $(grep -c "done, kept" "$tmp/study2.log") -eq 4 ]] && ! grep -q "epoch 1/1" "$tmp/study2.log" \
     && ok "study: a second invocation keeps the finished runs" || bad "study: reran finished runs"
   "$LRUNET" study --report --results "$tmp/study" | grep -q "^| 2 | 1, 2 |" && ok "study --report alone" || bad "study --report"
+  # A second budget of seed 1 makes a trend with the first: the shared seed's difference per budget.
+  "$LRUNET" study --reuse 1,2 --seeds 1 --epochs 2 --limit 300 --test-limit 100 --validation 100 --results "$tmp/study" --runs "$tmp/study-runs" >"$tmp/study3.log" 2>&1 \
+    && grep -q "^## Budget trend: fashion-mnist-authors-train300-test100, N = 2 against N = 1" "$tmp/study/summary.md" \
+    && grep -q "^| 1 | 2, 2 | " "$tmp/study/summary.md" && grep -q "^| 2 | 1, 1 | " "$tmp/study/summary.md" \
+    && grep -Eq "^- Seed 1: the difference (rises|falls) at every larger budget|^- Seed 1: the difference does not move one way" "$tmp/study/summary.md" \
+    && [[ -s $tmp/study/trend.svg ]] && ok "study: two budgets make the budget trend (table, direction, trend.svg)" || bad "study: budget trend"
 else bad "study: $(tail -2 "$tmp/study.log")"; fi
 "$LRUNET" study --recipe fancy >/dev/null 2>"$tmp/err"; rc=$?
 [[ $rc -ne 0 && $rc -lt 128 ]] && grep -q -- "--recipe takes authors and plain" "$tmp/err" && ok "study with a bad recipe: usage error" || bad "study --recipe fancy (exit $rc)"

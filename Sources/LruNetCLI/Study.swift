@@ -15,7 +15,9 @@ struct Study: ParsableCommand {
         finished run is never repeated. After the runs (or with --report alone) the statistics of \
         every result in --results are written to summary.md, summary.json, summary.svg and \
         curves.svg there: per N each seed's accuracy, mean and SD, the difference to N = 1 with \
-        Welch's 95% interval, McNemar's test per seed, and the verdict of docs/reuse-study.md's rule.
+        Welch's 95% interval, McNemar's test per seed, and the verdict of docs/reuse-study.md's rule. \
+        Groups that differ only in epochs also get the budget trend (trend.svg): the difference \
+        on the seed they share, budget by budget, and which way it moves.
 
         Examples:
           lrunet study --reuse 1,10 --seeds 1,2,3 --epochs 15                  (make study)

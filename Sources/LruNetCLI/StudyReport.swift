@@ -13,12 +13,30 @@ struct StudyReport {
         let name: String
         let arms: [Arm]
         let curves: [Int: [[Double]]]   // N -> per run, test accuracy per epoch
+        var epochs: Int { arms[0].runs[0].epochs }
+        /// The group's name without its budget: groups that differ only in epochs form a trend.
+        var series: String { name.replacingOccurrences(of: "-e\(epochs)", with: "") }
+    }
+
+    /// One N against N = 1 over the budgets of one series, on the seed all of them share.
+    struct Trend {
+        struct Row {
+            let epochs: Int
+            let base: StudyResult, reused: StudyResult       // the shared seed's runs
+            let baseArm: Arm, reusedArm: Arm                 // every seed of the budget
+        }
+        let series: String
+        let reuse: Int
+        let seed: Int
+        let rows: [Row]
+        var differences: [Double] { rows.map { $0.reused.testAccuracy - $0.base.testAccuracy } }
     }
 
     /// The paper's Fashion-MNIST gain of N = 10 over N = 1, in points.
     static let claimedGain = 2.29
     let results: String
     let groups: [Group]
+    let trends: [Trend]
 
     init(results: String) throws {
         self.results = results
@@ -48,6 +66,46 @@ struct StudyReport {
             groups.append(Group(name: group, arms: arms, curves: curves))
         }
         self.groups = groups
+        self.trends = Self.trends(groups)
+    }
+
+    /// Every series with at least two budgets that each have N = 1 and the same other N.
+    static func trends(_ groups: [Group]) -> [Trend] {
+        var out: [Trend] = []
+        for (series, members) in Dictionary(grouping: groups, by: \.series).sorted(by: { $0.key < $1.key }) where members.count >= 2 {
+            let budgets = members.sorted { $0.epochs < $1.epochs }
+            guard budgets.allSatisfy({ g in g.arms.contains { $0.reuse == 1 } }) else { continue }
+            let reuses = budgets.dropFirst().reduce(Set(budgets[0].arms.map(\.reuse))) { $0.intersection($1.arms.map(\.reuse)) }
+            for n in reuses.sorted() where n != 1 {
+                let pairs = budgets.map { g in (g.arms.first { $0.reuse == 1 }!, g.arms.first { $0.reuse == n }!) }
+                let shared = pairs.dropFirst().reduce(Set(pairs[0].0.runs.map(\.seed)).intersection(pairs[0].1.runs.map(\.seed))) {
+                    $0.intersection($1.0.runs.map(\.seed)).intersection($1.1.runs.map(\.seed))
+                }
+                guard let seed = shared.min() else { continue }
+                let rows = zip(budgets, pairs).map { g, p in
+                    Trend.Row(epochs: g.epochs, base: p.0.runs.first { $0.seed == seed }!, reused: p.1.runs.first { $0.seed == seed }!,
+                              baseArm: p.0, reusedArm: p.1)
+                }
+                out.append(Trend(series: series, reuse: n, seed: seed, rows: rows))
+            }
+        }
+        return out
+    }
+
+    /// McNemar's p between two runs on the same test images.
+    static func mcNemar(_ base: StudyResult, _ reused: StudyResult) -> Double? {
+        compare(Arm(reuse: 1, runs: [base]), Arm(reuse: reused.reuse, runs: [reused])).mcNemar.first?.p
+    }
+
+    /// The trend half of the rule: which way the shared seed's difference moves, and whether it
+    /// turns positive (McNemar p < 0.05 at the largest budget).
+    static func trendVerdict(_ t: Trend) -> String {
+        guard let direction = StudyStatistics.trend(t.differences), let last = t.rows.last else { return "needs two budgets" }
+        let p = mcNemar(last.base, last.reused) ?? 1
+        let turns = t.differences.last! > 0 && p < 0.05
+        let sign = t.differences.last! > 0 ? "positive" : "not positive"
+        return "the difference \(direction.rawValue); at \(last.epochs) epochs it is \(sign) (McNemar p = \(String(format: "%.3g", p))): "
+            + (turns ? "it turns in favour of reuse" : "it does not turn in favour of reuse")
     }
 
     /// Against N = 1: the difference of means with Welch's 95% interval, and McNemar per common seed.
@@ -94,6 +152,7 @@ struct StudyReport {
 
     var markdown: String {
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.2f", x) : "-" }
+        func signed(_ x: Double) -> String { x.isFinite ? String(format: "%+.2f", x) : "-" }
         var out = ["# Reuse study: results", "", "Written by `lrunet study` from the result files beside this one; do not edit.", ""]
         for g in groups {
             out += ["## \(g.name)", "",
@@ -123,6 +182,20 @@ struct StudyReport {
             out.append("Runs on \(r.cpu) (\(r.kernels) kernels, \(r.threads) threads), \(r.trainImages) training images, \(r.validationImages) held out, \(r.testTotal) test images.")
             out.append("")
         }
+        for t in trends {
+            out += ["## Budget trend: \(t.series), N = \(t.reuse) against N = 1", "",
+                    "Seed \(t.seed) is the seed every budget has; the all-seeds columns use every seed of that budget.", "",
+                    "| epochs | seeds (N = 1, N = \(t.reuse)) | mean N = 1 (%) | mean N = \(t.reuse) (%) | difference, all seeds | seed \(t.seed): N = 1 | N = \(t.reuse) | difference | McNemar p | train acc N = 1 / N = \(t.reuse) (%) |",
+                    "|---|---|---|---|---|---|---|---|---|---|"]
+            for r in t.rows {
+                let p = Self.mcNemar(r.base, r.reused).map { String(format: "%.3g", $0) } ?? "-"
+                let all = StudyStatistics.mean(r.reusedArm.accuracies) - StudyStatistics.mean(r.baseArm.accuracies)
+                out.append("| \(r.epochs) | \(r.baseArm.runs.count), \(r.reusedArm.runs.count) | \(f(StudyStatistics.mean(r.baseArm.accuracies))) | "
+                           + "\(f(StudyStatistics.mean(r.reusedArm.accuracies))) | \(signed(all)) | \(f(r.base.testAccuracy)) | \(f(r.reused.testAccuracy)) | "
+                           + "\(signed(r.reused.testAccuracy - r.base.testAccuracy)) | \(p) | \(f(r.base.trainAccuracy)) / \(f(r.reused.trainAccuracy)) |")
+            }
+            out += ["", "- Seed \(t.seed): \(Self.trendVerdict(t)).", ""]
+        }
         if groups.isEmpty { out.append("No finished runs yet.") }
         return out.joined(separator: "\n") + "\n"
     }
@@ -150,7 +223,17 @@ struct StudyReport {
             }
             json.append(["group": g.name, "arms": arms])
         }
-        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path("summary.json")))
+        let trendJSON: [[String: Any]] = trends.map { t in
+            ["series": t.series, "reuse": t.reuse, "seed": t.seed, "verdict": Self.trendVerdict(t),
+             "budgets": t.rows.map { r -> [String: Any] in
+                 ["epochs": r.epochs, "n1_seed": r.base.testAccuracy, "reused_seed": r.reused.testAccuracy,
+                  "difference_seed": r.reused.testAccuracy - r.base.testAccuracy, "mcnemar_p": Self.mcNemar(r.base, r.reused) ?? 1,
+                  "n1_mean": StudyStatistics.mean(r.baseArm.accuracies), "reused_mean": StudyStatistics.mean(r.reusedArm.accuracies),
+                  "seeds": [r.baseArm.runs.count, r.reusedArm.runs.count]]
+             }]
+        }
+        try JSONSerialization.data(withJSONObject: ["groups": json, "trends": trendJSON], options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: path("summary.json")))
         guard !groups.isEmpty else { return }
         let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
         let panels = groups.map { g in
@@ -172,5 +255,17 @@ struct StudyReport {
         }
         try SVGChart.render(title: "Layer reuse from scratch: test accuracy per epoch", xLabel: "epoch", panels: curvePanels)
             .write(toFile: path("curves.svg"), atomically: true, encoding: .utf8)
+        guard !trends.isEmpty else { return }
+        let trendPanels = trends.flatMap { t -> [SVGChart.Panel] in
+            let x = t.rows.map { Double($0.epochs) }
+            return [SVGChart.Panel(title: "\(t.series), seed \(t.seed)", yLabel: "test accuracy % after the last epoch", series: [
+                        SVGChart.Series(name: "N = 1", color: colours[0], x: x, y: t.rows.map(\.base.testAccuracy)),
+                        SVGChart.Series(name: "N = \(t.reuse)", color: colours[1], x: x, y: t.rows.map(\.reused.testAccuracy))]),
+                    SVGChart.Panel(title: "N = \(t.reuse) minus N = 1, seed \(t.seed)", yLabel: "difference, points", series: [
+                        SVGChart.Series(name: "difference", color: colours[2], x: x, y: t.differences),
+                        SVGChart.Series(name: "zero", color: "#999999", x: [x.first!, x.last!], y: [0, 0])])]
+        }
+        try SVGChart.render(title: "Layer reuse from scratch: the gap against the training budget", xLabel: "epochs (budget)", panels: trendPanels)
+            .write(toFile: path("trend.svg"), atomically: true, encoding: .utf8)
     }
 }

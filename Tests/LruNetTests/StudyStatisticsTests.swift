@@ -33,4 +33,12 @@ final class StudyStatisticsTests: XCTestCase {
         XCTAssertEqual(StudyStatistics.mcNemar(onlyFirstCorrect: 0, onlySecondCorrect: 0), 1)
         XCTAssertLessThan(StudyStatistics.mcNemar(onlyFirstCorrect: 300, onlySecondCorrect: 200), 1e-5)
     }
+
+    func testTrendOfADifferenceOverBudgets() {
+        XCTAssertEqual(StudyStatistics.trend([-8.5, -2, 0.3]), .rising)
+        XCTAssertEqual(StudyStatistics.trend([1, 0.5]), .falling)
+        XCTAssertEqual(StudyStatistics.trend([-1, 0.5, 0.2]), .mixed)
+        XCTAssertEqual(StudyStatistics.trend([0.5, 0.5]), .mixed)   // no change is no trend
+        XCTAssertNil(StudyStatistics.trend([0.5]))
+    }
 }

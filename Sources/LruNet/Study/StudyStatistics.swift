@@ -42,6 +42,23 @@ public enum StudyStatistics {
         return (lo + hi) / 2
     }
 
+    /// Which way a difference moves as the budget grows, the values ordered by budget: the
+    /// trend half of docs/reuse-study.md's rule.
+    public enum Trend: String, Sendable {
+        case rising = "rises at every larger budget"
+        case falling = "falls at every larger budget"
+        case mixed = "does not move one way across the budgets"
+    }
+
+    /// ``Trend`` of values ordered by budget; nil below two values.
+    public static func trend(_ values: [Double]) -> Trend? {
+        guard values.count >= 2 else { return nil }
+        let steps = zip(values, values.dropFirst()).map { $1 - $0 }
+        if steps.allSatisfy({ $0 > 0 }) { return .rising }
+        if steps.allSatisfy({ $0 < 0 }) { return .falling }
+        return .mixed
+    }
+
     /// McNemar's exact two-sided p-value: `b` images only the first model gets right, `c` only
     /// the second; under the null each discordant image goes either way with probability 1/2.
     public static func mcNemar(onlyFirstCorrect b: Int, onlySecondCorrect c: Int) -> Double {
