@@ -1,14 +1,15 @@
 """ONNX Runtime and PyTorch on the same checkpoint (any of the five architectures), for
 `make bench-compare`.
 
-ONNX Runtime: for LruNet, the authors' network built as an ONNX graph straight from the
-checkpoint (the shared conv weights one initializer each, or one copy per iteration); for the
-baselines, the PyTorch module exported to ONNX. PyTorch: the network as an eager `nn.Module`
-written from the specification (models.py), loaded with the checkpoint's state dict. Both must match `lrunet predict` on the same images before they
+ONNX Runtime: the network built as an ONNX graph straight from the checkpoint (onnx_graphs.py;
+for LruNet the shared conv weights one initializer each, or one copy per iteration); where
+PyTorch is installed, the baselines also as the PyTorch module exported to ONNX, and ONNX
+Runtime's figure is the faster graph. PyTorch: the network as an eager `nn.Module` written from
+the specification (models.py), loaded with the checkpoint's state dict. Both must match `lrunet predict` on the same images before they
 are timed at batch 1, 64 and 256 (PyTorch also a training step at batch 128); the figures go
 to JSON for `lrunet-bench --compare`. A framework that is not installed is skipped.
 
-    python ort_lrunet.py --weights CKPT.safetensors --lrunet .build/release/lrunet --threads 2 --json out.json
+    python frameworks.py --weights CKPT.safetensors --lrunet .build/release/lrunet --threads 2 --json out.json
 """
 import argparse
 import gc
@@ -25,7 +26,7 @@ import numpy as np
 try:
     import onnx
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx_graphs
 except ImportError:
     ort = None
 try:
@@ -47,83 +48,6 @@ def read_safetensors(path):
         lo, hi = t["data_offsets"]
         tensors[name] = np.frombuffer(data[lo:hi], dtype=np.float32).reshape(t["shape"])
     return tensors, meta
-
-
-def build_graph(w, meta, unrolled=False):
-    """The authors' LruNet (models/lrunet.py) in ONNX operators, opset 17. With `unrolled`, every
-    iteration gets its own copy of the shared conv weights, which lets ONNX Runtime fold each
-    BatchNorm into its conv (it leaves initializers with several consumers alone)."""
-    n_reuse = int(meta["layer_reuse"])
-    in_ch, classes = int(meta["in_channels"]), int(meta["num_classes"])
-    width = int(meta.get("width_mult", "1"))
-    nodes, inits = [], []
-    used = set()
-    counter = [0]
-
-    def init(name, copy=None):
-        key = name if copy is None else f"{name}#{copy}"
-        if key not in used:
-            inits.append(numpy_helper.from_array(w[name], key))
-            used.add(key)
-        return key
-
-    def fresh(prefix):
-        counter[0] += 1
-        return f"{prefix}_{counter[0]}"
-
-    def node(op, inputs, **attrs):
-        out = fresh(op.lower())
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
-
-    def conv(x, weight, stride=1, pad=0, group=1, bias=None, copy=None):
-        k = w[weight].shape[2]
-        ins = [x, init(weight, copy)] + ([init(bias)] if bias else [])
-        return node("Conv", ins, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4, group=group)
-
-    def bn(x, prefix):
-        return node("BatchNormalization", [x] + [init(f"{prefix}.{p}") for p in ("weight", "bias", "running_mean", "running_var")],
-                    epsilon=1e-5)
-
-    def concat_self(x):
-        return node("Concat", [x, x], axis=1)
-
-    def maxpool(x):
-        return node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
-
-    def block(x, stage, planes):
-        # out[2k] = in[C/2 + k], out[2k+1] = in[k]
-        order = np.array([planes // 2 + i // 2 if i % 2 == 0 else i // 2 for i in range(planes)], dtype=np.int64)
-        shuffle = f"{stage}.shuffle"
-        inits.append(numpy_helper.from_array(order, shuffle))
-        res = x
-        for i in range(n_reuse):
-            copy = i if unrolled else None
-            y = bn(conv(res, f"{stage}.dw.weight", pad=1, group=planes, copy=copy), f"{stage}.dw_bn_list.{i}")
-            y = bn(conv(y, f"{stage}.pw.weight", group=8, copy=copy), f"{stage}.pw_bn_list.{i}")
-            y = node("Relu", [node("Add", [y, res])])
-            res = node("Gather", [y, shuffle], axis=1) if i != n_reuse - 1 else y
-        return res
-
-    cfg = [c * width for c in (64, 128, 256, 512, 256)]
-    x = node("Relu", [bn(conv("x", "features.0.weight", stride=2, pad=1), "features.1")])
-    if width == 2:
-        x = concat_self(x)
-    x = concat_self(maxpool(block(x, "stage1", cfg[0])))
-    x = concat_self(maxpool(block(x, "stage2", cfg[1])))
-    x = concat_self(block(x, "stage3", cfg[2]))
-    x = maxpool(block(x, "stage4", cfg[3]))
-    x = node("Relu", [bn(conv(x, "classifier.0.weight", group=8), "classifier.1")])
-    x = node("Relu", [conv(x, "classifier.4.weight", bias="classifier.4.bias")])
-    x = node("AveragePool", [x], kernel_shape=[2, 2], strides=[1, 1])
-    out = node("Flatten", [x], axis=1)
-    graph = helper.make_graph(nodes, "lrunet",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", in_ch, None, None])],
-                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", classes])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model, in_ch, classes
 
 
 def median_rate(run, images, repeats, runs=5):
@@ -186,19 +110,18 @@ def main():
 
     batches = {b: rng.random((b, in_ch, a.side, a.side), dtype=np.float32) for b in (1, 64, 256)}
     result = {"threads": a.threads}
-    if ort is None or (meta["arch"] != "lrunet" and torch is None):
-        print("onnxruntime: not installed (or no PyTorch to export a baseline), skipped")
+    if ort is None:
+        print("onnxruntime: not installed, skipped")
     else:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = a.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         sessions = {}
-        if meta["arch"] == "lrunet":
-            for variant in ("shared", "unrolled"):
-                model, _, _ = build_graph(w, meta, unrolled=variant == "unrolled")
-                sessions[variant] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-        elif torch is not None:
+        for variant in ("shared", "unrolled") if meta["arch"] == "lrunet" else ("built",):
+            model, _, _ = onnx_graphs.build(w, meta, unrolled=variant == "unrolled")
+            sessions[variant] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        if meta["arch"] != "lrunet" and torch is not None:
             sessions["exported"] = ort.InferenceSession(exported_graph(w, meta, a.side).SerializeToString(), opts,
                                                         providers=["CPUExecutionProvider"])
         r = {"version": ort.__version__}
