@@ -380,7 +380,8 @@ static void FN(dw4x4_backward)(long mult, long batch, float *grad_input, float *
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// One input channel over the whole batch (a worker's unit of work).
+// One input channel over the whole batch (a worker's unit of work); the forward also over part of
+// it (`batch` images, the output rows `row` apart), for a layer with fewer channels than threads.
 
 static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, const float *weight,
                             const float *scale, const float *shift, int act) {
@@ -389,7 +390,7 @@ static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, co
         float *rows[8];
         for (long m0 = 0; m0 < mult; m0 += 8) {      // multipliers above 8 go eight at a time
             long mm = mult - m0 < 8 ? mult - m0 : 8;
-            for (long m = 0; m < mm; m++) rows[m] = dst + (m0 + m) * batch * hw;
+            for (long m = 0; m < mm; m++) rows[m] = dst + (m0 + m) * k->row;
             FN(dw4x4_images)(rows, input, batch, weight + 9 * m0, mm, scale ? scale + m0 : 0, shift ? shift + m0 : 0, act);
         }
         return;
@@ -401,7 +402,7 @@ static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, co
             FN(sweep3x3)(k->acc, k->pin, w, lru_tall_flat_n(&k->tall, n), k->left, k->right, weight + 9 * m, 0, 0);
             float sc = scale ? scale[m] : 1.0f, shv = shift ? shift[m] : 0.0f;
             vf s = splat(sc), b = splat(shv);
-            float *d0 = dst + m * batch * hw + n0 * hw;
+            float *d0 = dst + m * k->row + n0 * hw;
             for (long i = 0; i < n; i++) {
                 const float *a = k->acc + i * k->tall.rows_per_image * w;
                 float *d = d0 + i * hw;
@@ -475,47 +476,78 @@ static void FN(dw3_backward_bn)(const lru_dw3 *k, float *grad_input, float *grad
 
 // ---------------------------------------------------------------------------------------------
 // Depthwise 3x3, stride 2, padding 1 (the baselines' downsampling), one input channel over the
-// batch. Each input row is split into its even columns E and odd columns O (O shifted right by
-// one, with a zero for the left padding), so output column ox reads O[ox], E[ox] and O[ox + 1]:
-// three unit-stride vector loads per kernel row instead of strided gathers.
+// batch, by polyphase planes. The input is split by row parity and column parity into four
+// planes of (ho + 1) x (wo + 1): E (even rows or columns: index 2r) and O (odd ones, shifted by
+// one so that index 0 is the zero padding: index 2r - 1). Output (oy, ox) then reads plane
+// (rowphase(ky), colphase(kx)) at (oy + [ky == 2], ox + [kx == 2]): one flat offset per tap, so
+// a chunk of images is one vector sweep (as the stride-1 tall plane), with no strided loads and
+// one junk row and column per image that are never copied out.
+
+static inline __attribute__((always_inline)) void FN(dw3s2_split_row)(float *even, float *odd, const float *row, long w) {
+    long c = 0;
+    for (; 2 * c + 16 <= w; c += 8) {          // 16 inputs: 8 evens to E[c], 8 odds to O[c + 1]
+        v8 a = ld8(row + 2 * c), b = ld8(row + 2 * c + 8);
+        st8(even + c, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+        st8(odd + c + 1, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
+    }
+    for (; 2 * c < w; c++) {
+        even[c] = row[2 * c];
+        if (2 * c + 1 < w) odd[c + 1] = row[2 * c + 1];
+    }
+}
 
 static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
                               const float *scale, const float *shift, int act, float *scratch) {
-    long ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, stride = wo + 2 * LRU_MAX_LANES;
-    for (long n = 0; n < batch; n++) {
-        const float *plane = src + n * h * w;
-        // Row y: E at scratch + 2y*stride, O at scratch + (2y+1)*stride (O[0] is the left padding).
-        for (long y = 0; y < h; y++) {
-            float *e = scratch + 2 * y * stride, *o = e + stride;
-            const float *row = plane + y * w;
-            o[0] = 0;
-            for (long x = 0; x < wo; x++) {
-                e[x] = row[2 * x];
-                o[x + 1] = 2 * x + 1 < w ? row[2 * x + 1] : 0;
+    lru_dw3s2 L = lru_dw3s2_layout(h, w);
+    long ho = L.ho, wo = L.wo, P = L.pitch, plane = L.plane, how = ho * wo;
+    float *ee = scratch, *eo = ee + L.buffer, *oe = eo + L.buffer, *oo = oe + L.buffer, *acc = oo + L.buffer;
+    // Padding rows and columns are never written: zero the part of the planes this call uses once.
+    long used = (batch < L.images ? batch : L.images) * plane + L.buffer - L.images * plane;
+    for (int q = 0; q < 4; q++) __builtin_memset(scratch + q * L.buffer, 0, (unsigned long)used * sizeof(float));
+    for (long n0 = 0; n0 < batch; n0 += L.images) {
+        long n = batch - n0 < L.images ? batch - n0 : L.images;
+        for (long i = 0; i < n; i++) {
+            const float *img = src + (n0 + i) * h * w;
+            for (long y = 0; y < h; y++) {
+                long base = i * plane + ((y + 1) / 2) * P;     // E row y/2 or O row (y+1)/2: the same expression
+                if (y % 2 == 0) FN(dw3s2_split_row)(ee + base, eo + base, img + y * w, w);
+                else FN(dw3s2_split_row)(oe + base, oo + base, img + y * w, w);
             }
-            for (long x = wo; x < wo + VW; x++) e[x] = 0;
-            for (long x = wo + 1; x < wo + 1 + VW; x++) o[x] = 0;
         }
+        long flat = (n * plane + VW - 1) / VW * VW;
         for (long m = 0; m < mult; m++) {
             const float *k = weight + 9 * m;
+            vf k0 = splat(k[0]), k1 = splat(k[1]), k2 = splat(k[2]), k3 = splat(k[3]), k4 = splat(k[4]);
+            vf k5 = splat(k[5]), k6 = splat(k[6]), k7 = splat(k[7]), k8 = splat(k[8]);
+            for (long f = 0; f < flat; f += VW) {
+                vf a = k0 * ld(oo + f);
+                a = MADD(k1, ld(oe + f), a);
+                a = MADD(k2, ld(oo + f + 1), a);
+                a = MADD(k3, ld(eo + f), a);
+                a = MADD(k4, ld(ee + f), a);
+                a = MADD(k5, ld(eo + f + 1), a);
+                a = MADD(k6, ld(oo + f + P), a);
+                a = MADD(k7, ld(oe + f + P), a);
+                a = MADD(k8, ld(oo + f + P + 1), a);
+                st(acc + f, a);
+            }
+            // The rows out, through the epilogue. Whole vectors may run past a row into the rows
+            // after it, which are written later; near the chunk's end they stop at its end.
             float sc = scale ? scale[m] : 1.0f, sh = shift ? shift[m] : 0.0f;
-            float *out = dst + m * batch * ho * wo + n * ho * wo;
-            for (long oy = 0; oy < ho; oy++) {
-                long y0 = 2 * oy - 1;
-                for (long ox = 0; ox < wo; ox += VW) {
-                    vf acc = 0;
-                    for (long ky = 0; ky < 3; ky++) {
-                        long y = y0 + ky;
-                        if (y < 0 || y >= h) continue;
-                        const float *e = scratch + 2 * y * stride + ox, *o = e + stride;
-                        acc = MADD(splat(k[3 * ky]), ld(o), acc);
-                        acc = MADD(splat(k[3 * ky + 1]), ld(e), acc);
-                        acc = MADD(splat(k[3 * ky + 2]), ld(o + 1), acc);
+            vf s = splat(sc), b = splat(sh);
+            float *out = dst + m * batch * how + n0 * how;
+            long whole = (wo + VW - 1) / VW * VW;
+            for (long i = 0; i < n; i++) {
+                for (long oy = 0; oy < ho; oy++) {
+                    const float *a = acc + i * plane + oy * P;
+                    float *d = out + i * how + oy * wo;
+                    long x = 0;
+                    if (i * how + oy * wo + whole > n * how) {
+                        for (; x + VW <= wo; x += VW) st(d + x, act_v(MADD(ld(a + x), s, b), act));
+                        for (; x < wo; x++) d[x] = act_s(a[x] * sc + sh, act);
+                    } else {
+                        for (; x < wo; x += VW) st(d + x, act_v(MADD(ld(a + x), s, b), act));
                     }
-                    vf v = act_v(MADD(acc, splat(sc), splat(sh)), act);
-                    float *d = out + oy * wo + ox;
-                    if (ox + VW <= wo) st(d, v);
-                    else { float lane[VW]; st(lane, v); for (long j = 0; j < wo - ox; j++) d[j] = lane[j]; }
                 }
             }
         }

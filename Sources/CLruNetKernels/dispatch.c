@@ -170,6 +170,7 @@ int lru_tall_square4(const lru_tall *t) { return lru_tall_is_square4(t); }
 
 /// Values per chunk of images: a chunk's planes stay in L1/L2.
 #define DW3_CHUNK 4096
+#define DW3S2_CHUNK 4096
 
 long lru_dw3_scratch_count(long height, long width, long batch, long threads, long rows_per_worker) {
     lru_tall t = lru_tall_layout(height, width, batch, DW3_CHUNK);
@@ -184,7 +185,7 @@ void lru_dw3_prepare(float *scratch, long height, long width, long batch) {
 lru_dw3 lru_dw3_worker(float *scratch, long height, long width, long batch, long mult, long threads, long worker) {
     lru_dw3 k;
     k.tall = lru_tall_layout(height, width, batch, DW3_CHUNK);
-    k.mult = mult; k.batch = batch; k.hw = height * width;
+    k.mult = mult; k.batch = batch; k.hw = height * width; k.row = batch * k.hw;
     long size = k.tall.buffer_count;
     k.left = scratch; k.right = scratch + size;
     float *buffer = scratch + (2 + 3 * worker) * size;
@@ -253,4 +254,15 @@ void lru_tile_group(float *next, const float *res, long group, long images, cons
     table->tile_depthwise(dw_rows, res, c0, c0, c0 + t->group_in, images, t, k, tall_buffer, mask_left, mask_right);
     table->tile_pointwise(next, res, dw_rows, group, c0, c0 + t->group_in, images, t, k, shuffle);
 }
-long lru_dw3s2_scratch_count(long h, long w) { return h * 2 * ((w + 1) / 2 + 2 * LRU_MAX_LANES); }
+lru_dw3s2 lru_dw3s2_layout(long h, long w) {
+    lru_dw3s2 L;
+    L.ho = (h - 1) / 2 + 1; L.wo = (w - 1) / 2 + 1; L.pitch = L.wo + 1;
+    L.plane = (L.ho + 1) * L.pitch;
+    L.images = DW3S2_CHUNK / L.plane;
+    if (L.images < 1) L.images = 1;
+    // The sweep rounds up to whole vectors and reads a row and a column past each output.
+    L.buffer = L.images * L.plane + L.pitch + 1 + 2 * LRU_MAX_LANES;
+    return L;
+}
+
+long lru_dw3s2_scratch_count(long h, long w) { return 5 * lru_dw3s2_layout(h, w).buffer; }

@@ -42,6 +42,11 @@ final class ConvolutionTests: XCTestCase {
             let cases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
                 (2, 3, 2, 7, 5, 3, 1, 1), (1, 4, 1, 14, 14, 3, 1, 1), (3, 2, 3, 4, 4, 3, 1, 1), (2, 5, 2, 2, 2, 3, 1, 1),
                 (2, 3, 2, 9, 8, 3, 2, 1), (1, 2, 2, 6, 7, 5, 1, 2), (2, 4, 1, 5, 5, 3, 2, 0), (1, 3, 2, 1, 1, 3, 1, 1),
+                // One channel (a stem): the 3x3/1/1 kernel splits the images between the threads.
+                (5, 1, 24, 28, 28, 3, 1, 1), (3, 1, 8, 4, 4, 3, 1, 1), (45, 1, 3, 14, 14, 3, 1, 1), (7, 1, 5, 9, 6, 3, 1, 1),
+                // Stride 2: chunks of images with a short last one, odd and even sides, rows split by vectors.
+                (40, 2, 1, 28, 28, 3, 2, 1), (3, 2, 2, 7, 7, 3, 2, 1), (2, 3, 1, 1, 1, 3, 2, 1), (2, 2, 1, 2, 3, 3, 2, 1),
+                (5, 1, 2, 33, 17, 3, 2, 1), (1, 4, 1, 4, 4, 3, 2, 1), (9, 3, 1, 14, 14, 3, 2, 1),
             ]
             for (n, c, mult, h, w, k, s, p) in cases {
                 let g = ConvGeometry(kernel: k, stride: s, padding: p)

@@ -107,6 +107,7 @@ int lru_tall_square4(const lru_tall *t);
 typedef struct {
     lru_tall tall;
     long mult, batch, hw;
+    long row;                  ///< floats from one multiplier's output rows to the next (batch * hw unless a worker takes part of the batch)
     const float *left, *right;
     float *pin, *pout, *acc;   ///< input plane, output-gradient plane (both at their origin), accumulator
     float *rows;               ///< this worker's rows for the fused BatchNorm kernels
@@ -120,6 +121,14 @@ void lru_dw3_prepare(float *scratch, long height, long width, long batch);
 lru_dw3 lru_dw3_worker(float *scratch, long height, long width, long batch, long mult, long threads, long worker);
 
 
+/// Depthwise 3x3 stride 2's polyphase planes (body_depthwise.h): four of (ho + 1) x pitch per
+/// image, `images` images per chunk, `buffer` floats per plane (and for the accumulator).
+typedef struct {
+    long ho, wo, pitch, plane, images, buffer;
+} lru_dw3s2;
+
+lru_dw3s2 lru_dw3s2_layout(long h, long w);
+/// Floats of one worker's scratch: the four planes and the accumulator.
 long lru_dw3s2_scratch_count(long h, long w);
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +200,15 @@ long lru_maxpool_argmax_row_count(long wo);
 
 /// CPUs in the calling thread's affinity mask (0 if it cannot be read).
 int lru_affinity_cpu_count(void);
+
+/// The CPU's hint for a spin-wait loop.
+static inline void lru_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /// Sets flush-to-zero and denormals-are-zero on the calling thread (x86 MXCSR; nothing
 /// elsewhere) and returns the mode to restore with lru_fpu_restore.

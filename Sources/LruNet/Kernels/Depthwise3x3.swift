@@ -72,8 +72,24 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
     lru_dw3_prepare(scratch, h, w, batch)
     let pass = Depthwise3x3Pass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight),
                                 scale: scale.map(ConstRows.init), shift: shift.map(ConstRows.init), activation: activation,
+                                channels: channels,
                                 planes: DepthwisePlanes(multiplier: mult, batch: batch, height: h, width: w,
                                                         threads: threading.threads, scratch: Rows(scratch)))
+    if channels < threading.threads && batch > 1 {
+        // Fewer channels than threads (a one-channel stem): each thread a share of the images.
+        threading.parallelChunks(batch, minPerThread: 1, pass) { args, worker, images in
+            let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
+            let hw = r.planes.height * r.planes.width, first = images.lowerBound * hw
+            var k = r.planes.worker(worker)
+            k.batch = images.count
+            for c in 0..<r.channels {
+                let o = c * mult
+                k.forward(r.out + o * n + first, input: r.input + c * n + first, weight: r.weight + o * 9,
+                          scale: r.scale.map { $0 + o }, shift: r.shift.map { $0 + o }, activation: r.activation)
+            }
+        }
+        return
+    }
     threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
         let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
         let k = r.planes.worker(worker)
@@ -125,6 +141,7 @@ struct DepthwisePlanes: Sendable {
 private struct Depthwise3x3Pass: Sendable {
     let out: Rows, input: ConstRows, weight: ConstRows, scale: ConstRows?, shift: ConstRows?
     let activation: ActivationKind
+    let channels: Int
     let planes: DepthwisePlanes
 }
 
