@@ -1,4 +1,5 @@
 import CLruNetKernels
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -88,13 +89,20 @@ private final class PoolState: @unchecked Sendable {
     private var started = false
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Spins before a worker sleeps: roughly a millisecond.
-    private static let spinLimit = 1 << 16
+    /// How long an idle worker polls for the next region before it sleeps. Waking a sleeper
+    /// costs tens of microseconds on a virtual machine, more than a small layer takes, so the
+    /// wait spans the gap between two passes (the single-threaded head and tail of a pass).
+    /// It does not yield: on a machine busy with other processes a yielding worker loses its
+    /// core for a whole time slice, and the region that starts meanwhile waits for it. A pool
+    /// with more threads than cores spins briefly: its idle workers would hold the cores its
+    /// busy ones need.
+    private let spinNanoseconds: UInt64
     private static let widthBits = 16
     private static let stopped = -1
 
     init(workers: Int) {
         self.workers = workers
+        spinNanoseconds = workers + 1 > CPUBudget.cores ? 20_000 : 1_000_000
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
     }
@@ -156,11 +164,17 @@ private final class PoolState: @unchecked Sendable {
         _ = lru_fpu_flush_denormals()   // an engine thread: denormals flushed for its whole life
         var seen = 0
         while true {
-            var spins = 0
+            var spins = 0, start: UInt64 = 0
             var s = region.load(ordering: .acquiring)
             while s >> Self.widthBits == seen {
                 spins += 1
-                if spins < Self.spinLimit { spinPause(); s = region.load(ordering: .acquiring); continue }
+                spinPause()
+                // The clock is read every 64 polls: the spin's length is time, not a count whose
+                // duration differs tenfold between CPUs.
+                if spins & 63 != 0 { s = region.load(ordering: .acquiring); continue }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if start == 0 { start = now }
+                if now - start < spinNanoseconds { s = region.load(ordering: .acquiring); continue }
                 pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while region.load(ordering: .sequentiallyConsistent) >> Self.widthBits == seen { pthread_cond_wait(wake, mutex) }
@@ -217,17 +231,18 @@ package final class SpinBarrier: @unchecked Sendable {
     }
 }
 
-/// Between polls of a shared atomic. (Swift has no portable `pause`; the polled load itself
-/// is cheap and stays in the core's cache until written.)
-@inline(__always) private func spinPause() {}
+/// Between polls of a shared atomic: the CPU's spin-wait hint (`pause`, `yield`), which frees
+/// the core's resources for a sibling hyperthread and saves power.
+@inline(__always) private func spinPause() { lru_cpu_relax() }
 
 /// Between polls of a wait that must not sleep (a barrier, the end of a region): spin, since
 /// the others usually arrive within microseconds, then yield the core on every poll. A waiter
 /// that only spins holds, until its time slice ends, the core that the last arrival needs when
 /// threads outnumber cores (`--threads 16` on 2 cores, several networks in one process, a
-/// ThreadSanitizer run). With a core per thread a yield can only cost latency, so there the
-/// spin lasts about a millisecond (a bound for several networks sharing cores) and is short
-/// only when this region alone has more threads than cores.
+/// ThreadSanitizer run). With a core per thread a yield can only cost latency (with other
+/// processes busy, a whole time slice), so there the spin lasts about a millisecond (a bound
+/// for several networks sharing cores) and is short only when this region alone has more
+/// threads than cores.
 struct WaitPatience {
     let spinLimit: Int
     @inline(__always) init(width: Int) { spinLimit = width > CPUBudget.cores ? 64 : 1 << 20 }
