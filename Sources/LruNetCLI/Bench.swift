@@ -101,6 +101,13 @@ struct Bench: ParsableCommand {
                     format.text("  time split: " + OpTimer.allCases.compactMap { k in
                         p.seconds[k].map { String(format: "%@ %.0f%%", k.rawValue, 100 * $0 / p.total) }
                     }.joined(separator: ", "))
+                    let layers = p.layers, total = layers.reduce(0) { $0 + $1.seconds }
+                    format.text("  slowest layers (of \(layers.count)): share of the pass, GFLOP/s")
+                    for l in layers.sorted(by: { $0.seconds > $1.seconds }).prefix(12) {
+                        format.text(String(format: "    %5.1f%%  %7.1f  %@ (%@) -> %dx%dx%d", 100 * l.seconds / total,
+                                           2 * Double(l.macsPerImage * n) * 3 / l.seconds / 1e9, l.name, l.op,
+                                           l.output.channels, l.output.height, l.output.width))
+                    }
                 }
             }
             if train {

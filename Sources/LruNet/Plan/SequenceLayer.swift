@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Layers applied one after another; a layer itself, so sequences nest.
 package final class SequenceLayer: Layer {
     package let name: String
@@ -19,8 +21,12 @@ package final class SequenceLayer: Layer {
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         var x = input
         for layer in layers {
+            guard let profile = context.profile else { x = layer.forward(x, context); continue }
+            // Leaves get a line of their own in the profile; containers time their children.
+            let t0 = DispatchTime.now().uptimeNanoseconds
             if let kind = layer.profileBucket { x = context.timed(kind) { layer.forward(x, context) } }
             else { x = layer.forward(x, context) }
+            if layer.children.isEmpty { profile.add(layer: layer, since: t0) }
         }
         return x
     }

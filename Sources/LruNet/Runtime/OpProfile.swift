@@ -18,9 +18,36 @@ public enum OpTimer: String, CaseIterable, Sendable {
 /// context. Off by default; timing costs two clock reads per op.
 public final class OpProfile {
     public private(set) var seconds: [OpTimer: Double] = [:]
+    /// One leaf layer's share of the time: its PyTorch name, op and output shape, and the
+    /// multiply-adds it does per image.
+    public struct LayerTime: Sendable {
+        public let name: String, op: String
+        public let output: ActivationShape
+        public let macsPerImage: Int
+        public internal(set) var seconds: Double
+        /// Position in the pass, for a stable order.
+        public let index: Int
+    }
+    /// Each leaf layer's time, in the order of the pass (filled while profiling).
+    public var layers: [LayerTime] { layerTimes.values.sorted { $0.index < $1.index } }
+    private var layerTimes: [ObjectIdentifier: LayerTime] = [:]
+
     public init() {}
-    public func reset() { seconds = [:] }
+    public func reset() { seconds = [:]; layerTimes = [:] }
     public var total: Double { seconds.values.reduce(0, +) }
+
+    @inline(__always)
+    func add(layer: Layer, since start: UInt64) {
+        let t = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        let key = ObjectIdentifier(layer)
+        if layerTimes[key] == nil {
+            let s = layer.summaries
+            layerTimes[key] = LayerTime(name: s.first?.name ?? "", op: s.map(\.op).joined(separator: "+"),
+                                        output: s.last?.outputShape ?? ActivationShape(channels: 0, batch: 0, height: 0, width: 0),
+                                        macsPerImage: s.reduce(0) { $0 + $1.totalMACs }, seconds: 0, index: layerTimes.count)
+        }
+        layerTimes[key]!.seconds += t
+    }
 
     /// Adds time measured elsewhere (inside a parallel region, say).
     func add(_ kind: OpTimer, seconds: Double) { self.seconds[kind, default: 0] += seconds }
