@@ -483,17 +483,33 @@ static void FN(dw3_backward_bn)(const lru_dw3 *k, float *grad_input, float *grad
 // a chunk of images is one vector sweep (as the stride-1 tall plane), with no strided loads and
 // one junk row and column per image that are never copied out.
 
+static inline __attribute__((always_inline)) void FN(dw3s2_split16)(float *even, float *odd, const float *row, long c) {
+    v8 a = ld8(row + 2 * c), b = ld8(row + 2 * c + 8);     // inputs 2c ... 2c+15: E[c ...], O[c+1 ...]
+    st8(even + c, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+    st8(odd + c + 1, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
+}
+
+static inline __attribute__((always_inline)) void FN(dw3s2_split8)(float *even, float *odd, const float *row, long c) {
+    v8 a = ld8(row + 2 * c);
+    v4 e = __builtin_shufflevector(a, a, 0, 2, 4, 6), o = __builtin_shufflevector(a, a, 1, 3, 5, 7);
+    __builtin_memcpy(even + c, &e, sizeof e);
+    __builtin_memcpy(odd + c + 1, &o, sizeof o);
+}
+
+// A row's even columns to E[0 ...], its odd ones to O[1 ...]. Whole vectors, the last one
+// overlapping the one before (it writes the same values again) instead of a scalar tail.
 static inline __attribute__((always_inline)) void FN(dw3s2_split_row)(float *even, float *odd, const float *row, long w) {
-    long c = 0;
-    for (; 2 * c + 16 <= w; c += 8) {          // 16 inputs: 8 evens to E[c], 8 odds to O[c + 1]
-        v8 a = ld8(row + 2 * c), b = ld8(row + 2 * c + 8);
-        st8(even + c, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
-        st8(odd + c + 1, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
+    long pairs = w / 2, c = 0;                  // inputs [0, 2 * pairs) by vectors, an odd w's last one alone
+    if (pairs >= 8) {
+        for (; c + 8 <= pairs; c += 8) FN(dw3s2_split16)(even, odd, row, c);
+        if (c < pairs) FN(dw3s2_split16)(even, odd, row, pairs - 8);
+    } else if (pairs >= 4) {
+        for (; c + 4 <= pairs; c += 4) FN(dw3s2_split8)(even, odd, row, c);
+        if (c < pairs) FN(dw3s2_split8)(even, odd, row, pairs - 4);
+    } else {
+        for (; c < pairs; c++) { even[c] = row[2 * c]; odd[c + 1] = row[2 * c + 1]; }
     }
-    for (; 2 * c < w; c++) {
-        even[c] = row[2 * c];
-        if (2 * c + 1 < w) odd[c + 1] = row[2 * c + 1];
-    }
+    if (w % 2) even[pairs] = row[w - 1];
 }
 
 static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,

@@ -60,6 +60,24 @@ package struct KernelBench {
         ]
     }
 
+    /// The baselines' downsampling depthwise 3x3 stride 2 (with its BatchNorm epilogue) on
+    /// `planes` channels of `side x side` images.
+    package static func downsampling(planes: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {
+        var rng = SplitMix64(seed: 4)
+        let g = ConvGeometry(kernel: 3, stride: 2, padding: 1)
+        let out = g.outputHeight(side) * g.outputWidth(side) * batch
+        let x = FloatBuffer(count: planes * batch * side * side), y = FloatBuffer(count: planes * out)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform() }
+        let w = FloatBuffer(count: planes * 9), scale = FloatBuffer(count: planes), shift = FloatBuffer(count: planes)
+        for i in 0..<w.count { w.pointer[i] = rng.nextUniform() - 0.5 }
+        for i in 0..<planes { scale.pointer[i] = 1; shift.pointer[i] = 0.1 }
+        let scratch = Scratch()
+        return KernelBench(name: "depthwise 3x3/2 \(planes)ch \(side)x\(side) b\(batch)", macs: planes * 9 * out) {
+            depthwiseForward(y.pointer, x.pointer, w.pointer, channels: planes, multiplier: 1, batch: batch, height: side, width: side,
+                             geometry: g, scale: scale.pointer, shift: shift.pointer, scratch: scratch, threading: threading)
+        }
+    }
+
     /// Training's fused depthwise 3x3 + BatchNorm (DepthwiseBatchNorm.swift), forward and backward
     /// with the residual gradient added, on one stage shape. MACs count the backward as twice the forward.
     package static func depthwiseBatchNormTraining(planes: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {

@@ -99,6 +99,13 @@ for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection
         kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
     }
 }
+for (planes, side) in [(24, 28), (32, 14), (64, 7)] where onlySection == nil {
+    let k = KernelBench.downsampling(planes: planes, side: side, batch: 64, threading: Threading(threads: cores))
+    let t = k.secondsPerCall(runs: runs, repeats: 5)
+    let gmacs = Double(k.macs) / t / 1e9
+    print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 0) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
+}
 if onlySection != "--training-blocks" { print("\n== tiled reuse block (inference, 10 iterations, batch 64 and 1, \(cores) threads)") }
 for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4, 64), (64, 14, 1), (128, 7, 1), (256, 4, 1), (512, 4, 1)]
     where onlySection != "--training-blocks" {

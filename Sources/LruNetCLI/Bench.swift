@@ -43,8 +43,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Input side in pixels (default: 28 for Fashion-MNIST checkpoints, 32 otherwise).")
     var size: Int?
 
-    @Flag(help: "After each batch size, print where its time goes, per kind of op.")
+    @Flag(help: "After each batch size, print where its time goes, per kind of op and per layer.")
     var profile = false
+
+    @Option(help: ArgumentHelp("With --profile: how many of the slowest layers to list (0: all).", valueName: "n"))
+    var profileLayers = 12
 
     func validate() throws {
         guard let sizes = Self.batchSizes(batch) else {
@@ -52,6 +55,7 @@ struct Bench: ParsableCommand {
         }
         guard !sizes.isEmpty else { throw ValidationError("--batch names no batch size") }
         guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100") }
+        guard profileLayers >= 0 else { throw ValidationError("--profile-layers must not be negative") }
         guard minTime >= 0, minTime <= 60 else { throw ValidationError("--min-time must be between 0 and 60 seconds") }
         guard (1...4096).contains(trainBatch) else { throw ValidationError("--train-batch must be between 1 and 4096") }
         if let size { guard (4...512).contains(size) else { throw ValidationError("--size must be between 4 and 512") } }
@@ -103,7 +107,7 @@ struct Bench: ParsableCommand {
                     }.joined(separator: ", "))
                     let layers = p.layers, total = layers.reduce(0) { $0 + $1.seconds }
                     format.text("  slowest layers (of \(layers.count)): share of the pass, GFLOP/s")
-                    for l in layers.sorted(by: { $0.seconds > $1.seconds }).prefix(12) {
+                    for l in layers.sorted(by: { $0.seconds > $1.seconds }).prefix(profileLayers > 0 ? profileLayers : layers.count) {
                         format.text(String(format: "    %5.1f%%  %7.1f  %@ (%@) -> %dx%dx%d", 100 * l.seconds / total,
                                            2 * Double(l.macsPerImage * n) * 3 / l.seconds / 1e9, l.name, l.op,
                                            l.output.channels, l.output.height, l.output.width))

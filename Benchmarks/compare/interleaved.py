@@ -1,0 +1,146 @@
+"""LruNet-Swift against ONNX Runtime, interleaved: for each checkpoint and batch size, rounds of
+one `lrunet bench` run and one ONNX Runtime run back to back, each in a fresh process (ONNX
+Runtime's pool threads spin after a run and would slow whatever runs next), the order swapped
+every round, so a slow phase of a shared host hits both sides of a pair. Prints the median of
+the paired ratios (ours / theirs) with their range. Before timing, ONNX Runtime's logits must
+match `lrunet predict` on the same images. `make bench-ort` runs it on the five Fashion-MNIST
+checkpoints.
+
+    python interleaved.py --lrunet .build/release/lrunet --weights A.safetensors B.safetensors --rounds 5
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def ort_worker(a):
+    """One ONNX Runtime measurement (or the parity check) in this process; prints JSON."""
+    import onnxruntime as ort
+    import onnx_graphs
+    from frameworks import read_safetensors
+    w, meta = read_safetensors(a.weights)
+    in_ch = int(meta["in_channels"])
+    side = a.side or (28 if in_ch == 1 else 32)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = a.threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # LruNet: the shared-weight graph and the unrolled one (which lets ONNX Runtime fold each
+    # BatchNorm); its figure is the faster of the two.
+    variants = ("shared", "unrolled") if meta["arch"] == "lrunet" else ("built",)
+    sessions = [ort.InferenceSession(onnx_graphs.build(w, meta, unrolled=v == "unrolled")[0].SerializeToString(), opts,
+                                     providers=["CPUExecutionProvider"]) for v in variants]
+    rng = np.random.default_rng(7)
+    if a.parity:
+        x = rng.random((64, in_ch, side, side), dtype=np.float32)
+        with tempfile.TemporaryDirectory() as d:
+            np.save(f"{d}/x.npy", x)
+            subprocess.run([a.lrunet, "predict", "--weights", a.weights, "--input", f"{d}/x.npy", "--output", f"{d}/y.npy",
+                            "--threads", str(a.threads)], check=True, stdout=subprocess.DEVNULL)
+            ours = np.load(f"{d}/y.npy")
+        worst = 0.0
+        for s in sessions:
+            theirs = s.run(None, {"x": x})[0]
+            worst = max(worst, float(np.abs(ours - theirs).max() / max(1e-6, np.abs(theirs).max())))
+        print(json.dumps({"parity": worst, "version": ort.__version__}))
+        return
+    xb = rng.random((a.batch, in_ch, side, side), dtype=np.float32)
+    best = 0.0
+    for s in sessions:
+        s.run(None, {"x": xb})  # warm-up
+        rates = []
+        for _ in range(a.runs):
+            n, t0 = 0, time.perf_counter()
+            while True:
+                s.run(None, {"x": xb})
+                n += 1
+                t = time.perf_counter() - t0
+                if t >= a.min_time:
+                    break
+            rates.append(n * a.batch / t)
+        best = max(best, statistics.median(rates))
+    print(json.dumps({"img_s": best}))
+
+
+def ours(a, weights, batch):
+    out = subprocess.run([a.lrunet, "bench", "--weights", weights, "--batch", str(batch), "--threads", str(a.threads),
+                          "--runs", str(a.runs), "--min-time", str(a.min_time), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["inference"][0]["images_per_second"]
+
+
+def theirs(a, weights, batch, parity=False):
+    cmd = [sys.executable, os.path.abspath(__file__), "--ort-worker", "--weights", weights, "--batch", str(batch),
+           "--threads", str(a.threads), "--runs", str(a.runs), "--min-time", str(a.min_time), "--lrunet", a.lrunet]
+    out = subprocess.run(cmd + (["--parity"] if parity else []), check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lrunet", required=True)
+    p.add_argument("--weights", nargs="+", required=True)
+    p.add_argument("--batch", default="1,64,256")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--min-time", type=float, default=0.2)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--side", type=int, default=0)
+    p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--parity", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.ort_worker:
+        a.weights, a.batch = a.weights[0], int(a.batch)
+        return ort_worker(a)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        sys.exit("interleaved.py: onnxruntime is not installed (pip install onnxruntime onnx numpy)")
+    batches = [int(b) for b in a.batch.split(",")]
+    version = None
+    for w in a.weights:
+        check = theirs(a, w, 1, parity=True)
+        version = check["version"]
+        print(f"parity, {os.path.basename(w)}: max |lrunet - onnxruntime| {check['parity']:.2e} of the largest logit", flush=True)
+        if check["parity"] > 1e-3:
+            sys.exit(f"{w}: ONNX Runtime and lrunet disagree; the comparison would not be of the same model")
+    pairs = {(w, b): [] for w in a.weights for b in batches}
+    for r in range(a.rounds):
+        for (w, b), got in pairs.items():
+            if r % 2 == 0:
+                mine, other = ours(a, w, b), theirs(a, w, b)["img_s"]
+            else:
+                other = theirs(a, w, b)["img_s"]
+                mine = ours(a, w, b)
+            got.append((mine, other))
+        print(f"round {r + 1}/{a.rounds} done", file=sys.stderr, flush=True)
+    print(f"\nLruNet-Swift / ONNX Runtime {version}, {a.threads} threads, {a.rounds} interleaved rounds "
+          f"(median of the paired ratios, range in brackets)")
+    print(f"{'checkpoint':40s} {'batch':>5s} {'ours img/s':>11s} {'ORT img/s':>10s} {'ratio':>7s}  range")
+    rows = []
+    for (w, b), got in pairs.items():
+        ratios = sorted(m / o for m, o in got)
+        med = statistics.median(ratios)
+        name = os.path.basename(w).replace(".safetensors", "")
+        print(f"{name:40s} {b:5d} {statistics.median(m for m, _ in got):11.0f} {statistics.median(o for _, o in got):10.0f} "
+              f"{med:7.2f}  [{ratios[0]:.2f}-{ratios[-1]:.2f}]")
+        rows.append({"checkpoint": name, "batch": b, "ratio": med, "ratios": ratios,
+                     "ours_img_s": [m for m, _ in got], "onnxruntime_img_s": [o for _, o in got]})
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"onnxruntime": version, "threads": a.threads, "rounds": a.rounds, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
