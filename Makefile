@@ -15,7 +15,7 @@ PRETRAINED   ?= $(if $(AUTHORS),.build/pretrained,$(or $(LRUNET_PRETRAINED),../s
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare bench-ab compare docs train sweep study clean
+.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare bench-ort bench-ab compare docs train sweep study clean
 
 all: build
 
@@ -127,6 +127,16 @@ bench-compare: build
 	    --json Benchmarks/compare-$$ckpt.json && \
 	  $(BIN)/lrunet-bench --compare Benchmarks/compare-$$ckpt.json --weights $$w || exit 1; \
 	done
+
+# Same-run ratios to ONNX Runtime: lrunet and ONNX Runtime alternating, each in a fresh process,
+# ROUNDS rounds per checkpoint and batch size; prints the median paired ratio ours / theirs.
+ROUNDS ?= 5
+bench-ort: build
+	@[ -x $(COMPARE_PY) ] || python3 -m venv $(COMPARE_VENV) || { echo "bench-ort: skipped: no Python venv"; exit 0; }; \
+	$(COMPARE_PY) -c "import onnxruntime, onnx, numpy" 2>/dev/null || $(COMPARE_VENV)/bin/pip install -q onnxruntime onnx numpy \
+	  || { echo "bench-ort: skipped: ONNX Runtime could not be installed from PyPI"; exit 0; }; \
+	$(COMPARE_PY) Benchmarks/compare/interleaved.py --lrunet $(BIN)/lrunet --threads $$(nproc) --rounds $(ROUNDS) \
+	  --weights $(COMPARE_CKPTS:%=$(PRETRAINED)/%.safetensors)
 
 # Same-run speed against an earlier commit: its lrunet, built from this clone's history, and
 # this one alternate on the five Fashion-MNIST checkpoints (inference at 1, 64, 256; a training

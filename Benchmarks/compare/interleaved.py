@@ -76,7 +76,7 @@ def ours(a, weights, batch):
     out = subprocess.run([a.lrunet, "bench", "--weights", weights, "--batch", str(batch), "--threads", str(a.threads),
                           "--runs", str(a.runs), "--min-time", str(a.min_time), "--json"],
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["inference"][0]["images_per_second"]
+    return json.loads(out)["rows"][0]["images_per_second"]
 
 
 def theirs(a, weights, batch, parity=False):
