@@ -69,3 +69,18 @@ static void FN(maxpool3s2_argmax)(float *dst, int32_t *idx, const float *src, lo
         }
     }
 }
+
+// Global average pooling: dst[p] = mean of plane p (`plane` values). Eight lanes at a time, in
+// the same order on every path, so every kernel path gives the same bits.
+static void FN(plane_means)(float *dst, const float *src, long planes, long plane) {
+    float inv = 1.0f / (float)plane;
+    for (long p = 0; p < planes; p++) {
+        const float *x = src + p * plane;
+        v8 acc = 0;
+        long j = 0;
+        for (; j + 8 <= plane; j += 8) acc += ld8(x + j);
+        float s = hsum8(acc);
+        for (; j < plane; j++) s += x[j];
+        dst[p] = s * inv;
+    }
+}

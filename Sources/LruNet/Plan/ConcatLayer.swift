@@ -54,17 +54,19 @@ package final class ConcatLayer: Layer {
         let half = input == .split ? buffers.input.count / 2 : 0
         let yl = left?.forward(x, context) ?? x
         let yr = right?.forward(x + half, context) ?? x + half
-        let out = buffers.out, nl = leftShape.count
+        let out = buffers.out, l = buffers.output.rowLength
+        // Row by row (to the shuffled place, through the activation), the rows split between the
+        // threads: the join copies the whole output, memory-bound work one core cannot saturate.
+        let pass = JoinPass(out: Rows(out), left: ConstRows(yl), right: ConstRows(yr), rowLength: l,
+                            channels: buffers.output.channels, leftChannels: leftShape.channels, shuffle: shuffle, activation: activation)
         context.timed(.poolShuffleConcat) {
-            if activation == .none && shuffle == nil {
-                out.update(from: yl, count: nl)
-                (out + nl).update(from: yr, count: buffers.output.count - nl)
-            } else {                    // row by row, to the shuffled place, through the activation
-                let l = buffers.output.rowLength, c = buffers.output.channels, cl = leftShape.channels
-                for ch in 0..<c {
-                    let src = ch < cl ? yl + ch * l : yr + (ch - cl) * l
-                    let dst = out + (shuffle?.destination(ch, channels: c) ?? ch) * l
-                    lru_row_affine(dst, src, l, 1, 0, nil, activation.rawValue)
+            context.threading.parallelFor(pass.channels, minPerThread: max(1, 16384 / max(l, 1)), pass) { args, rows in
+                let r = args.pointee, l = r.rowLength
+                for ch in rows {
+                    let src = ch < r.leftChannels ? r.left + ch * l : r.right + (ch - r.leftChannels) * l
+                    let dst = r.out + (r.shuffle?.destination(ch, channels: r.channels) ?? ch) * l
+                    if r.activation == .none { dst.update(from: src, count: l) }
+                    else { lru_row_affine(dst, src, l, 1, 0, nil, r.activation.rawValue) }
                 }
             }
         }
@@ -105,4 +107,12 @@ package final class ConcatLayer: Layer {
             + [LayerSummary(name: name, op: input == .split ? "split, concat" : "concat branches", outputShape: buffers.output,
                             parameters: 0, macs: [:])]
     }
+}
+
+/// The join's rows: each thread its own output channels.
+private struct JoinPass: Sendable {
+    let out: Rows, left: ConstRows, right: ConstRows
+    let rowLength: Int, channels: Int, leftChannels: Int
+    let shuffle: ShuffleLayer.Kind?
+    let activation: ActivationKind
 }

@@ -1,3 +1,5 @@
+import CLruNetKernels
+
 /// Average over each whole map: `[C][N][H][W]` to `[C][N][1][1]` (the baselines'
 /// `F.avg_pool2d(out, 4)` on their last 4x4 map).
 package final class GlobalPoolLayer: Layer {
@@ -14,14 +16,13 @@ package final class GlobalPoolLayer: Layer {
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
-        let i = buffers.input, plane = i.plane, inv = 1 / Float(plane), out = buffers.out
-        for p in 0..<(i.channels * i.batch) {
-            var s: Float = 0
-            let x = input + p * plane
-            for j in 0..<plane { s += x[j] }
-            out[p] = s * inv
+        let i = buffers.input, plane = i.plane
+        let pass = PlaneMeans(out: Rows(buffers.out), input: ConstRows(input), plane: plane)
+        context.threading.parallelFor(i.channels * i.batch, minPerThread: max(1, 16384 / max(plane, 1)), pass) { args, planes in
+            let r = args.pointee
+            lru_plane_means(r.out + planes.lowerBound, r.input + planes.lowerBound * r.plane, planes.count, r.plane)
         }
-        return out
+        return buffers.out
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
@@ -42,4 +43,10 @@ package final class GlobalPoolLayer: Layer {
     package var summaries: [LayerSummary] {
         [LayerSummary(name: name, op: "global avgpool", outputShape: buffers.output, parameters: 0, macs: [:])]
     }
+}
+
+/// Each thread its own planes.
+private struct PlaneMeans: Sendable {
+    let out: Rows, input: ConstRows
+    let plane: Int
 }
