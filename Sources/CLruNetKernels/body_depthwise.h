@@ -513,7 +513,7 @@ static inline __attribute__((always_inline)) void FN(dw3s2_split_row)(float *eve
 }
 
 static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
-                              const float *scale, const float *shift, int act, float *scratch) {
+                              long row, const float *scale, const float *shift, int act, float *scratch) {
     lru_dw3s2 L = lru_dw3s2_layout(h, w);
     long ho = L.ho, wo = L.wo, P = L.pitch, plane = L.plane, how = ho * wo;
     float *ee = scratch, *eo = ee + L.buffer, *oe = eo + L.buffer, *oo = oe + L.buffer, *acc = oo + L.buffer;
@@ -551,7 +551,7 @@ static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, 
             // after it, which are written later; near the chunk's end they stop at its end.
             float sc = scale ? scale[m] : 1.0f, sh = shift ? shift[m] : 0.0f;
             vf s = splat(sc), b = splat(sh);
-            float *out = dst + m * batch * how + n0 * how;
+            float *out = dst + m * row + n0 * how;
             long whole = (wo + VW - 1) / VW * VW;
             for (long i = 0; i < n; i++) {
                 for (long oy = 0; oy < ho; oy++) {

@@ -11,6 +11,8 @@ final class ConvolutionTests: XCTestCase {
             (1, 8, 8, 6, 6, 3, 1, 1, 8, false), (2, 4, 6, 7, 5, 3, 1, 0, 2, true),
             (2, 6, 4, 11, 9, 5, 2, 2, 2, false), (1, 1, 64, 28, 28, 3, 2, 1, 1, false),
             (3, 5, 5, 4, 3, 1, 2, 0, 5, true), (2, 16, 32, 3, 3, 1, 1, 0, 1, false),
+            // One-channel stems, stride 1 and 2, over several images (run as depthwise convs).
+            (3, 1, 64, 28, 28, 3, 2, 1, 1, false), (5, 1, 24, 9, 8, 3, 2, 1, 1, false), (4, 1, 8, 7, 5, 3, 1, 1, 1, false),
             // Grouped 1x1 convs of the reuse blocks' kind, at odd column counts.
             (5, 128, 64, 11, 13, 1, 1, 0, 8, false), (3, 64, 32, 7, 9, 1, 1, 0, 8, true), (2, 256, 128, 4, 4, 1, 1, 0, 8, false),
         ]
@@ -47,6 +49,8 @@ final class ConvolutionTests: XCTestCase {
                 // Stride 2: chunks of images with a short last one, odd and even sides, rows split by vectors.
                 (40, 2, 1, 28, 28, 3, 2, 1), (3, 2, 2, 7, 7, 3, 2, 1), (2, 3, 1, 1, 1, 3, 2, 1), (2, 2, 1, 2, 3, 3, 2, 1),
                 (5, 1, 2, 33, 17, 3, 2, 1), (1, 4, 1, 4, 4, 3, 2, 1), (9, 3, 1, 14, 14, 3, 2, 1),
+                // A one-channel stride-2 stem: the images split between the threads.
+                (5, 1, 3, 9, 8, 3, 2, 1), (4, 1, 16, 28, 28, 3, 2, 1),
             ]
             for (n, c, mult, h, w, k, s, p) in cases {
                 let g = ConvGeometry(kernel: k, stride: s, padding: p)

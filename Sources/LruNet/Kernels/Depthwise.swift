@@ -27,13 +27,18 @@ package func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: Unsaf
         let per = lru_dw3s2_scratch_count(height, width), s = scratch.reserve(threading.threads * per)
         let pass = DirectPass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight), scale: scale.map(ConstRows.init),
                               shift: shift.map(ConstRows.init), activation: activation, multiplier: mult, batch: batch,
-                              height: height, width: width, geometry: g, scratch: Rows(s), scratchPerWorker: per)
-        threading.parallelChunks(channels, minPerThread: 1, pass) { args, worker, range in
+                              height: height, width: width, geometry: g, scratch: Rows(s), scratchPerWorker: per,
+                              channels: channels, byImages: channels < threading.threads && batch > 1)
+        // Each thread its own channels; with fewer channels than threads (a one-channel stem),
+        // each its own images of every channel.
+        threading.parallelChunks(pass.byImages ? batch : channels, minPerThread: 1, pass) { args, worker, range in
             let r = args.pointee, mult = r.multiplier, batch = r.batch, height = r.height, width = r.width
-            let ho = (height - 1) / 2 + 1, wo = (width - 1) / 2 + 1
-            for c in range {
-                lru_dw3s2_forward(r.out + c * mult * batch * ho * wo, r.input + c * batch * height * width, batch, height, width,
-                                  r.weight + c * mult * 9, mult, r.scale.map { $0 + c * mult }, r.shift.map { $0 + c * mult },
+            let ho = (height - 1) / 2 + 1, wo = (width - 1) / 2 + 1, row = batch * ho * wo
+            let (channels, images) = r.byImages ? (0..<r.channels, range) : (range, 0..<batch)
+            for c in channels {
+                lru_dw3s2_forward(r.out + c * mult * row + images.lowerBound * ho * wo,
+                                  r.input + (c * batch + images.lowerBound) * height * width, images.count, height, width,
+                                  r.weight + c * mult * 9, mult, row, r.scale.map { $0 + c * mult }, r.shift.map { $0 + c * mult },
                                   r.activation.rawValue, r.scratch! + worker * r.scratchPerWorker)
             }
         }
@@ -160,6 +165,8 @@ private struct DirectPass: Sendable {
     let activation: ActivationKind
     let multiplier: Int, batch: Int, height: Int, width: Int, geometry: ConvGeometry
     let scratch: Rows?, scratchPerWorker: Int
+    /// The stride-2 kernel's split: all channels and a share of the images per thread when true.
+    var channels = 0, byImages = false
 }
 
 /// Each thread its own input channels: their gradient rows and their outputs' weight gradients.

@@ -13,7 +13,7 @@ package final class Conv2dLayer: EpilogueLayer {
     private var columns = FloatBuffer(count: 0)
     /// Each output channel's shuffled place, when the epilogue writes shuffled.
     private var destinations: [Int32] = []
-    /// A one-channel 3x3 stem runs as a depthwise conv with multiplier C_out (no im2col).
+    /// A one-channel 3x3 stem (stride 1 or 2) runs as a depthwise conv with multiplier C_out (no im2col).
     private let stemScratch = Scratch()
     /// Empty in the description's lowering; the inference rewrite's fused layers carry one.
     package let epilogue: ConvEpilogue
@@ -71,9 +71,10 @@ package final class Conv2dLayer: EpilogueLayer {
     /// A 1x1, stride 1, no padding, no bias: the kind whose inference epilogue can write shuffled rows.
     package var isPointwise1x1: Bool { geometry == ConvGeometry(kernel: 1) && bias == nil }
 
-    /// 3x3, stride 1, padding 1 on a single input channel: a depthwise conv with multiplier C_out.
+    /// 3x3, stride 1 or 2, padding 1 on a single input channel: a depthwise conv with multiplier C_out.
     private var isOneChannelStem: Bool {
-        inputChannels == 1 && groups == 1 && bias == nil && geometry == ConvGeometry(kernel: 3, stride: 1, padding: 1)
+        inputChannels == 1 && groups == 1 && bias == nil
+            && (geometry == ConvGeometry(kernel: 3, stride: 1, padding: 1) || geometry == ConvGeometry(kernel: 3, stride: 2, padding: 1))
     }
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
