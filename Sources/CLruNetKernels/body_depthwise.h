@@ -512,8 +512,88 @@ static inline __attribute__((always_inline)) void FN(dw3s2_split_row)(float *eve
     if (w % 2) even[pairs] = row[w - 1];
 }
 
+/// r[i][j] -> r[j][i] for an 8 x 8 block.
+static inline __attribute__((always_inline)) void FN(transpose8)(v8 r[8]) {
+    v8 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+// Small planes (both sides at most 16), eight images at a time, one per lane: each image's
+// pixels are transposed into a zero-bordered plane of 8-lane pixels, so every tap is one
+// multiply-add with no lane wasted on a short row, and the outputs are transposed back. The
+// taps run in the same order as in the polyphase sweep, so both give the same bits.
+static void FN(dw3s2_lanes)(float *dst, const float *src, long groups, long h, long w, const float *weight, long mult,
+                            long row, const float *scale, const float *shift, int act, float *scratch) {
+    long ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, hw = h * w, how = ho * wo, pw = w + 2;
+    float *t = scratch, *o = scratch + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
+    __builtin_memset(t, 0, (unsigned long)((h + 2) * pw * 8) * sizeof(float));
+    for (long g = 0; g < groups; g++) {
+        const float *img = src + g * 8 * hw;
+        long p = 0;
+        for (; p + 8 <= hw; p += 8) {
+            v8 r[8];
+            for (int i = 0; i < 8; i++) r[i] = ld8(img + i * hw + p);
+            FN(transpose8)(r);
+            for (int j = 0; j < 8; j++) st8(t + (((p + j) / w + 1) * pw + (p + j) % w + 1) * 8, r[j]);
+        }
+        for (; p < hw; p++)
+            for (int i = 0; i < 8; i++) t[((p / w + 1) * pw + p % w + 1) * 8 + i] = img[i * hw + p];
+        for (long m = 0; m < mult; m++) {
+            const float *k = weight + 9 * m;
+            v8 k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7], k8 = k[8];
+            v8 sc = scale ? scale[m] : 1.0f, sh = shift ? shift[m] : 0.0f;
+            for (long oy = 0; oy < ho; oy++) {
+                for (long ox = 0; ox < wo; ox++) {
+                    const float *a = t + (2 * oy * pw + 2 * ox) * 8, *b = a + pw * 8, *c = b + pw * 8;
+                    v8 v = k0 * ld8(a);
+                    v = MADD(k1, ld8(a + 8), v);
+                    v = MADD(k2, ld8(a + 16), v);
+                    v = MADD(k3, ld8(b), v);
+                    v = MADD(k4, ld8(b + 8), v);
+                    v = MADD(k5, ld8(b + 16), v);
+                    v = MADD(k6, ld8(c), v);
+                    v = MADD(k7, ld8(c + 8), v);
+                    v = MADD(k8, ld8(c + 16), v);
+                    st8(o + (oy * wo + ox) * 8, act_v8(MADD(v, sc, sh), act));
+                }
+            }
+            float *out = dst + m * row + g * 8 * how;
+            long q = 0;
+            for (; q + 8 <= how; q += 8) {
+                v8 r[8];
+                for (int j = 0; j < 8; j++) r[j] = ld8(o + (q + j) * 8);
+                FN(transpose8)(r);
+                for (int i = 0; i < 8; i++) st8(out + i * how + q, r[i]);
+            }
+            for (; q < how; q++)
+                for (int i = 0; i < 8; i++) out[i * how + q] = o[q * 8 + i];
+        }
+    }
+}
+
 static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, long w, const float *weight, long mult,
                               long row, const float *scale, const float *shift, int act, float *scratch) {
+    if (h <= 16 && w <= 16 && batch >= 8) {
+        long groups = batch / 8, done = groups * 8;
+        FN(dw3s2_lanes)(dst, src, groups, h, w, weight, mult, row, scale, shift, act, scratch);
+        if (done == batch) return;
+        dst += done * ((h - 1) / 2 + 1) * ((w - 1) / 2 + 1);
+        src += done * h * w;
+        batch -= done;
+    }
     lru_dw3s2 L = lru_dw3s2_layout(h, w);
     long ho = L.ho, wo = L.wo, P = L.pitch, plane = L.plane, how = ho * wo;
     float *ee = scratch, *eo = ee + L.buffer, *oe = eo + L.buffer, *oo = oe + L.buffer, *acc = oo + L.buffer;

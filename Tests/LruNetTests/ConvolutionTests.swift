@@ -51,6 +51,9 @@ final class ConvolutionTests: XCTestCase {
                 (5, 1, 2, 33, 17, 3, 2, 1), (1, 4, 1, 4, 4, 3, 2, 1), (9, 3, 1, 14, 14, 3, 2, 1),
                 // A one-channel stride-2 stem: the images split between the threads.
                 (5, 1, 3, 9, 8, 3, 2, 1), (4, 1, 16, 28, 28, 3, 2, 1),
+                // Small planes: eight images to the lanes, the rest by the polyphase sweep.
+                (16, 2, 1, 7, 7, 3, 2, 1), (17, 3, 2, 5, 4, 3, 2, 1), (8, 1, 1, 1, 1, 3, 2, 1), (24, 2, 1, 16, 15, 3, 2, 1),
+                (10, 4, 1, 14, 14, 3, 2, 1), (9, 2, 1, 3, 11, 3, 2, 1),
             ]
             for (n, c, mult, h, w, k, s, p) in cases {
                 let g = ConvGeometry(kernel: k, stride: s, padding: p)
