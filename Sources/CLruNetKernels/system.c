@@ -2,6 +2,8 @@
 // floating-point mode of a thread.
 #define _GNU_SOURCE
 #include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
 #include "lrunet_kernels.h"
 
 int lru_affinity_cpu_count(void) {
@@ -9,6 +11,23 @@ int lru_affinity_cpu_count(void) {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
     return CPU_COUNT(&set);
+}
+
+// Whether other work competes for this machine's CPUs: the 1-minute load average above the
+// online CPUs plus 0.75, or more runnable tasks right now than CPUs plus one (/proc/loadavg:
+// "load1 load5 load15 running/total lastpid"; this process's own busy threads count too, at
+// most one per CPU). -1 when it cannot be read (not Linux).
+int lru_cpus_contended(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1;
+    double load1 = 0;
+    long running = 0, total = 0;
+    int n = fscanf(f, "%lf %*f %*f %ld/%ld", &load1, &running, &total);
+    fclose(f);
+    if (n != 3) return -1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) return -1;
+    return load1 > (double)cpus + 0.75 || running > cpus + 1;
 }
 
 // Denormal operands and results take microcode assists on Intel cores (tens of cycles each);

@@ -201,6 +201,10 @@ long lru_maxpool_argmax_row_count(long wo);
 /// CPUs in the calling thread's affinity mask (0 if it cannot be read).
 int lru_affinity_cpu_count(void);
 
+/// 1 if other work competes for the machine's CPUs (load average or runnable tasks above the
+/// CPU count), 0 if not, -1 if unknown.
+int lru_cpus_contended(void);
+
 /// The CPU's hint for a spin-wait loop.
 static inline void lru_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -90,19 +90,28 @@ private final class PoolState: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// How long an idle worker polls for the next region before it sleeps. Waking a sleeper
-    /// costs tens of microseconds on a virtual machine, more than a small layer takes, so the
-    /// wait spans the gap between two passes (the single-threaded head and tail of a pass).
-    /// It does not yield: on a machine busy with other processes a yielding worker loses its
-    /// core for a whole time slice, and the region that starts meanwhile waits for it. A pool
-    /// with more threads than cores spins briefly: its idle workers would hold the cores its
-    /// busy ones need.
-    private let spinNanoseconds: UInt64
+    /// costs tens of microseconds on a virtual machine, more than a small layer takes, so on a
+    /// machine of its own the wait spans the gap between two passes (the single-threaded head
+    /// and tail of a pass): a millisecond. It is 20 us when the pool has more threads than
+    /// cores, or while other work competes for the CPUs (`lru_cpus_contended`, read at most
+    /// every 100 ms): a worker that polls long there loses the scheduler's favour and the next
+    /// region waits a time slice for it (a batch-1 pass took 30 ms instead of 0.7). A worker
+    /// never yields, for the same reason. `LRUNET_SPIN_US` sets the wait (microseconds; 0
+    /// sleeps at once).
+    private let longSpin: Bool
+    private let contended = Atomic<Bool>(false)
+    private let contentionCheckedAt = Atomic<UInt64>(0)
+    private static let longSpinNanoseconds: UInt64 = 1_000_000, shortSpinNanoseconds: UInt64 = 20_000
+    private static let configuredSpin: UInt64? = {
+        guard let raw = getenv("LRUNET_SPIN_US"), let us = UInt64(String(cString: raw)), us <= 1_000_000 else { return nil }
+        return us * 1000
+    }()
     private static let widthBits = 16
     private static let stopped = -1
 
     init(workers: Int) {
         self.workers = workers
-        spinNanoseconds = workers + 1 > CPUBudget.cores ? 20_000 : 1_000_000
+        longSpin = workers + 1 <= CPUBudget.cores
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
     }
@@ -146,6 +155,17 @@ private final class PoolState: @unchecked Sendable {
         }
     }
 
+    /// The idle wait that starts at `now` (see `longSpin`).
+    private func spinBudget(now: UInt64) -> UInt64 {
+        if let configured = Self.configuredSpin { return configured }
+        guard longSpin else { return Self.shortSpinNanoseconds }
+        if now &- contentionCheckedAt.load(ordering: .relaxed) > 100_000_000 {
+            contentionCheckedAt.store(now, ordering: .relaxed)
+            contended.store(lru_cpus_contended() == 1, ordering: .relaxed)
+        }
+        return contended.load(ordering: .relaxed) ? Self.shortSpinNanoseconds : Self.longSpinNanoseconds
+    }
+
     private func startWorkers() {
         for index in 1...max(workers, 1) where index <= workers {
             let box = Unmanaged.passRetained(WorkerStart(state: self, index: index)).toOpaque()
@@ -164,7 +184,7 @@ private final class PoolState: @unchecked Sendable {
         _ = lru_fpu_flush_denormals()   // an engine thread: denormals flushed for its whole life
         var seen = 0
         while true {
-            var spins = 0, start: UInt64 = 0
+            var spins = 0, start: UInt64 = 0, budget: UInt64 = 0
             var s = region.load(ordering: .acquiring)
             while s >> Self.widthBits == seen {
                 spins += 1
@@ -173,8 +193,8 @@ private final class PoolState: @unchecked Sendable {
                 // duration differs tenfold between CPUs.
                 if spins & 63 != 0 { s = region.load(ordering: .acquiring); continue }
                 let now = DispatchTime.now().uptimeNanoseconds
-                if start == 0 { start = now }
-                if now - start < spinNanoseconds { s = region.load(ordering: .acquiring); continue }
+                if start == 0 { start = now; budget = spinBudget(now: now) }
+                if now - start < budget { s = region.load(ordering: .acquiring); continue }
                 pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while region.load(ordering: .sequentiallyConsistent) >> Self.widthBits == seen { pthread_cond_wait(wake, mutex) }
