@@ -96,7 +96,8 @@ struct Bench: ParsableCommand {
                 if profile {
                     let p = OpProfile()
                     net.profile = p
-                    for _ in 0..<3 {
+                    let passes = 3
+                    for _ in 0..<passes {
                         try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
                             try net.infer(xb.baseAddress!, batch: n, channels: c, height: side, width: side, into: yb.baseAddress!)
                         } }
@@ -109,7 +110,7 @@ struct Bench: ParsableCommand {
                     format.text("  slowest layers (of \(layers.count)): share of the pass, GFLOP/s")
                     for l in layers.sorted(by: { $0.seconds > $1.seconds }).prefix(profileLayers > 0 ? profileLayers : layers.count) {
                         format.text(String(format: "    %5.1f%%  %7.1f  %@ (%@) -> %dx%dx%d", 100 * l.seconds / total,
-                                           2 * Double(l.macsPerImage * n) * 3 / l.seconds / 1e9, l.name, l.op,
+                                           2 * Double(l.macsPerImage * n * passes) / l.seconds / 1e9, l.name, l.op,
                                            l.output.channels, l.output.height, l.output.width))
                     }
                 }

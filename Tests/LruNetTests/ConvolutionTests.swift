@@ -125,3 +125,23 @@ final class DepthwiseBackwardTests: XCTestCase {
         }
     }
 }
+
+/// Global average pooling against a naive mean: planes whose size is not a multiple of the
+/// kernel's eight lanes, enough of them to be split between threads, on every kernel path.
+final class GlobalPoolTests: XCTestCase {
+    func testMeansMatchNaive() throws {
+        try forEachKernelPath { path in
+            var rng = SplitMix64(seed: 21)
+            for (c, n, h, w) in [(3, 2, 1, 1), (5, 3, 3, 3), (4, 2, 4, 4), (64, 40, 7, 7), (7, 5, 3, 5), (2, 300, 5, 23)] {
+                let layer = GlobalPoolLayer(name: "avgpool")
+                let shape = try layer.plan(input: ActivationShape(channels: c, batch: n, height: h, width: w), training: false)
+                XCTAssertEqual([shape.channels, shape.batch, shape.height, shape.width], [c, n, 1, 1])
+                var x = randomArray(c * n * h * w, &rng)
+                let expected = (0..<(c * n)).map { p in x[(p * h * w)..<((p + 1) * h * w)].reduce(0, +) / Float(h * w) }
+                let ctx = RunContext(training: false, threading: Threading(threads: 2), cache: ParameterCache(store: ParameterStore()))
+                let out = x.withUnsafeMutableBufferPointer { layer.forward($0.baseAddress!, ctx) }
+                assertClose(Array(UnsafeBufferPointer(start: out, count: c * n)), expected, atol: 1e-6, "avgpool \(c)x\(n)x\(h)x\(w) \(path)")
+            }
+        }
+    }
+}

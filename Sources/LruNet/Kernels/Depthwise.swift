@@ -28,9 +28,8 @@ package func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: Unsaf
         let pass = DirectPass(out: Rows(out), input: ConstRows(input), weight: ConstRows(weight), scale: scale.map(ConstRows.init),
                               shift: shift.map(ConstRows.init), activation: activation, multiplier: mult, batch: batch,
                               height: height, width: width, geometry: g, scratch: Rows(s), scratchPerWorker: per,
-                              channels: channels, byImages: channels < threading.threads && batch > 1)
-        // Each thread its own channels; with fewer channels than threads (a one-channel stem),
-        // each its own images of every channel.
+                              channels: channels, byImages: splitsImages(channels: channels, batch: batch, threading: threading))
+        // Each thread its own channels, or (``splitsImages``) its own images of every channel.
         threading.parallelChunks(pass.byImages ? batch : channels, minPerThread: 1, pass) { args, worker, range in
             let r = args.pointee, mult = r.multiplier, batch = r.batch, height = r.height, width = r.width
             let ho = (height - 1) / 2 + 1, wo = (width - 1) / 2 + 1, row = batch * ho * wo

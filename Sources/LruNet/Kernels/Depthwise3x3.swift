@@ -75,8 +75,8 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
                                 channels: channels,
                                 planes: DepthwisePlanes(multiplier: mult, batch: batch, height: h, width: w,
                                                         threads: threading.threads, scratch: Rows(scratch)))
-    if channels < threading.threads && batch > 1 {
-        // Fewer channels than threads (a one-channel stem): each thread a share of the images.
+    if splitsImages(channels: channels, batch: batch, threading: threading) {
+        // Each thread a share of the images.
         threading.parallelChunks(batch, minPerThread: 1, pass) { args, worker, images in
             let r = args.pointee, n = r.planes.rowLength, mult = r.planes.multiplier
             let hw = r.planes.height * r.planes.width, first = images.lowerBound * hw
@@ -99,6 +99,12 @@ func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePoin
                       scale: r.scale.map { $0 + o }, shift: r.shift.map { $0 + o }, activation: r.activation)
         }
     }
+}
+
+/// Whether a depthwise forward splits the images between the threads instead of the channels:
+/// when there are fewer channels than threads (a one-channel stem).
+func splitsImages(channels: Int, batch: Int, threading: Threading) -> Bool {
+    channels < threading.threads && batch > 1
 }
 
 /// Gradients of the 3x3/1/1 depthwise conv, same contract as ``depthwiseBackward``.
