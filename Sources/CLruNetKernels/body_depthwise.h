@@ -649,3 +649,81 @@ static void FN(dw3s2_forward)(float *dst, const float *src, long batch, long h, 
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise 3x3, padding 1, stride 1 or 2, of one image's small planes with eight channels in the
+// lanes (the image-lanes kernel above with channels for images): at batch 1 a 4x4 or 7x7 plane
+// is a short row or two per channel, and per-channel kernels spend more on setting up taps and
+// edge masks than on the multiply-adds. Here each pixel of a zero-bordered plane holds eight
+// channels, every tap is one multiply-add with its own eight weights, and no lane is masked.
+
+/// Eight channels' values of taps 0 ... 8 as vectors: k[t] lane i = weight[i * step + t] (lanes
+/// at or past n zero).
+static inline __attribute__((always_inline)) void FN(channel_taps)(v8 k[9], const float *weight, long step, long n) {
+    v8 r[8];
+    float last[8] = {0};
+    for (int i = 0; i < 8; i++) {
+        r[i] = i < n ? ld8(weight + i * step) : (v8)0;
+        if (i < n) last[i] = weight[i * step + 8];
+    }
+    FN(transpose8)(r);
+    for (int t = 0; t < 8; t++) k[t] = r[t];
+    k[8] = ld8(last);
+}
+
+static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src, long in_stride, long channels,
+                                  long h, long w, long stride, const float *weight, long mult, const float *scale,
+                                  const float *shift, int act, float *scratch) {
+    long ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hw = h * w, how = ho * wo, pw = w + 2;
+    float *t = scratch, *o = scratch + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
+    // The border stays zero: the pixels below are the only ones written.
+    __builtin_memset(t, 0, (unsigned long)((h + 2) * pw * 8) * sizeof(float));
+    for (long c0 = 0; c0 < channels; c0 += 8) {
+        long n = channels - c0 < 8 ? channels - c0 : 8;
+        const float *in = src + c0 * in_stride;
+        long p = 0;
+        for (; p + 8 <= hw; p += 8) {
+            v8 r[8];
+            for (int i = 0; i < 8; i++) r[i] = i < n ? ld8(in + i * in_stride + p) : (v8)0;
+            FN(transpose8)(r);
+            for (int j = 0; j < 8; j++) st8(t + (((p + j) / w + 1) * pw + (p + j) % w + 1) * 8, r[j]);
+        }
+        for (; p < hw; p++)
+            for (int i = 0; i < 8; i++) t[((p / w + 1) * pw + p % w + 1) * 8 + i] = i < n ? in[i * in_stride + p] : 0.0f;
+        for (long m = 0; m < mult; m++) {
+            long first = c0 * mult + m;                     // output channel of lane 0; lane i's is first + i*mult
+            v8 k[9];
+            FN(channel_taps)(k, weight + first * 9, mult * 9, n);
+            v8 sc = 1.0f, sh = 0.0f;
+            for (int i = 0; i < n; i++) {
+                if (scale) sc[i] = scale[first + i * mult];
+                if (shift) sh[i] = shift[first + i * mult];
+            }
+            for (long oy = 0; oy < ho; oy++) {
+                for (long ox = 0; ox < wo; ox++) {
+                    const float *a = t + (stride * oy * pw + stride * ox) * 8, *b = a + pw * 8, *c = b + pw * 8;
+                    v8 v = k[0] * ld8(a);
+                    v = MADD(k[1], ld8(a + 8), v);
+                    v = MADD(k[2], ld8(a + 16), v);
+                    v = MADD(k[3], ld8(b), v);
+                    v = MADD(k[4], ld8(b + 8), v);
+                    v = MADD(k[5], ld8(b + 16), v);
+                    v = MADD(k[6], ld8(c), v);
+                    v = MADD(k[7], ld8(c + 8), v);
+                    v = MADD(k[8], ld8(c + 16), v);
+                    st8(o + (oy * wo + ox) * 8, act_v8(MADD(v, sc, sh), act));
+                }
+            }
+            float *out = dst + first * out_stride;
+            long q = 0;
+            for (; q + 8 <= how; q += 8) {
+                v8 r[8];
+                for (int j = 0; j < 8; j++) r[j] = ld8(o + (q + j) * 8);
+                FN(transpose8)(r);
+                for (int i = 0; i < n; i++) st8(out + i * mult * out_stride + q, r[i]);
+            }
+            for (; q < how; q++)
+                for (int i = 0; i < n; i++) out[i * mult * out_stride + q] = o[q * 8 + i];
+        }
+    }
+}

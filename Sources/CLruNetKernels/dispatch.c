@@ -266,3 +266,7 @@ lru_dw3s2 lru_dw3s2_layout(long h, long w) {
 }
 
 long lru_dw3s2_scratch_count(long h, long w) { return 5 * lru_dw3s2_layout(h, w).buffer; }
+
+long lru_dw3_channel_lanes_scratch_count(long h, long w, long stride) {
+    return ((h + 2) * (w + 2) + ((h - 1) / stride + 1) * ((w - 1) / stride + 1)) * 8;
+}

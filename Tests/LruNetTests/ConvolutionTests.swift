@@ -54,6 +54,10 @@ final class ConvolutionTests: XCTestCase {
                 // Small planes: eight images to the lanes, the rest by the polyphase sweep.
                 (16, 2, 1, 7, 7, 3, 2, 1), (17, 3, 2, 5, 4, 3, 2, 1), (8, 1, 1, 1, 1, 3, 2, 1), (24, 2, 1, 16, 15, 3, 2, 1),
                 (10, 4, 1, 14, 14, 3, 2, 1), (9, 2, 1, 3, 11, 3, 2, 1),
+                // Fewer than eight images on planes up to 8 x 8: eight channels to the lanes, a short last
+                // group, threads splitting an image's groups, several images, multipliers.
+                (1, 128, 1, 4, 4, 3, 1, 1), (1, 64, 1, 7, 7, 3, 2, 1), (3, 19, 2, 5, 6, 3, 1, 1),
+                (2, 13, 1, 8, 8, 3, 2, 1), (7, 9, 1, 3, 8, 3, 1, 1), (1, 20, 3, 8, 7, 3, 2, 1), (1, 7, 1, 2, 1, 3, 1, 1),
             ]
             for (n, c, mult, h, w, k, s, p) in cases {
                 let g = ConvGeometry(kernel: k, stride: s, padding: p)
@@ -72,7 +76,56 @@ final class ConvolutionTests: XCTestCase {
                                      scale: scale, shift: shift, scratch: simd ? Scratch() : nil, threading: Threading(threads: 2))
                     assertClose(toNCHW(out, n: n, c: c * mult, plane: ho * wo), ref.out, "dw c\(c) m\(mult) \(h)x\(w) k\(k) s\(s) p\(p) simd \(simd) \(path)")
                     assertClose(toNCHW(outAffine, n: n, c: c * mult, plane: ho * wo), refAffine, "dw+bn simd \(simd) \(path)")
+                    var outRelu6 = out
+                    depthwiseForward(&outRelu6, xin, wt, channels: c, multiplier: mult, batch: n, height: h, width: w, geometry: g,
+                                     scale: scale, shift: shift, activation: .relu6, scratch: simd ? Scratch() : nil,
+                                     threading: Threading(threads: 2))
+                    assertClose(toNCHW(outRelu6, n: n, c: c * mult, plane: ho * wo), refAffine.map { min(max($0, 0), 6) },
+                                "dw+bn+relu6 c\(c) m\(mult) \(h)x\(w) s\(s) simd \(simd) \(path)")
                 }
+            }
+        }
+    }
+
+    func testPointwiseMatchesNaiveWithEpilogue() {
+        // Small maps at batch 1 split their rows between the threads: the split must not change a value.
+        XCTAssertEqual(pointwiseSplit(groups: 1, inPer: 256, outPer: 256, rowLength: 16, threads: 2).rowBlocks, 2)
+        XCTAssertEqual(pointwiseSplit(groups: 1, inPer: 200, outPer: 40, rowLength: 33, threads: 3).rowBlocks, 2)
+        XCTAssertEqual(pointwiseSplit(groups: 8, inPer: 16, outPer: 16, rowLength: 16, threads: 2).rowBlocks, 1)
+        forEachKernelPath { path in
+            var rng = SplitMix64(seed: 5)
+            // (cin, cout, groups, row length, threads, shuffled destinations, residual)
+            let cases: [(Int, Int, Int, Int, Int, Bool, Bool)] = [
+                (256, 256, 1, 16, 2, false, false), (256, 256, 1, 16, 3, true, true), (200, 40, 1, 33, 3, false, true),
+                (128, 64, 1, 49, 2, true, false), (24, 48, 2, 100, 2, false, true), (32, 64, 8, 7, 2, true, true),
+                (64, 24, 1, 600, 2, false, false), (96, 136, 1, 4, 2, false, true),
+            ]
+            for (cin, cout, groups, l, threads, shuffled, withResidual) in cases {
+                let inPer = cin / groups, outPer = cout / groups
+                let x = randomArray(cin * l, &rng), w = randomArray(cout * inPer, &rng, scale: 0.1)
+                let scale = randomArray(cout, &rng), shift = randomArray(cout, &rng)
+                let residual = withResidual ? randomArray(cout * l, &rng) : nil
+                var dest: [Int32] = shuffled ? (0..<cout).map { Int32($0) } : []
+                for i in stride(from: dest.count - 1, to: 0, by: -1) { dest.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                var want = [Float](repeating: 0, count: cout * l)
+                for o in 0..<cout {
+                    let g = o / outPer, d = shuffled ? Int(dest[o]) : o
+                    for j in 0..<l {
+                        var acc: Float = 0
+                        for i in 0..<inPer { acc += w[o * inPer + i] * x[(g * inPer + i) * l + j] }
+                        want[d * l + j] = max(acc * scale[o] + shift[o] + (residual?[o * l + j] ?? 0), 0)
+                    }
+                }
+                var got = [Float](repeating: .nan, count: cout * l)
+                dest.withUnsafeBufferPointer { dp in
+                    (residual ?? []).withUnsafeBufferPointer { rp in
+                        pointwiseForward(&got, x, weight: w, inChannels: cin, outChannels: cout, groups: groups, rowLength: l,
+                                         scale: scale, shift: shift, residual: withResidual ? rp.baseAddress : nil,
+                                         activation: .relu, destinations: shuffled ? dp.baseAddress : nil,
+                                         threading: Threading(threads: threads))
+                    }
+                }
+                assertClose(got, want, "1x1 \(cin)->\(cout) g\(groups) l\(l) threads \(threads) \(path)")
             }
         }
     }

@@ -131,6 +131,10 @@ lru_dw3s2 lru_dw3s2_layout(long h, long w);
 /// Floats of one worker's scratch: the four planes and the accumulator.
 long lru_dw3s2_scratch_count(long h, long w);
 
+/// Floats of one worker's scratch for lru_dw3_channel_lanes: the bordered plane of eight-lane
+/// pixels and the outputs.
+long lru_dw3_channel_lanes_scratch_count(long h, long w, long stride);
+
 // ---------------------------------------------------------------------------------------------
 // The reused block's inference, a tile of images at a time (see ReuseTile.swift).
 

@@ -15,6 +15,13 @@ package func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: Unsaf
                       geometry g: ConvGeometry,
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, activation: ActivationKind = .none,
                       scratch: Scratch? = nil, threading: Threading) {
+    if let scratch, usesChannelLanes(batch: batch, height: height, width: width, geometry: g) {
+        let need = depthwiseChannelLanesScratchCount(height: height, width: width, stride: g.stride, threads: threading.threads)
+        depthwiseChannelLanesForward(out, input, weight, channels: channels, multiplier: mult, batch: batch, height: height,
+                                     width: width, stride: g.stride, scale: scale, shift: shift, activation: activation,
+                                     scratch: scratch.reserve(need), threading: threading)
+        return
+    }
     if let scratch, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
         let need = depthwise3x3ScratchCount(height: height, width: width, batch: batch, threads: threading.threads)
         depthwise3x3Forward(out, input, weight, channels: channels, multiplier: mult, batch: batch,
