@@ -671,11 +671,17 @@ static inline __attribute__((always_inline)) void FN(channel_taps)(v8 k[9], cons
     k[8] = ld8(last);
 }
 
+/// Per thread: the bordered plane of eight-lane pixels and the outputs, for sides up to
+/// LRU_LANES_MAX_SIDE.
+static _Thread_local float FN(lanes_planes)[((LRU_LANES_MAX_SIDE + 2) * (LRU_LANES_MAX_SIDE + 2) +
+                                            LRU_LANES_MAX_SIDE * LRU_LANES_MAX_SIDE) * 8] __attribute__((aligned(64)));
+
 static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src, long in_stride, long channels,
                                   long h, long w, long stride, const float *weight, long mult, const float *scale,
-                                  const float *shift, int act, float *scratch) {
+                                  const float *shift, int act) {
+    if (h > LRU_LANES_MAX_SIDE || w > LRU_LANES_MAX_SIDE) __builtin_trap();     // the caller's contract
     long ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hw = h * w, how = ho * wo, pw = w + 2;
-    float *t = scratch, *o = scratch + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
+    float *t = FN(lanes_planes), *o = t + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
     // The border stays zero: the pixels below are the only ones written.
     __builtin_memset(t, 0, (unsigned long)((h + 2) * pw * 8) * sizeof(float));
     for (long c0 = 0; c0 < channels; c0 += 8) {

@@ -40,6 +40,13 @@ static void FN(tile_depthwise)(float *dw_rows, const float *res, long c_base, lo
     long ld_ = t->ld;
     float *pad = tall_buffer + LRU_TALL_ORIGIN;
     int square4 = lru_tall_is_square4(&t->tall);
+    if (t->channel_lanes) {
+        for (long i = 0; i < n; i++)
+            FN(dw3_channel_lanes)(dw_rows + 2 * (c_begin - c_base) * ld_ + i * t->plane, ld_, res + c_begin * ld_ + i * t->plane,
+                                  ld_, c_end - c_begin, t->height, t->width, 1, k->dw + 18 * c_begin, 2,
+                                  k->dw_scale + 2 * c_begin, k->dw_shift + 2 * c_begin, LRU_ACT_NONE);
+        return;
+    }
     for (long c = c_begin; c < c_end; c++) {
         float *out0 = dw_rows + 2 * (c - c_base) * ld_;
         if (square4) {

@@ -214,6 +214,9 @@ lru_tile lru_tile_plan(long planes, long height, long width, long batch, long pa
     t.activation_count = planes * t.ld + LRU_SLACK;
     t.depthwise_count = 2 * t.group_in * t.ld + LRU_SLACK;
     t.participant_count = 2 * t.activation_count + t.depthwise_count + t.tall.buffer_count;
+    // Decided by the batch, not the tile (which depends on the thread count), so that the
+    // result does not depend on the thread count either.
+    t.channel_lanes = batch == 1 && height <= LRU_LANES_MAX_SIDE && width <= LRU_LANES_MAX_SIDE;
     return t;
 }
 
@@ -266,7 +269,3 @@ lru_dw3s2 lru_dw3s2_layout(long h, long w) {
 }
 
 long lru_dw3s2_scratch_count(long h, long w) { return 5 * lru_dw3s2_layout(h, w).buffer; }
-
-long lru_dw3_channel_lanes_scratch_count(long h, long w, long stride) {
-    return ((h + 2) * (w + 2) + ((h - 1) / stride + 1) * ((w - 1) / stride + 1)) * 8;
-}

@@ -54,11 +54,19 @@ final class ConvolutionTests: XCTestCase {
                 // Small planes: eight images to the lanes, the rest by the polyphase sweep.
                 (16, 2, 1, 7, 7, 3, 2, 1), (17, 3, 2, 5, 4, 3, 2, 1), (8, 1, 1, 1, 1, 3, 2, 1), (24, 2, 1, 16, 15, 3, 2, 1),
                 (10, 4, 1, 14, 14, 3, 2, 1), (9, 2, 1, 3, 11, 3, 2, 1),
-                // Fewer than eight images on planes up to 8 x 8: eight channels to the lanes, a short last
-                // group, threads splitting an image's groups, several images, multipliers.
-                (1, 128, 1, 4, 4, 3, 1, 1), (1, 64, 1, 7, 7, 3, 2, 1), (3, 19, 2, 5, 6, 3, 1, 1),
-                (2, 13, 1, 8, 8, 3, 2, 1), (7, 9, 1, 3, 8, 3, 1, 1), (1, 20, 3, 8, 7, 3, 2, 1), (1, 7, 1, 2, 1, 3, 1, 1),
+                // Eight channels to the lanes (stride 1 at one image up to 8 x 8, stride 2 under eight images up
+                // to 16 x 16): a short last group, threads splitting an image's groups, several images, multipliers.
+                (1, 128, 1, 4, 4, 3, 1, 1), (1, 64, 1, 7, 7, 3, 2, 1), (1, 19, 2, 5, 6, 3, 1, 1), (1, 16, 2, 8, 8, 3, 1, 1),
+                (2, 13, 1, 8, 8, 3, 2, 1), (1, 20, 3, 8, 7, 3, 2, 1), (1, 7, 1, 2, 1, 3, 1, 1), (3, 11, 1, 16, 13, 3, 2, 1),
+                (1, 10, 2, 14, 14, 3, 2, 1), (7, 9, 1, 15, 16, 3, 2, 1),
+                // Just outside those limits: the per-channel kernels.
+                (3, 19, 2, 5, 6, 3, 1, 1), (7, 9, 1, 3, 8, 3, 1, 1), (1, 9, 1, 9, 8, 3, 1, 1), (1, 9, 1, 17, 8, 3, 2, 1),
             ]
+            for (n, c, h, w, s, lanes) in [(1, 128, 4, 4, 1, true), (7, 9, 15, 16, 2, true), (3, 19, 5, 6, 1, false),
+                                           (1, 9, 9, 8, 1, false), (1, 9, 17, 8, 2, false), (8, 2, 7, 7, 2, false)] {
+                XCTAssertEqual(usesChannelLanes(batch: n, height: h, width: w, geometry: ConvGeometry(kernel: 3, stride: s, padding: 1)),
+                               lanes, "n\(n) c\(c) \(h)x\(w) s\(s)")
+            }
             for (n, c, mult, h, w, k, s, p) in cases {
                 let g = ConvGeometry(kernel: k, stride: s, padding: p)
                 let ho = g.outputHeight(h), wo = g.outputWidth(w)

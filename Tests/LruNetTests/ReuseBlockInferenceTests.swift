@@ -46,6 +46,8 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 (128, 4, 4, 1, 2), (128, 3, 5, 2, 2), (256, 2, 2, 3, 1),   // few columns per tile
                 (128, 4, 4, 5, 2),                                         // a narrow last tile
                 (128, 7, 7, 7, 2),                                         // a partial last tile
+                // Batch 1 up to 16 x 16: the depthwise with eight channels in the lanes (a short group at 40).
+                (64, 16, 16, 1, 2), (128, 7, 7, 1, 2), (40, 8, 3, 1, 2), (48, 2, 2, 1, 1), (32, 17, 17, 1, 1),
             ]
             for t in cases {
                 let store = ParameterStore()

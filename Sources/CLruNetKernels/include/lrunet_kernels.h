@@ -131,9 +131,8 @@ lru_dw3s2 lru_dw3s2_layout(long h, long w);
 /// Floats of one worker's scratch: the four planes and the accumulator.
 long lru_dw3s2_scratch_count(long h, long w);
 
-/// Floats of one worker's scratch for lru_dw3_channel_lanes: the bordered plane of eight-lane
-/// pixels and the outputs.
-long lru_dw3_channel_lanes_scratch_count(long h, long w, long stride);
+/// The largest plane side lru_dw3_channel_lanes takes (its buffers are per thread and fixed).
+#define LRU_LANES_MAX_SIDE 16
 
 // ---------------------------------------------------------------------------------------------
 // The reused block's inference, a tile of images at a time (see ReuseTile.swift).
@@ -146,6 +145,7 @@ typedef struct {
     long activation_count;   ///< one activation buffer (planes rows + slack)
     long depthwise_count;    ///< one group's depthwise rows (2 per input channel + slack)
     long participant_count;  ///< floats a participant needs: 2 activation buffers, depthwise rows, a tall plane
+    int channel_lanes;       ///< batch 1 on small planes: the depthwise takes eight channels in the lanes
     lru_tall tall;
 } lru_tile;
 

@@ -6,7 +6,9 @@ import CLruNetKernels
 // thin for BLAS, so this is a direct loop whose inner row loop vectorises.
 
 /// out: [C*mult][N][Ho][Wo]   input: [C][N][H][W]   weight: [C*mult][kh*kw]
-/// With `scratch`, the 3x3/1/1 case runs the SIMD kernel of Depthwise3x3.swift.
+/// With `scratch`, 3x3 with padding 1 runs a SIMD kernel: channels in the lanes on small planes
+/// at small batches (DepthwiseChannelLanes.swift), else stride 1 the kernels of
+/// Depthwise3x3.swift, stride 2 the polyphase one.
 /// With `scale`/`shift`, applies `y = act(y*scale[o] + shift[o])` (inference BatchNorm and the
 /// activation after it) as an epilogue.
 package func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
@@ -15,11 +17,10 @@ package func depthwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: Unsaf
                       geometry g: ConvGeometry,
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, activation: ActivationKind = .none,
                       scratch: Scratch? = nil, threading: Threading) {
-    if let scratch, usesChannelLanes(batch: batch, height: height, width: width, geometry: g) {
-        let need = depthwiseChannelLanesScratchCount(height: height, width: width, stride: g.stride, threads: threading.threads)
+    if scratch != nil, usesChannelLanes(batch: batch, height: height, width: width, geometry: g) {
         depthwiseChannelLanesForward(out, input, weight, channels: channels, multiplier: mult, batch: batch, height: height,
                                      width: width, stride: g.stride, scale: scale, shift: shift, activation: activation,
-                                     scratch: scratch.reserve(need), threading: threading)
+                                     threading: threading)
         return
     }
     if let scratch, g == ConvGeometry(kernel: 3, stride: 1, padding: 1) {
