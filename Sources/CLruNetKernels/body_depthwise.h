@@ -675,6 +675,8 @@ static inline __attribute__((always_inline)) void FN(channel_taps)(v8 k[9], cons
 /// LRU_LANES_MAX_SIDE.
 static _Thread_local float FN(lanes_planes)[((LRU_LANES_MAX_SIDE + 2) * (LRU_LANES_MAX_SIDE + 2) +
                                             LRU_LANES_MAX_SIDE * LRU_LANES_MAX_SIDE) * 8] __attribute__((aligned(64)));
+/// The plane shape (h * 1024 + w) whose zero border lanes_planes holds; 0 before the first call.
+static _Thread_local long FN(lanes_shape);
 
 static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src, long in_stride, long channels,
                                   long h, long w, long stride, const float *weight, long mult, const float *scale,
@@ -682,8 +684,12 @@ static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src,
     if (h > LRU_LANES_MAX_SIDE || w > LRU_LANES_MAX_SIDE) __builtin_trap();     // the caller's contract
     long ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hw = h * w, how = ho * wo, pw = w + 2;
     float *t = FN(lanes_planes), *o = t + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
-    // The border stays zero: the pixels below are the only ones written.
-    __builtin_memset(t, 0, (unsigned long)((h + 2) * pw * 8) * sizeof(float));
+    // The border stays zero from one call to the next on planes of the same shape: only the
+    // pixels inside are written. A reused block's tile calls this once per group of channels.
+    if (FN(lanes_shape) != h * 1024 + w) {
+        __builtin_memset(t, 0, (unsigned long)((h + 2) * pw * 8) * sizeof(float));
+        FN(lanes_shape) = h * 1024 + w;
+    }
     for (long c0 = 0; c0 < channels; c0 += 8) {
         long n = channels - c0 < 8 ? channels - c0 : 8;
         const float *in = src + c0 * in_stride;
