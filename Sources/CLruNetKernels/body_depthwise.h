@@ -531,6 +531,57 @@ static inline __attribute__((always_inline)) void FN(transpose8)(v8 r[8]) {
     }
 }
 
+/// Lane i's h x w plane (at src + i * lane_stride, for i < n; the other lanes zero) into the
+/// inside of the zero-bordered plane `t` of eight-lane pixels, rows w + 2 pixels apart.
+static inline __attribute__((always_inline)) void FN(lanes_fill)(float *t, const float *src, long lane_stride, long n,
+                                                                   long h, long w) {
+    long hw = h * w, pw = w + 2, p = 0;
+    for (; p + 8 <= hw; p += 8) {
+        v8 r[8];
+        for (int i = 0; i < 8; i++) r[i] = i < n ? ld8(src + i * lane_stride + p) : (v8)0;
+        FN(transpose8)(r);
+        for (int j = 0; j < 8; j++) st8(t + (((p + j) / w + 1) * pw + (p + j) % w + 1) * 8, r[j]);
+    }
+    for (; p < hw; p++)
+        for (int i = 0; i < 8; i++) t[((p / w + 1) * pw + p % w + 1) * 8 + i] = i < n ? src[i * lane_stride + p] : 0.0f;
+}
+
+/// The `count` eight-lane pixels `o` back to planes: lane i (i < n) to dst + i * lane_stride.
+static inline __attribute__((always_inline)) void FN(lanes_store)(float *dst, long lane_stride, long n, const float *o,
+                                                                    long count) {
+    long q = 0;
+    for (; q + 8 <= count; q += 8) {
+        v8 r[8];
+        for (int j = 0; j < 8; j++) r[j] = ld8(o + (q + j) * 8);
+        FN(transpose8)(r);
+        for (int i = 0; i < n; i++) st8(dst + i * lane_stride + q, r[i]);
+    }
+    for (; q < count; q++)
+        for (int i = 0; i < n; i++) dst[i * lane_stride + q] = o[q * 8 + i];
+}
+
+/// The 3x3 taps over a zero-bordered plane of eight-lane pixels `t` (rows `pw` pixels apart):
+/// o[oy][ox] = act(sum of k[q] * the tap's pixel, * sc + sh) for the ho x wo outputs at `stride`,
+/// the taps in the polyphase sweep's order so both give the same bits.
+static inline __attribute__((always_inline)) void FN(lanes_conv)(float *o, const float *t, const v8 k[9], v8 sc, v8 sh, int act,
+                                                                   long ho, long wo, long pw, long stride) {
+    for (long oy = 0; oy < ho; oy++) {
+        for (long ox = 0; ox < wo; ox++) {
+            const float *a = t + (stride * oy * pw + stride * ox) * 8, *b = a + pw * 8, *c = b + pw * 8;
+            v8 v = k[0] * ld8(a);
+            v = MADD(k[1], ld8(a + 8), v);
+            v = MADD(k[2], ld8(a + 16), v);
+            v = MADD(k[3], ld8(b), v);
+            v = MADD(k[4], ld8(b + 8), v);
+            v = MADD(k[5], ld8(b + 16), v);
+            v = MADD(k[6], ld8(c), v);
+            v = MADD(k[7], ld8(c + 8), v);
+            v = MADD(k[8], ld8(c + 16), v);
+            st8(o + (oy * wo + ox) * 8, act_v8(MADD(v, sc, sh), act));
+        }
+    }
+}
+
 // Small planes (both sides at most 16), eight images at a time, one per lane: each image's
 // pixels are transposed into a zero-bordered plane of 8-lane pixels, so every tap is one
 // multiply-add with no lane wasted on a short row, and the outputs are transposed back. The
@@ -541,45 +592,12 @@ static void FN(dw3s2_lanes)(float *dst, const float *src, long groups, long h, l
     float *t = scratch, *o = scratch + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
     __builtin_memset(t, 0, (unsigned long)((h + 2) * pw * 8) * sizeof(float));
     for (long g = 0; g < groups; g++) {
-        const float *img = src + g * 8 * hw;
-        long p = 0;
-        for (; p + 8 <= hw; p += 8) {
-            v8 r[8];
-            for (int i = 0; i < 8; i++) r[i] = ld8(img + i * hw + p);
-            FN(transpose8)(r);
-            for (int j = 0; j < 8; j++) st8(t + (((p + j) / w + 1) * pw + (p + j) % w + 1) * 8, r[j]);
-        }
-        for (; p < hw; p++)
-            for (int i = 0; i < 8; i++) t[((p / w + 1) * pw + p % w + 1) * 8 + i] = img[i * hw + p];
+        FN(lanes_fill)(t, src + g * 8 * hw, hw, 8, h, w);
         for (long m = 0; m < mult; m++) {
-            const float *k = weight + 9 * m;
-            v8 k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7], k8 = k[8];
-            v8 sc = scale ? scale[m] : 1.0f, sh = shift ? shift[m] : 0.0f;
-            for (long oy = 0; oy < ho; oy++) {
-                for (long ox = 0; ox < wo; ox++) {
-                    const float *a = t + (2 * oy * pw + 2 * ox) * 8, *b = a + pw * 8, *c = b + pw * 8;
-                    v8 v = k0 * ld8(a);
-                    v = MADD(k1, ld8(a + 8), v);
-                    v = MADD(k2, ld8(a + 16), v);
-                    v = MADD(k3, ld8(b), v);
-                    v = MADD(k4, ld8(b + 8), v);
-                    v = MADD(k5, ld8(b + 16), v);
-                    v = MADD(k6, ld8(c), v);
-                    v = MADD(k7, ld8(c + 8), v);
-                    v = MADD(k8, ld8(c + 16), v);
-                    st8(o + (oy * wo + ox) * 8, act_v8(MADD(v, sc, sh), act));
-                }
-            }
-            float *out = dst + m * row + g * 8 * how;
-            long q = 0;
-            for (; q + 8 <= how; q += 8) {
-                v8 r[8];
-                for (int j = 0; j < 8; j++) r[j] = ld8(o + (q + j) * 8);
-                FN(transpose8)(r);
-                for (int i = 0; i < 8; i++) st8(out + i * how + q, r[i]);
-            }
-            for (; q < how; q++)
-                for (int i = 0; i < 8; i++) out[i * how + q] = o[q * 8 + i];
+            v8 k[9];
+            for (int q = 0; q < 9; q++) k[q] = weight[9 * m + q];
+            FN(lanes_conv)(o, t, k, scale ? scale[m] : 1.0f, shift ? shift[m] : 0.0f, act, ho, wo, pw, 2);
+            FN(lanes_store)(dst + m * row + g * 8 * how, how, 8, o, how);
         }
     }
 }
@@ -682,7 +700,7 @@ static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src,
                                   long h, long w, long stride, const float *weight, long mult, const float *scale,
                                   const float *shift, int act) {
     if (h > LRU_LANES_MAX_SIDE || w > LRU_LANES_MAX_SIDE) __builtin_trap();     // the caller's contract
-    long ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hw = h * w, how = ho * wo, pw = w + 2;
+    long ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, how = ho * wo, pw = w + 2;
     float *t = FN(lanes_planes), *o = t + (h + 2) * pw * 8;     // t: rows and columns -1 ... h, w
     // The border stays zero from one call to the next on planes of the same shape: only the
     // pixels inside are written. A reused block's tile calls this once per group of channels.
@@ -692,16 +710,7 @@ static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src,
     }
     for (long c0 = 0; c0 < channels; c0 += 8) {
         long n = channels - c0 < 8 ? channels - c0 : 8;
-        const float *in = src + c0 * in_stride;
-        long p = 0;
-        for (; p + 8 <= hw; p += 8) {
-            v8 r[8];
-            for (int i = 0; i < 8; i++) r[i] = i < n ? ld8(in + i * in_stride + p) : (v8)0;
-            FN(transpose8)(r);
-            for (int j = 0; j < 8; j++) st8(t + (((p + j) / w + 1) * pw + (p + j) % w + 1) * 8, r[j]);
-        }
-        for (; p < hw; p++)
-            for (int i = 0; i < 8; i++) t[((p / w + 1) * pw + p % w + 1) * 8 + i] = i < n ? in[i * in_stride + p] : 0.0f;
+        FN(lanes_fill)(t, src + c0 * in_stride, in_stride, n, h, w);
         for (long m = 0; m < mult; m++) {
             long first = c0 * mult + m;                     // output channel of lane 0; lane i's is first + i*mult
             v8 k[9];
@@ -711,31 +720,8 @@ static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src,
                 if (scale) sc[i] = scale[first + i * mult];
                 if (shift) sh[i] = shift[first + i * mult];
             }
-            for (long oy = 0; oy < ho; oy++) {
-                for (long ox = 0; ox < wo; ox++) {
-                    const float *a = t + (stride * oy * pw + stride * ox) * 8, *b = a + pw * 8, *c = b + pw * 8;
-                    v8 v = k[0] * ld8(a);
-                    v = MADD(k[1], ld8(a + 8), v);
-                    v = MADD(k[2], ld8(a + 16), v);
-                    v = MADD(k[3], ld8(b), v);
-                    v = MADD(k[4], ld8(b + 8), v);
-                    v = MADD(k[5], ld8(b + 16), v);
-                    v = MADD(k[6], ld8(c), v);
-                    v = MADD(k[7], ld8(c + 8), v);
-                    v = MADD(k[8], ld8(c + 16), v);
-                    st8(o + (oy * wo + ox) * 8, act_v8(MADD(v, sc, sh), act));
-                }
-            }
-            float *out = dst + first * out_stride;
-            long q = 0;
-            for (; q + 8 <= how; q += 8) {
-                v8 r[8];
-                for (int j = 0; j < 8; j++) r[j] = ld8(o + (q + j) * 8);
-                FN(transpose8)(r);
-                for (int i = 0; i < n; i++) st8(out + i * mult * out_stride + q, r[i]);
-            }
-            for (; q < how; q++)
-                for (int i = 0; i < n; i++) out[i * mult * out_stride + q] = o[q * 8 + i];
+            FN(lanes_conv)(o, t, k, sc, sh, act, ho, wo, pw, stride);
+            FN(lanes_store)(dst + first * out_stride, mult * out_stride, n, o, how);
         }
     }
 }
