@@ -90,6 +90,11 @@ struct Bench: ParsableCommand {
                 let memory = net.activationBytes
                 format.text(String(format: "  activations: %.2f MB in one arena by liveness (%.2f MB as separate buffers)",
                                    Double(memory.arena) / 1e6, Double(memory.separate) / 1e6))
+                let alone = net.layersOnOneThread
+                if alone.count > 0 {
+                    format.text("  threads: \(alone.count) of \(alone.of) layers on one thread, the rest on \(net.threading.threads) (timed when planned)")
+                }
+                row["layers_on_one_thread"] = alone.count
                 row["activation_bytes"] = memory.arena
                 row["activation_bytes_separate"] = memory.separate
                 rows.append(row)

@@ -42,6 +42,29 @@ final class DeterminismTests: XCTestCase {
         }
     }
 
+    /// The layers a network may run on one thread (``Network/tunesThreadsPerLayer``, from
+    /// timings at plan time) give the same bits there as on all threads, whichever are picked.
+    func testLayersOnOneThreadGiveTheSameBits() throws {
+        let x = Workload.input(batch: 1, seed: 5).0
+        for config in Workload.configs {
+            let net = try Network(config: config, threading: Threading(threads: 2))
+            net.tunesThreadsPerLayer = false
+            net.initialise(seed: 7)
+            let all = try net(x).data
+            XCTAssertEqual(net.layersOnOneThread.count, 0, config.summary)
+            var n = 0
+            for pick in [{ (_: Layer) in true }, { _ in n += 1; return n % 2 == 0 }, { _ in n += 1; return n % 3 != 0 }] {
+                net.runOnOneThread(pick)
+                XCTAssertGreaterThan(net.layersOnOneThread.count, 0, config.summary)
+                XCTAssertEqual(try net(x).data, all, config.summary)
+            }
+            // The timing at plan time runs the leaf layers (reused blocks excepted) of a batch-1 pass.
+            net.tunesThreadsPerLayer = true
+            XCTAssertEqual(try net(x).data, all, config.summary)
+            XCTAssertGreaterThan(net.layersOnOneThread.of, 0, config.summary)
+        }
+    }
+
     /// A training step's loss and gradients across thread counts: equal to rounding (the loss to
     /// 1e-6; gradients to 1e-2 of the largest, since a max-pool or ReLU tie that rounding flips
     /// moves a gradient to another element). Runs are not bit-identical, so a resumed run must

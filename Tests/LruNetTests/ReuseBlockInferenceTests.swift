@@ -48,6 +48,8 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 (128, 7, 7, 7, 2),                                         // a partial last tile
                 // Batch 1 up to 16 x 16: the depthwise with eight channels in the lanes (a short group at 40).
                 (64, 16, 16, 1, 2), (128, 7, 7, 1, 2), (40, 8, 3, 1, 2), (48, 2, 2, 1, 1), (32, 17, 17, 1, 1),
+                // Batch 1, many iterations: every iteration's groups split between the threads sharing the tile.
+                (64, 7, 7, 1, 7), (128, 4, 4, 1, 6),
             ]
             for t in cases {
                 let store = ParameterStore()
@@ -63,7 +65,8 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 let x = randomArray(t.n * t.planes * t.h * t.w, &rng)
                 let reference = naiveBlock(x, n: t.n, planes: t.planes, h: t.h, w: t.w, iterations: t.iterations, store: store, block: block)
                 let shape = try block.plan(input: ActivationShape(channels: t.planes, batch: t.n, height: t.h, width: t.w), training: false)
-                for (tiled, threads) in [(true, 1), (true, 2), (true, 16), (false, 2), (false, 16)] {
+                let shared = t.n == 1 ? [(true, 3), (true, 8)] : []      // groups split 3/3/2 and one per thread
+                for (tiled, threads) in [(true, 1), (true, 2), (true, 16), (false, 2), (false, 16)] + shared {
                     block.tiled = tiled
                     var input = toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w)
                     let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))

@@ -1,3 +1,4 @@
+import Foundation
 /// A network built from the layer graph, with PyTorch's parameter names so the authors'
 /// checkpoints load by name: LruNet (Kopuklu et al., ICIP 2019) or one of the four networks
 /// the paper compares it with (MobileNet, MobileNetV2, ShuffleNet, ShuffleNetV2).
@@ -50,6 +51,21 @@ public final class Network {
         guard let p = planned, !p.training, fusesLayers else { return [] }
         return fused?.decisions ?? []
     }
+    /// Whether inference times each layer on one thread and on all of ``threading`` when it
+    /// plans a small pass (up to ``tunedPassMACs`` multiply-adds: batch 1 of the baselines),
+    /// and runs each on the faster (the default). A layer of a few thousand multiply-adds per
+    /// thread finishes sooner alone than the hand-off to the other threads takes. Results do
+    /// not depend on it: the layers it may move give the same bits on any number of threads,
+    /// and reused blocks always run on all.
+    /// `LRUNET_TUNE_THREADS=0` in the environment sets the default to off.
+    public var tunesThreadsPerLayer = getenv("LRUNET_TUNE_THREADS").map { String(cString: $0) != "0" } ?? true {
+        didSet { planned = nil }
+    }
+    /// The largest pass (batch x multiply-adds per image) whose layers are timed at plan time.
+    public static let tunedPassMACs = 16 << 20
+    /// The current inference plan's leaf layers that run on one thread, and all its leaf layers.
+    package private(set) var layersOnOneThread = (count: 0, of: 0)
+
     /// Whether training places the input gradients in one arena (the default). Off, each layer
     /// keeps its own: the reference the arena is tested against.
     package var placesGradients = true {
@@ -318,6 +334,57 @@ public final class Network {
         if input.count != shape.count { input = FloatBuffer(count: shape.count) }
         if training && logitGradient.count != out.count { logitGradient = FloatBuffer(count: out.count) }
         planned = (shape, training, participants)
+        if !training { tuneLayerThreads(root, batch: shape.batch) }
+    }
+
+    /// Leaf layers, except reused blocks: their tiles follow the thread count, which moves their
+    /// results by float rounding, so they always run on all threads and the timing at plan time
+    /// cannot make two runs differ.
+    private static func mayRunAlone(_ layer: Layer) -> Bool { layer.children.isEmpty && !(layer is ReuseBlock) }
+
+    /// Runs the leaf layers `choose` picks on one thread in the current inference plan, the
+    /// others on all (what the timing at plan time sets; for tests of the results).
+    package func runOnOneThread(_ choose: (Layer) -> Bool) {
+        let sequences = root(training: false).allLayers.compactMap { $0 as? SequenceLayer }
+        for s in sequences { s.oneThread = s.layers.map { Self.mayRunAlone($0) && choose($0) } }
+        layersOnOneThread.count = sequences.reduce(0) { $0 + $1.oneThread.filter { $0 }.count }
+    }
+
+    /// Sets each sequence's ``SequenceLayer/oneThread`` from a few passes of the planned input
+    /// (whatever it holds: the kernels' speed does not depend on the values) with every layer on
+    /// all threads and with every layer on one, alternating; per leaf layer the faster of the
+    /// two best times wins.
+    private func tuneLayerThreads(_ root: SequenceLayer, batch: Int) {
+        let sequences = root.allLayers.compactMap { $0 as? SequenceLayer }
+        for s in sequences { s.oneThread = [] }
+        let leaves = sequences.flatMap { $0.layers.filter(Self.mayRunAlone) }
+        layersOnOneThread = (0, leaves.count)
+        let passMACs = batch * root.summaries.reduce(0) { $0 + $1.totalMACs }
+        guard tunesThreadsPerLayer, context.threading.threads > 1, passMACs <= Self.tunedPassMACs else { return }
+        let kept = context.profile, all = context.threading, profile = OpProfile()
+        var best: [ObjectIdentifier: (all: Double, one: Double)] = [:]
+        context.profile = profile
+        for round in 0...3 {             // round 0 warms up
+            for alone in [false, true] {
+                profile.reset()
+                if alone { context.threading = context.singleThread }
+                cache.beginPass()
+                _ = root.forward(input.pointer, context)
+                context.threading = all
+                guard round > 0 else { continue }
+                for layer in leaves {
+                    guard let t = profile.seconds(of: layer) else { continue }
+                    var b = best[ObjectIdentifier(layer), default: (.infinity, .infinity)]
+                    if alone { b.one = min(b.one, t) } else { b.all = min(b.all, t) }
+                    best[ObjectIdentifier(layer)] = b
+                }
+            }
+        }
+        context.profile = kept
+        for s in sequences {
+            s.oneThread = s.layers.map { layer in best[ObjectIdentifier(layer)].map { $0.one < $0.all } ?? false }
+        }
+        layersOnOneThread.count = sequences.reduce(0) { $0 + $1.oneThread.filter { $0 }.count }
     }
 
     /// Places every output of the inference plan in one arena by liveness and binds the layers to it.

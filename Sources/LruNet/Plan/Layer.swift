@@ -16,6 +16,9 @@ package final class RunContext {
     package var pooledBatchNorm: ProcessGroup?
     /// When set, every op's time is added to it (see ``OpProfile``).
     package var profile: OpProfile?
+    /// What a layer the plan runs on one thread gets instead of ``threading`` (see
+    /// ``SequenceLayer/oneThread``).
+    package private(set) lazy var singleThread = Threading(threads: 1)
 
     package init(training: Bool, threading: Threading, cache: ParameterCache, seed: UInt64 = 0) {
         self.training = training; self.threading = threading; self.cache = cache

@@ -18,17 +18,31 @@ package final class SequenceLayer: Layer {
         return shape
     }
 
+    /// Inference only: `oneThread[i]` runs layer i on the calling thread alone. The network sets
+    /// it from timings at plan time (``Network/tunesThreadsPerLayer``) for layers whose result
+    /// does not depend on the thread count, so it changes only the time.
+    package var oneThread: [Bool] = []
+
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         var x = input
-        for layer in layers {
-            guard let profile = context.profile else { x = layer.forward(x, context); continue }
-            // Leaves get a line of their own in the profile; containers time their children.
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            if let kind = layer.profileBucket { x = context.timed(kind) { layer.forward(x, context) } }
-            else { x = layer.forward(x, context) }
-            if layer.children.isEmpty { profile.add(layer: layer, since: t0) }
+        for (i, layer) in layers.enumerated() {
+            guard i < oneThread.count, oneThread[i], !context.training else { x = run(layer, x, context); continue }
+            let all = context.threading
+            context.threading = context.singleThread
+            x = run(layer, x, context)
+            context.threading = all
         }
         return x
+    }
+
+    @inline(__always)
+    private func run(_ layer: Layer, _ x: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
+        guard let profile = context.profile else { return layer.forward(x, context) }
+        // Leaves get a line of their own in the profile; containers time their children.
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let y = layer.profileBucket.map { kind in context.timed(kind) { layer.forward(x, context) } } ?? layer.forward(x, context)
+        if layer.children.isEmpty { profile.add(layer: layer, since: t0) }
+        return y
     }
 
     package func backward(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,

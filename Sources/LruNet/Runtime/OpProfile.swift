@@ -49,6 +49,9 @@ public final class OpProfile {
         layerTimes[key]!.seconds += t
     }
 
+    /// The time charged to one leaf layer so far; nil if it has not run while profiling.
+    package func seconds(of layer: Layer) -> Double? { layerTimes[ObjectIdentifier(layer)]?.seconds }
+
     /// Adds time measured elsewhere (inside a parallel region, say).
     func add(_ kind: OpTimer, seconds: Double) { self.seconds[kind, default: 0] += seconds }
 
