@@ -1,4 +1,5 @@
 import Foundation
+
 /// A network built from the layer graph, with PyTorch's parameter names so the authors'
 /// checkpoints load by name: LruNet (Kopuklu et al., ICIP 2019) or one of the four networks
 /// the paper compares it with (MobileNet, MobileNetV2, ShuffleNet, ShuffleNetV2).
@@ -63,8 +64,14 @@ public final class Network {
     }
     /// The largest pass (batch x multiply-adds per image) whose layers are timed at plan time.
     public static let tunedPassMACs = 16 << 20
-    /// The current inference plan's leaf layers that run on one thread, and all its leaf layers.
-    package private(set) var layersOnOneThread = (count: 0, of: 0)
+    /// The current inference plan's leaf layers that run on one thread, and the leaf layers it
+    /// could run so (zero and zero for a training plan or none).
+    package var layersOnOneThread: (count: Int, of: Int) {
+        guard let p = planned, !p.training else { return (0, 0) }
+        let sequences = inferenceSequences()
+        return (sequences.reduce(0) { $0 + $1.oneThread.filter { $0 }.count },
+                sequences.reduce(0) { $0 + $1.layers.filter(Self.mayRunAlone).count })
+    }
 
     /// Whether training places the input gradients in one arena (the default). Off, each layer
     /// keeps its own: the reference the arena is tested against.
@@ -337,17 +344,19 @@ public final class Network {
         if !training { tuneLayerThreads(root, batch: shape.batch) }
     }
 
-    /// Leaf layers, except reused blocks: their tiles follow the thread count, which moves their
-    /// results by float rounding, so they always run on all threads and the timing at plan time
-    /// cannot make two runs differ.
+    /// Leaf layers, except reused blocks: their tiles follow the thread count, and across thread
+    /// counts docs/determinism.md promises them only to 1e-6, so they always run on all threads
+    /// and the timing at plan time cannot make two runs differ.
     private static func mayRunAlone(_ layer: Layer) -> Bool { layer.children.isEmpty && !(layer is ReuseBlock) }
 
     /// Runs the leaf layers `choose` picks on one thread in the current inference plan, the
-    /// others on all (what the timing at plan time sets; for tests of the results).
+    /// others on all (what the timing at plan time sets; tests pick their own).
     package func runOnOneThread(_ choose: (Layer) -> Bool) {
-        let sequences = root(training: false).allLayers.compactMap { $0 as? SequenceLayer }
-        for s in sequences { s.oneThread = s.layers.map { Self.mayRunAlone($0) && choose($0) } }
-        layersOnOneThread.count = sequences.reduce(0) { $0 + $1.oneThread.filter { $0 }.count }
+        for s in inferenceSequences() { s.oneThread = s.layers.map { Self.mayRunAlone($0) && choose($0) } }
+    }
+
+    private func inferenceSequences() -> [SequenceLayer] {
+        root(training: false).allLayers.compactMap { $0 as? SequenceLayer }
     }
 
     /// Sets each sequence's ``SequenceLayer/oneThread`` from a few passes of the planned input
@@ -355,12 +364,10 @@ public final class Network {
     /// all threads and with every layer on one, alternating; per leaf layer the faster of the
     /// two best times wins.
     private func tuneLayerThreads(_ root: SequenceLayer, batch: Int) {
-        let sequences = root.allLayers.compactMap { $0 as? SequenceLayer }
-        for s in sequences { s.oneThread = [] }
-        let leaves = sequences.flatMap { $0.layers.filter(Self.mayRunAlone) }
-        layersOnOneThread = (0, leaves.count)
+        runOnOneThread { _ in false }
         let passMACs = batch * root.summaries.reduce(0) { $0 + $1.totalMACs }
         guard tunesThreadsPerLayer, context.threading.threads > 1, passMACs <= Self.tunedPassMACs else { return }
+        let leaves = inferenceSequences().flatMap { $0.layers.filter(Self.mayRunAlone) }
         let kept = context.profile, all = context.threading, profile = OpProfile()
         var best: [ObjectIdentifier: (all: Double, one: Double)] = [:]
         context.profile = profile
@@ -381,10 +388,7 @@ public final class Network {
             }
         }
         context.profile = kept
-        for s in sequences {
-            s.oneThread = s.layers.map { layer in best[ObjectIdentifier(layer)].map { $0.one < $0.all } ?? false }
-        }
-        layersOnOneThread.count = sequences.reduce(0) { $0 + $1.oneThread.filter { $0 }.count }
+        runOnOneThread { layer in best[ObjectIdentifier(layer)].map { $0.one < $0.all } ?? false }
     }
 
     /// Places every output of the inference plan in one arena by liveness and binds the layers to it.
