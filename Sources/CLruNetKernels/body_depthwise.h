@@ -44,6 +44,73 @@ static inline __attribute__((always_inline)) void FN(sweep3x3)(float *acc, const
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rolling rows: straight from compact images, no tall plane.
+//
+// A strip is one vector at column s of every row (s = 0, VW, ...; the last strip runs past the
+// row into the next). Walking down a strip, each input row's three views (x-1, x, x+1) are
+// loaded once and feed three outputs: the row above (bottom taps, then it is stored), this row
+// (middle taps) and the row below (top taps, seeded with the shift): 3 loads and 9 multiply-adds
+// per output vector, against the sweep's 9 loads, 2 masks and a copy into the plane. The lane
+// masks are folded into the left and right taps, and they are the same for every row of a strip.
+
+/// Whether rolling rows beat the tall sweep for width w: a strip's lanes are at least 3/4 useful.
+#define DW3_ROLLS(w) (4 * (w) >= 3 * (((w) + VW - 1) / VW * VW))
+
+#define DW3_ROLL_TAPS(k, scale, mL, mR) \
+    vf L0 = splat((scale) * (k)[0]) * (mL), M0 = splat((scale) * (k)[1]), R0 = splat((scale) * (k)[2]) * (mR); \
+    vf L1 = splat((scale) * (k)[3]) * (mL), M1 = splat((scale) * (k)[4]), R1 = splat((scale) * (k)[5]) * (mR); \
+    vf L2 = splat((scale) * (k)[6]) * (mL), M2 = splat((scale) * (k)[7]), R2 = splat((scale) * (k)[8]) * (mR);
+/// Tap row r of the kernel on the loaded views, added to `seed`.
+#define DW3_ROLL_ROW(r, seed) MADD(R##r, vr, MADD(L##r, vl, MADD(M##r, vm, (seed))))
+
+/// dst = depthwise 3x3 (stride 1, padding 1) of n compact H x W images (image i at src + i*H*W)
+/// * scale + shift, into the same layout. Reads src[-1] and up to a vector past the last image,
+/// whatever they hold (a zero tap would turn an infinity there into NaN, so the first row's left
+/// view and the last row's right view have their outside lanes cleared), and writes up to a
+/// vector past the last image.
+/// Strips run last to first and images in order, so the lanes a strip writes past its row (wrong
+/// there: they missed the row above at the top of an image) are rewritten by a later store
+/// before anything reads them. `left` and `right` are the tall plane's lane masks (only their
+/// first W + VW lanes are read).
+static inline void FN(dw3_roll)(float *dst, const float *src, long n, long h, long w, const float *left,
+                                const float *right, const float *k, float scale, float shift) {
+    long hw = h * w;
+    vf sh = splat(shift);
+    for (long s = ((w - 1) / VW) * VW; s >= 0; s -= VW) {
+        vf mL = ld(left + s), mR = ld(right + s);
+        vi in_l = mL != 0, in_r = mR != 0;       // lanes whose left (right) neighbour is in the row
+        DW3_ROLL_TAPS(k, scale, mL, mR)
+        for (long i = 0; i < n; i++) {
+            const float *p = src + i * hw + s;
+            float *d = dst + i * hw + s;
+            OPAQUE(p);
+            vf vl = (vf)((vi)ld(p - 1) & in_l), vm = ld(p), vr = ld(p + 1);
+            if (h == 1) {
+                vr = (vf)((vi)vr & in_r);
+                st(d, DW3_ROLL_ROW(1, sh));
+                continue;
+            }
+            vf cur = DW3_ROLL_ROW(1, sh);
+            vf next = DW3_ROLL_ROW(0, sh);
+            long y = 1;
+            for (; y < h - 1; y++) {       // row y: finishes row y-1, adds to row y, starts row y+1
+                const float *q = p + y * w;
+                vl = ld(q - 1); vm = ld(q); vr = ld(q + 1);
+                st(d + (y - 1) * w, DW3_ROLL_ROW(2, cur));
+                cur = DW3_ROLL_ROW(1, next);
+                next = DW3_ROLL_ROW(0, sh);
+            }
+            const float *q = p + y * w;
+            vl = ld(q - 1); vm = ld(q); vr = (vf)((vi)ld(q + 1) & in_r);
+            st(d + (y - 1) * w, DW3_ROLL_ROW(2, cur));
+            st(d + y * w, DW3_ROLL_ROW(1, next));
+        }
+    }
+}
+#undef DW3_ROLL_TAPS
+#undef DW3_ROLL_ROW
+
+// ---------------------------------------------------------------------------------------------
 // 4x4 planes in registers.
 //
 // 8 lanes: a plane is two vectors, rows (0, 1) and rows (2, 3), one row per 128-bit lane. Each

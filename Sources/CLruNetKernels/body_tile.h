@@ -54,6 +54,12 @@ static void FN(tile_depthwise)(float *dw_rows, const float *res, long c_base, lo
             FN(dw4x4_images)(rows, res + c * ld_, n, k->dw + 18 * c, 2, k->dw_scale + 2 * c, k->dw_shift + 2 * c, LRU_ACT_NONE);
             continue;
         }
+        if (DW3_ROLLS(t->width)) {
+            for (long m = 0; m < 2; m++)
+                FN(dw3_roll)(out0 + m * ld_, res + c * ld_, n, t->height, t->width, left, right, k->dw + 9 * (2 * c + m),
+                             k->dw_scale[2 * c + m], k->dw_shift[2 * c + m]);
+            continue;
+        }
         FN(tall_fill)(&t->tall, pad, res + c * ld_, 0, n);
         for (long m = 0; m < 2; m++) {
             long o = 2 * c + m;

@@ -46,6 +46,8 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 (128, 4, 4, 1, 2), (128, 3, 5, 2, 2), (256, 2, 2, 3, 1),   // few columns per tile
                 (128, 4, 4, 5, 2),                                         // a narrow last tile
                 (128, 7, 7, 7, 2),                                         // a partial last tile
+                // Rolling rows on some paths, the tall sweep on others: strips past the row, one row, many strips.
+                (32, 6, 6, 4, 2), (32, 9, 12, 3, 2), (32, 5, 28, 2, 1), (32, 1, 8, 6, 2), (32, 3, 15, 4, 1), (32, 2, 9, 5, 2),
                 // Batch 1 up to 16 x 16: the depthwise with eight channels in the lanes (a short group at 40).
                 (64, 16, 16, 1, 2), (128, 7, 7, 1, 2), (40, 8, 3, 1, 2), (48, 2, 2, 1, 1), (32, 17, 17, 1, 1),
                 // Batch 1, many iterations: every iteration's groups split between the threads sharing the tile.
@@ -70,6 +72,10 @@ final class ReuseBlockInferenceTests: XCTestCase {
                     block.tiled = tiled
                     var input = toCNHW(x, n: t.n, c: t.planes, plane: t.h * t.w)
                     let ctx = RunContext(training: false, threading: Threading(threads: threads), cache: ParameterCache(store: store))
+                    if tiled {      // plans the tiles, then leaves NaN wherever the next pass should not look
+                        _ = input.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
+                        block.fillTileBuffers(.nan)
+                    }
                     let out = input.withUnsafeMutableBufferPointer { block.forward($0.baseAddress!, ctx) }
                     let got = toNCHW(Array(UnsafeBufferPointer(start: out, count: shape.count)), n: t.n, c: t.planes, plane: shape.plane)
                     assertClose(got, reference, atol: 1e-3, rtol: 1e-3,

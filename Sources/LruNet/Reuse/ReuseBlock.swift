@@ -196,6 +196,16 @@ package final class ReuseBlock: Layer {
         t.tall.prepareMasks(in: tileMasks.pointer)
     }
 
+    /// Fills every participant's activation buffers and depthwise rows with `value` (tests: what
+    /// a previous pass left there, junk columns included, must never reach an output).
+    func fillTileBuffers(_ value: Float) {
+        guard let t = tile else { return }
+        for p in 0..<tileParticipants {
+            let s = TileScratch(tileScratch.pointer, tile: t, participant: p)
+            s.a.update(repeating: value, count: s.tall - s.a)
+        }
+    }
+
     private func forwardTiled(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         if ctx.threading.threads > tileParticipants {
             participants = ctx.threading.threads
