@@ -63,47 +63,65 @@ static inline __attribute__((always_inline)) void FN(sweep3x3)(float *acc, const
 /// Tap row r of the kernel on the loaded views, added to `seed`.
 #define DW3_ROLL_ROW(r, seed) MADD(R##r, vr, MADD(L##r, vl, MADD(M##r, vm, (seed))))
 
-/// dst = depthwise 3x3 (stride 1, padding 1) of n compact H x W images (image i at src + i*H*W)
-/// * scale + shift, into the same layout. Reads src[-1] and up to a vector past the last image,
-/// whatever they hold (a zero tap would turn an infinity there into NaN, so the first row's left
-/// view and the last row's right view have their outside lanes cleared), and writes up to a
-/// vector past the last image.
-/// Strips run last to first and images in order, so the lanes a strip writes past its row (wrong
-/// there: they missed the row above at the top of an image) are rewritten by a later store
-/// before anything reads them. `left` and `right` are the tall plane's lane masks (only their
-/// first W + VW lanes are read).
+/// v's lanes one up (lane t gets lane t-1), zero into lane 0: the left view of a row's first
+/// vector without reading the float before it.
+static inline __attribute__((always_inline)) vf FN(from_left_zero)(vf v) {
+#if LRU_VW == 16
+    return __builtin_shufflevector((vf)0, v, 0, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+#elif LRU_VW == 8
+    return __builtin_shufflevector((vf)0, v, 0, 8, 9, 10, 11, 12, 13, 14);
+#else
+    return __builtin_shufflevector((vf)0, v, 0, 4, 5, 6);
+#endif
+}
+
+/// The first `count` lanes of v to p.
+static inline __attribute__((always_inline)) void FN(st_first)(float *p, vf v, long count) {
+    float lane[VW];
+    st(lane, v);
+    for (long j = 0; j < count; j++) p[j] = lane[j];
+}
+
+/// dst = act(depthwise 3x3 (stride 1, padding 1) of n compact H x W images * scale + shift), both
+/// with image i at i*H*W. Writes nothing past the last image; reads up to a vector past it (not
+/// before it), whatever that holds: the lanes that meet a zero tap there (the last row's right
+/// view) are cleared first, since zero times infinity is NaN. Strips run last to first and images
+/// in order, so the lanes a strip writes past its row (wrong there: they missed the row above at
+/// the top of an image) are rewritten by a later store. `left` and `right` are the tall plane's
+/// lane masks (only their first W + VW lanes are read).
 static inline void FN(dw3_roll)(float *dst, const float *src, long n, long h, long w, const float *left,
-                                const float *right, const float *k, float scale, float shift) {
+                                const float *right, const float *k, float scale, float shift, int act) {
     long hw = h * w;
     vf sh = splat(shift);
     for (long s = ((w - 1) / VW) * VW; s >= 0; s -= VW) {
         vf mL = ld(left + s), mR = ld(right + s);
-        vi in_l = mL != 0, in_r = mR != 0;       // lanes whose left (right) neighbour is in the row
+        vi in_r = mR != 0;      // lanes whose right neighbour is in the row
         DW3_ROLL_TAPS(k, scale, mL, mR)
         for (long i = 0; i < n; i++) {
             const float *p = src + i * hw + s;
             float *d = dst + i * hw + s;
+            // The last store of the last image stops at the image's end when the strip runs past the row.
+            long tail = i == n - 1 && s + VW > w ? w - s : VW;
             OPAQUE(p);
-            vf vl = (vf)((vi)ld(p - 1) & in_l), vm = ld(p), vr = ld(p + 1);
+            vf vm = ld(p), vl = s ? ld(p - 1) : FN(from_left_zero)(vm), vr = ld(p + 1);
             if (h == 1) {
                 vr = (vf)((vi)vr & in_r);
-                st(d, DW3_ROLL_ROW(1, sh));
+                FN(st_first)(d, act_v(DW3_ROLL_ROW(1, sh), act), tail);
                 continue;
             }
-            vf cur = DW3_ROLL_ROW(1, sh);
-            vf next = DW3_ROLL_ROW(0, sh);
+            vf cur = DW3_ROLL_ROW(1, sh), next = DW3_ROLL_ROW(0, sh);
             long y = 1;
             for (; y < h - 1; y++) {       // row y: finishes row y-1, adds to row y, starts row y+1
                 const float *q = p + y * w;
                 vl = ld(q - 1); vm = ld(q); vr = ld(q + 1);
-                st(d + (y - 1) * w, DW3_ROLL_ROW(2, cur));
+                st(d + (y - 1) * w, act_v(DW3_ROLL_ROW(2, cur), act));
                 cur = DW3_ROLL_ROW(1, next);
                 next = DW3_ROLL_ROW(0, sh);
             }
             const float *q = p + y * w;
             vl = ld(q - 1); vm = ld(q); vr = (vf)((vi)ld(q + 1) & in_r);
-            st(d + (y - 1) * w, DW3_ROLL_ROW(2, cur));
-            st(d + y * w, DW3_ROLL_ROW(1, next));
+            st(d + (y - 1) * w, act_v(DW3_ROLL_ROW(2, cur), act));
+            FN(st_first)(d + y * w, act_v(DW3_ROLL_ROW(1, next), act), tail);
         }
     }
 }
@@ -460,6 +478,12 @@ static void FN(dw3_forward)(const lru_dw3 *k, float *dst, const float *input, co
             for (long m = 0; m < mm; m++) rows[m] = dst + (m0 + m) * k->row;
             FN(dw4x4_images)(rows, input, batch, weight + 9 * m0, mm, scale ? scale + m0 : 0, shift ? shift + m0 : 0, act);
         }
+        return;
+    }
+    if (DW3_ROLLS(w)) {
+        for (long m = 0; m < mult; m++)
+            FN(dw3_roll)(dst + m * k->row, input, batch, k->tall.height, w, k->left, k->right, weight + 9 * m,
+                         scale ? scale[m] : 1.0f, shift ? shift[m] : 0.0f, act);
         return;
     }
     for (long n0 = 0; n0 < batch; n0 += k->tall.images) {

@@ -57,7 +57,7 @@ static void FN(tile_depthwise)(float *dw_rows, const float *res, long c_base, lo
         if (DW3_ROLLS(t->width)) {
             for (long m = 0; m < 2; m++)
                 FN(dw3_roll)(out0 + m * ld_, res + c * ld_, n, t->height, t->width, left, right, k->dw + 9 * (2 * c + m),
-                             k->dw_scale[2 * c + m], k->dw_shift[2 * c + m]);
+                             k->dw_scale[2 * c + m], k->dw_shift[2 * c + m], LRU_ACT_NONE);
             continue;
         }
         FN(tall_fill)(&t->tall, pad, res + c * ld_, 0, n);

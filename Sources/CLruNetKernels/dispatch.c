@@ -213,7 +213,7 @@ lru_tile lru_tile_plan(long planes, long height, long width, long batch, long pa
     t.ld = lru_round_lanes(t.images * t.plane) + LRU_MAX_LANES;
     t.activation_count = planes * t.ld + LRU_SLACK;
     t.depthwise_count = 2 * t.group_in * t.ld + LRU_SLACK;
-    t.participant_count = LRU_TILE_GUARD + 2 * t.activation_count + t.depthwise_count + t.tall.buffer_count;
+    t.participant_count = 2 * t.activation_count + t.depthwise_count + t.tall.buffer_count;
     // Decided by the batch, not the tile (which depends on the thread count), so that the
     // result does not depend on the thread count either.
     t.channel_lanes = batch == 1 && height <= LRU_LANES_MAX_SIDE && width <= LRU_LANES_MAX_SIDE;

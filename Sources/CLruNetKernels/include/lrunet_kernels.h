@@ -144,13 +144,10 @@ typedef struct {
     long ld;                 ///< row stride of tile buffers, whole LRU_MAX_LANES vectors
     long activation_count;   ///< one activation buffer (planes rows + slack)
     long depthwise_count;    ///< one group's depthwise rows (2 per input channel + slack)
-    long participant_count;  ///< floats a participant needs: a guard, 2 activation buffers, depthwise rows, a tall plane
+    long participant_count;  ///< floats a participant needs: 2 activation buffers, depthwise rows, a tall plane
     int channel_lanes;       ///< batch 1 on small planes: the depthwise takes eight channels in the lanes
     lru_tall tall;
 } lru_tile;
-
-/// Floats before a participant's first activation buffer: the depthwise reads a float before a row.
-#define LRU_TILE_GUARD LRU_MAX_LANES
 
 /// `parallel_tiles`: how many tiles there should at least be (one per thread), if the batch allows.
 lru_tile lru_tile_plan(long planes, long height, long width, long batch, long parallel_tiles, long cache_budget);

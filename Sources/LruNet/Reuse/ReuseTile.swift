@@ -40,7 +40,7 @@ struct TileScratch {
     let dw: UnsafeMutablePointer<Float>, tall: UnsafeMutablePointer<Float>
 
     init(_ base: UnsafeMutablePointer<Float>, tile t: ReuseTile, participant p: Int) {
-        a = base + p * t.participant_count + Int(LRU_TILE_GUARD)
+        a = base + p * t.participant_count
         b = a + t.activation_count
         dw = b + t.activation_count
         tall = dw + t.depthwise_count
