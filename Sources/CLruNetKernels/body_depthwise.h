@@ -55,6 +55,9 @@ static inline __attribute__((always_inline)) void FN(sweep3x3)(float *acc, const
 
 /// Whether rolling rows beat the tall sweep for width w: a strip's lanes are at least 3/4 useful.
 #define DW3_ROLLS(w) (4 * (w) >= 3 * (((w) + VW - 1) / VW * VW))
+/// Images whose strips are all done before the next images: a chunk stays in L1 while each of
+/// its strips passes over it.
+#define DW3_ROLL_CHUNK(hw) ((hw) >= 2048 ? 1 : 2048 / (hw))
 
 #define DW3_ROLL_TAPS(k, scale, mL, mR) \
     vf L0 = splat((scale) * (k)[0]) * (mL), M0 = splat((scale) * (k)[1]), R0 = splat((scale) * (k)[2]) * (mR); \
@@ -91,13 +94,14 @@ static inline __attribute__((always_inline)) void FN(st_first)(float *p, vf v, l
 /// lane masks (only their first W + VW lanes are read).
 static inline void FN(dw3_roll)(float *dst, const float *src, long n, long h, long w, const float *left,
                                 const float *right, const float *k, float scale, float shift, int act) {
-    long hw = h * w;
+    long hw = h * w, chunk = DW3_ROLL_CHUNK(hw);
     vf sh = splat(shift);
+    for (long i0 = 0; i0 < n; i0 += chunk)
     for (long s = ((w - 1) / VW) * VW; s >= 0; s -= VW) {
         vf mL = ld(left + s), mR = ld(right + s);
         vi in_r = mR != 0;      // lanes whose right neighbour is in the row
         DW3_ROLL_TAPS(k, scale, mL, mR)
-        for (long i = 0; i < n; i++) {
+        for (long i = i0; i < n && i < i0 + chunk; i++) {
             const float *p = src + i * hw + s;
             float *d = dst + i * hw + s;
             // The last store of the last image stops at the image's end when the strip runs past the row.
@@ -125,6 +129,91 @@ static inline void FN(dw3_roll)(float *dst, const float *src, long n, long h, lo
         }
     }
 }
+/// The gradients of dw3_roll for one input channel and its `MULT` outputs (G_m at g + m*row):
+///   dIn = sum_m the rolling conv of G_m with w_m mirrored (+ add_to), written as dw3_roll writes;
+///   dW_m[ky][kx] += sum G_m(y, x) * In(y + ky - 1, x + kx - 1), walking down each strip with the
+///   input row's three views and the gradient rows below, at and above it (zero outside the image).
+/// Lanes past a row are cleared before they meet the input (bitwise, so junk there cannot make a
+/// NaN) in the weight gradient, which sums every lane.
+static inline __attribute__((always_inline)) void FN(dw3_roll_backward)(const int MULT, float *grad_input, float *grad_weight,
+        const float *g, long row, const float *input, long n, long h, long w, const float *left, const float *right,
+        const float *weight, const float *add_to) {
+    long hw = h * w, chunk = DW3_ROLL_CHUNK(hw);
+    vf dw[2][9];
+    for (int m = 0; m < MULT; m++)
+        for (int t = 0; t < 9; t++) dw[m][t] = 0;
+    for (long i0 = 0; i0 < n; i0 += chunk)
+    for (long s = ((w - 1) / VW) * VW; s >= 0; s -= VW) {
+        long i1 = n - i0 < chunk ? n : i0 + chunk;
+        vf mL = ld(left + s), mR = ld(right + s);
+        vi in_l = mL != 0, in_r = mR != 0;
+        vi lane = {0};
+        for (int t = 0; t < VW; t++) lane[t] = t;
+        vi valid = lane < (vi)(int)(w - s);
+        // Input gradient: the forward roll with mirrored taps, summed over the outputs.
+        if (grad_input) {
+            vf L[2][3], M[2][3], R[2][3];
+            for (int m = 0; m < MULT; m++)
+                for (int r = 0; r < 3; r++) {
+                    const float *k = weight + 9 * m + 3 * (2 - r);
+                    L[m][r] = splat(k[2]) * mL; M[m][r] = splat(k[1]); R[m][r] = splat(k[0]) * mR;
+                }
+#define GROW(m, r, seed) MADD(R[m][r], vr, MADD(L[m][r], vl, MADD(M[m][r], vm, (seed))))
+            for (long i = i0; i < i1; i++) {
+                float *d = grad_input + i * hw + s;
+                const float *a = add_to ? add_to + i * hw + s : 0;
+                long tail = i == n - 1 && s + VW > w ? w - s : VW;
+                vf prev = 0, cur = 0;
+                for (long y = 0; y < h; y++) {
+                    vf np = 0;
+                    for (int m = 0; m < MULT; m++) {
+                        const float *q = g + m * row + i * hw + s + y * w;
+                        OPAQUE(q);
+                        vf vm = ld(q), vl = s || y ? ld(q - 1) : FN(from_left_zero)(vm), vr = ld(q + 1);
+                        if (y == h - 1) vr = (vf)((vi)vr & in_r);
+                        prev = GROW(m, 2, prev);
+                        cur = GROW(m, 1, cur);
+                        np = GROW(m, 0, np);
+                    }
+                    if (y > 0) {
+                        vf v = a ? prev + ld(a + (y - 1) * w) : prev;
+                        st(d + (y - 1) * w, v);
+                    }
+                    prev = cur; cur = np;
+                }
+                vf v = a ? prev + ld(a + (h - 1) * w) : prev;
+                FN(st_first)(d + (h - 1) * w, v, tail);
+            }
+#undef GROW
+        }
+        // Weight gradient.
+        vi keep_l = in_l & valid, keep_r = in_r & valid;
+        for (int m = 0; m < MULT; m++) {
+            vf a0 = dw[m][0], a1 = dw[m][1], a2 = dw[m][2], a3 = dw[m][3], a4 = dw[m][4], a5 = dw[m][5],
+               a6 = dw[m][6], a7 = dw[m][7], a8 = dw[m][8];
+            for (long i = i0; i < i1; i++) {
+                const float *gp = g + m * row + i * hw + s, *p = input + i * hw + s;
+                OPAQUE(gp); OPAQUE(p);
+                vf g_prev = 0, g_cur = (vf)((vi)ld(gp) & valid);
+                for (long y = 0; y < h; y++) {
+                    const float *q = p + y * w;
+                    vf vm = ld(q), vl = s || y ? ld(q - 1) : FN(from_left_zero)(vm), vr = ld(q + 1);
+                    vl = (vf)((vi)vl & keep_l); vm = (vf)((vi)vm & valid); vr = (vf)((vi)vr & keep_r);
+                    vf g_next = y + 1 < h ? (vf)((vi)ld(gp + (y + 1) * w) & valid) : (vf)0;
+                    a0 = MADD(g_next, vl, a0); a1 = MADD(g_next, vm, a1); a2 = MADD(g_next, vr, a2);
+                    a3 = MADD(g_cur, vl, a3); a4 = MADD(g_cur, vm, a4); a5 = MADD(g_cur, vr, a5);
+                    a6 = MADD(g_prev, vl, a6); a7 = MADD(g_prev, vm, a7); a8 = MADD(g_prev, vr, a8);
+                    g_prev = g_cur; g_cur = g_next;
+                }
+            }
+            dw[m][0] = a0; dw[m][1] = a1; dw[m][2] = a2; dw[m][3] = a3; dw[m][4] = a4; dw[m][5] = a5;
+            dw[m][6] = a6; dw[m][7] = a7; dw[m][8] = a8;
+        }
+    }
+    for (int m = 0; m < MULT; m++)
+        for (int t = 0; t < 9; t++) grad_weight[9 * m + t] += hsum(dw[m][t]);
+}
+
 #undef DW3_ROLL_TAPS
 #undef DW3_ROLL_ROW
 
@@ -514,6 +603,13 @@ static void FN(dw3_backward)(const lru_dw3 *k, float *grad_input, float *grad_we
     long mult = k->mult, batch = k->batch, hw = k->hw, w = k->tall.width;
     if (lru_tall_is_square4(&k->tall)) {
         FN(dw4x4_backward)(mult, batch, grad_input, grad_weight, grad_output, input, weight, add_to);
+        return;
+    }
+    if (DW3_ROLLS(w) && (mult == 1 || mult == 2)) {
+        if (mult == 1) FN(dw3_roll_backward)(1, grad_input, grad_weight, grad_output, k->row, input, batch, k->tall.height, w,
+                                             k->left, k->right, weight, add_to);
+        else FN(dw3_roll_backward)(2, grad_input, grad_weight, grad_output, k->row, input, batch, k->tall.height, w,
+                                   k->left, k->right, weight, add_to);
         return;
     }
     for (long n0 = 0; n0 < batch; n0 += k->tall.images) {

@@ -159,8 +159,11 @@ final class DepthwiseBackwardTests: XCTestCase {
     func testSIMDBackwardMatchesGeneric() {
         forEachKernelPath { path in
             var rng = SplitMix64(seed: 12)
-            // (45, 14x14): chunks of 19 images, the last one short.
-            for (n, c, m, h, w) in [(2, 3, 2, 14, 14), (45, 2, 2, 14, 14), (3, 4, 1, 7, 7), (2, 2, 3, 4, 5), (1, 5, 2, 2, 2), (2, 2, 2, 1, 1), (4, 3, 2, 9, 3)] {
+            // (45, 14x14): chunks of images, the last one short. Rolling rows (width at least 3/4 of whole
+            // vectors) with one strip or several, and one row; the tall sweep for the rest and multiplier 3.
+            for (n, c, m, h, w) in [(2, 3, 2, 14, 14), (45, 2, 2, 14, 14), (3, 4, 1, 7, 7), (2, 2, 3, 4, 5), (1, 5, 2, 2, 2),
+                                    (2, 2, 2, 1, 1), (4, 3, 2, 9, 3), (5, 2, 1, 9, 28), (3, 2, 2, 6, 6), (4, 2, 1, 1, 12),
+                                    (3, 2, 2, 5, 15)] {
                 let g = ConvGeometry(kernel: 3, stride: 1, padding: 1)
                 let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * m * 9, &rng), gy = randomArray(n * c * m * h * w, &rng)
                 let gw0 = randomArray(c * m * 9, &rng)                     // gradients accumulate onto what is there
