@@ -186,25 +186,37 @@ static inline __attribute__((always_inline)) void FN(dw3_roll_backward)(const in
             }
 #undef GROW
         }
-        // Weight gradient.
-        vi keep_l = in_l & valid, keep_r = in_r & valid;
+        // Weight gradient. Nine accumulators, three gradient rows and three views fill the 16
+        // registers of AVX2: the masks are reloaded from memory (opaque, so they are not hoisted
+        // into registers and an accumulator spilled instead).
+        vi masks[3] = {in_l & valid, valid, in_r & valid};
         for (int m = 0; m < MULT; m++) {
             vf a0 = dw[m][0], a1 = dw[m][1], a2 = dw[m][2], a3 = dw[m][3], a4 = dw[m][4], a5 = dw[m][5],
                a6 = dw[m][6], a7 = dw[m][7], a8 = dw[m][8];
             for (long i = i0; i < i1; i++) {
                 const float *gp = g + m * row + i * hw + s, *p = input + i * hw + s;
                 OPAQUE(gp); OPAQUE(p);
-                vf g_prev = 0, g_cur = (vf)((vi)ld(gp) & valid);
-                for (long y = 0; y < h; y++) {
-                    const float *q = p + y * w;
-                    vf vm = ld(q), vl = s || y ? ld(q - 1) : FN(from_left_zero)(vm), vr = ld(q + 1);
-                    vl = (vf)((vi)vl & keep_l); vm = (vf)((vi)vm & valid); vr = (vf)((vi)vr & keep_r);
-                    vf g_next = y + 1 < h ? (vf)((vi)ld(gp + (y + 1) * w) & valid) : (vf)0;
-                    a0 = MADD(g_next, vl, a0); a1 = MADD(g_next, vm, a1); a2 = MADD(g_next, vr, a2);
-                    a3 = MADD(g_cur, vl, a3); a4 = MADD(g_cur, vm, a4); a5 = MADD(g_cur, vr, a5);
-                    a6 = MADD(g_prev, vl, a6); a7 = MADD(g_prev, vm, a7); a8 = MADD(g_prev, vr, a8);
-                    g_prev = g_cur; g_cur = g_next;
+                vf g_prev = 0, g_cur = (vf)((vi)ld(gp) & valid), g_next;
+#define DW3_GRAD_ROW(y) { \
+                    const float *q = p + (y) * w; \
+                    const vi *mk = masks; \
+                    OPAQUE(mk); \
+                    vf vm = ld(q), vl = s || (y) ? ld(q - 1) : FN(from_left_zero)(vm), vr = ld(q + 1); \
+                    vl = (vf)((vi)vl & mk[0]); vm = (vf)((vi)vm & mk[1]); vr = (vf)((vi)vr & mk[2]); \
+                    a0 = MADD(g_next, vl, a0); a1 = MADD(g_next, vm, a1); a2 = MADD(g_next, vr, a2); \
+                    a3 = MADD(g_cur, vl, a3); a4 = MADD(g_cur, vm, a4); a5 = MADD(g_cur, vr, a5); \
+                    a6 = MADD(g_prev, vl, a6); a7 = MADD(g_prev, vm, a7); a8 = MADD(g_prev, vr, a8); \
+                    g_prev = g_cur; g_cur = g_next; }
+                long y = 0;
+                for (; y < h - 1; y++) {
+                    const vi *mk = masks;
+                    OPAQUE(mk);
+                    g_next = (vf)((vi)ld(gp + (y + 1) * w) & mk[1]);
+                    DW3_GRAD_ROW(y)
                 }
+                g_next = 0;
+                DW3_GRAD_ROW(y)
+#undef DW3_GRAD_ROW
             }
             dw[m][0] = a0; dw[m][1] = a1; dw[m][2] = a2; dw[m][3] = a3; dw[m][4] = a4; dw[m][5] = a5;
             dw[m][6] = a6; dw[m][7] = a7; dw[m][8] = a8;
