@@ -1,5 +1,6 @@
-// Depthwise 3x3 (stride 1, padding 1) kernels: the tall-plane sweep for planes of any size,
-// 4x4 planes in registers, and training's fused depthwise + BatchNorm.
+// Depthwise 3x3 (stride 1, padding 1) kernels: rolling rows where the width fills the vectors,
+// the tall-plane sweep for other planes, 4x4 planes in registers, and training's fused
+// depthwise + BatchNorm.
 
 /// `count` floats, inline: planes here are 16 to 196 floats, where a call to memcpy costs as
 /// much as the copy.

@@ -82,10 +82,12 @@ typedef struct {
 // ---------------------------------------------------------------------------------------------
 // Depthwise 3x3, stride 1, padding 1, channel multiplier `mult` (the reused block's `dw`).
 //
-// A chunk of one channel's images is copied into a "tall plane": images stacked with a zero row
-// before each and after the last, rows at stride W, so a chunk is one flat vector sweep; two lane
-// masks blank the taps that would wrap to a neighbouring row. 4x4 planes are convolved in
-// registers instead, straight from the rows.
+// Planes whose width fills at least 3/4 of its whole vectors roll rows (body_depthwise.h): one
+// vector per row at a time, straight from the compact images, each input row loaded once for
+// the three output rows it feeds. Narrower ones (for the vector width) are copied a chunk at a
+// time into a "tall plane": images stacked with a zero row before each and after the last, rows
+// at stride W, so a chunk is one flat vector sweep. Both use two lane masks that blank the taps
+// which would wrap to a neighbouring row. 4x4 planes are convolved in registers.
 
 typedef struct {
     long height, width;

@@ -2,10 +2,12 @@ import CLruNetKernels
 
 // The reuse block's depthwise conv: 3x3, stride 1, padding 1, channel multiplier `mult`, in
 // CNHW (channel c's images are contiguous). The per-channel kernels are C
-// (Sources/CLruNetKernels/body_depthwise.h): a chunk of one channel's images is copied into a
-// "tall plane", images stacked with a zero row between them, so the chunk is one flat vector
-// sweep with two lane masks for the left and right edges; 4x4 planes are convolved in
-// registers. Here: their scratch and the parallel loops over channels.
+// (Sources/CLruNetKernels/body_depthwise.h): where the width fills the vectors they roll rows
+// straight from the images (each input row's views loaded once for three output rows); other
+// planes are copied a chunk at a time into a "tall plane", images stacked with a zero row between
+// them, so the chunk is one flat vector sweep; both use two lane masks for the left and right
+// edges. 4x4 planes are convolved in registers. Here: their scratch and the parallel loops over
+// channels.
 
 /// The layout of a chunk of images as one tall plane.
 typealias TallPlane = lru_tall
