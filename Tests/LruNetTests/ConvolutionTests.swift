@@ -190,6 +190,30 @@ final class DepthwiseBackwardTests: XCTestCase {
     }
 }
 
+/// The rolling 3x3 kernels store whole vectors that run past a row; the last one of a batch row
+/// stops at the row's end (in training another worker may own what follows). Checked with
+/// sentinels after the output and the input gradient, on every kernel path.
+final class DepthwiseRowEndTests: XCTestCase {
+    func testNothingIsWrittenPastTheLastImage() {
+        forEachKernelPath { path in
+            var rng = SplitMix64(seed: 5)
+            let g = ConvGeometry(kernel: 3, stride: 1, padding: 1), sentinel: Float = 12345, past = 32
+            for (n, c, m, h, w) in [(3, 2, 2, 14, 14), (2, 3, 1, 7, 7), (1, 2, 2, 5, 28), (4, 2, 1, 1, 12), (2, 1, 2, 6, 6)] {
+                let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * m * 9, &rng), gy = randomArray(n * c * m * h * w, &rng)
+                var out = [Float](repeating: sentinel, count: n * c * m * h * w + past)
+                depthwiseForward(&out, x, wt, channels: c, multiplier: m, batch: n, height: h, width: w, geometry: g,
+                                 scratch: Scratch(), threading: Threading(threads: 2))
+                XCTAssertEqual(Array(out.suffix(past)), [Float](repeating: sentinel, count: past), "forward n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                var gx = [Float](repeating: sentinel, count: x.count + past), gw = [Float](repeating: 0, count: wt.count)
+                depthwiseBackward(gradInput: &gx, gradWeight: &gw, gradOutput: gy, input: x, weight: wt, channels: c, multiplier: m,
+                                  batch: n, height: h, width: w, geometry: g, scratch: Scratch(), threading: Threading(threads: 2))
+                XCTAssertEqual(Array(gx.suffix(past)), [Float](repeating: sentinel, count: past), "input gradient n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                XCTAssertFalse(out.prefix(out.count - past).contains(sentinel), "forward left a value unwritten")
+            }
+        }
+    }
+}
+
 /// Global average pooling against a naive mean: planes whose size is not a multiple of the
 /// kernel's eight lanes, enough of them to be split between threads, on every kernel path.
 final class GlobalPoolTests: XCTestCase {
