@@ -274,21 +274,23 @@ for spec in specs {
     r["infer_b256_layer_by_layer_img_s"] = unfused
     r["fused_vs_layer_by_layer"] = fused / unfused
 
+    // Single runs, for the paired measurements below: seconds per call.
+    let x256 = randomImages(256, spec.config.inChannels, spec.side), x1 = randomImages(1, spec.config.inChannels, spec.side)
+    var y = [Float](repeating: 0, count: 256 * spec.config.numClasses)
+    func infer(_ x: [Float], _ batch: Int, repeats: Int) throws -> Double {
+        let t = now()
+        for _ in 0..<repeats {
+            try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
+                try model.infer(xb.baseAddress!, batch: batch, channels: spec.config.inChannels, height: spec.side, width: spec.side,
+                                into: yb.baseAddress!)
+            } }
+        }
+        return (now() - t) / Double(repeats)
+    }
+
     // Scaling: 1 thread vs all cores, in back-to-back pairs. Measured minutes apart, the two
     // sides saw different phases of this shared machine (readings from 1.5x to 2.1x).
     if cores > 1 {
-        let x256 = randomImages(256, spec.config.inChannels, spec.side), x1 = randomImages(1, spec.config.inChannels, spec.side)
-        var y = [Float](repeating: 0, count: 256 * spec.config.numClasses)
-        func infer(_ x: [Float], _ batch: Int, repeats: Int) throws -> Double {
-            let t = now()
-            for _ in 0..<repeats {
-                try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
-                    try model.infer(xb.baseAddress!, batch: batch, channels: spec.config.inChannels, height: spec.side, width: spec.side,
-                                    into: yb.baseAddress!)
-                } }
-            }
-            return (now() - t) / Double(repeats)
-        }
         let inference = try pairedScaling(model, pairs: runs) { try infer(x256, 256, repeats: 1) }
         let latency = try pairedScaling(model, pairs: runs) { try infer(x1, 1, repeats: 32) }
         let training = try pairedScaling(model, pairs: runs) { try trainSeconds(model, batch: 128, side: spec.side, steps: steps, runs: 1, warmup: 0).median }
@@ -302,21 +304,9 @@ for spec in specs {
     }
     if spec.name == "fashionmnist-lru10" {
         // The targets, paired with the peak run by run.
-        let x256 = randomImages(256, spec.config.inChannels, spec.side), x1 = randomImages(1, spec.config.inChannels, spec.side)
-        var y = [Float](repeating: 0, count: 256 * spec.config.numClasses)
-        func gflops(_ x: [Float], _ batch: Int, repeats: Int) throws -> Double {
-            let t = now()
-            for _ in 0..<repeats {
-                try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
-                    try model.infer(xb.baseAddress!, batch: batch, channels: spec.config.inChannels, height: spec.side, width: spec.side,
-                                    into: yb.baseAddress!)
-                } }
-            }
-            return Double(batch * repeats) * flopPerImage / (now() - t) / 1e9
-        }
-        let b256 = try pairedWithPeak(model.threading, pairs: runs) { try gflops(x256, 256, repeats: 1) }
+        let b256 = try pairedWithPeak(model.threading, pairs: runs) { 256 * flopPerImage / (try infer(x256, 256, repeats: 1)) / 1e9 }
         // Latency as a multiple of the peak time is the inverse of the fraction of peak.
-        let b1 = try pairedWithPeak(model.threading, pairs: runs) { try gflops(x1, 1, repeats: 32) }
+        let b1 = try pairedWithPeak(model.threading, pairs: runs) { flopPerImage / (try infer(x1, 1, repeats: 32)) / 1e9 }
         let train = try pairedWithPeak(model.threading, pairs: runs) {
             3 * flopPerImage * 128 / (try trainSeconds(model, batch: 128, side: spec.side, steps: 1, runs: 1, warmup: 0).median) / 1e9
         }
