@@ -63,6 +63,9 @@ final class ReuseBlockTrainingTests: XCTestCase {
         let gx = Array(UnsafeBufferPointer(start: gyb.withUnsafeMutableBufferPointer {
             block.backward($0.baseAddress!, needInputGradient: true, ctx)! }, count: planes * l))
         let gotGradients = store.gradients.array, gotValues = store.values.array
+        // The group schedule computes the depthwise output again in backward instead of keeping it.
+        XCTAssertEqual(block.saved.contains { $0.dwRaw.buffer.count > 0 }, pooled || block.runsWide(ctx),
+                       "raw depthwise output kept \(tag)")
 
         // The composition, on a fresh copy of the parameters.
         store.values.pointer.update(from: initial, count: initial.count)

@@ -18,13 +18,13 @@ extension ReuseBlock {
         var res = UnsafePointer(input)
         for i in 0..<iterations {
             let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
-            let dwRaw = pass.dwRaw.base, pwRaw = pass.pwRaw.base, dwNorm = pass.rows.base, y = pass.y.base
+            let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base, dwNorm = pass.rows.base, y = pass.y.base
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, l = r.depthwise.rowLength
                     let k = r.depthwise.worker(worker)
                     for c in range {
-                        k.forward(r.dwRaw + 2 * c * l, input: r.res + c * l, weight: r.dw + 18 * c, scale: nil, shift: nil)
+                        k.forward(r.dwRaw! + 2 * c * l, input: r.res + c * l, weight: r.dw + 18 * c, scale: nil, shift: nil)
                     }
                 }
                 pooledBatchNormStatistics(dwRaw, bn: pass.dwBN, channels: expansion * planes, rowLength: l, memory: pooled,
@@ -53,7 +53,7 @@ extension ReuseBlock {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
                                              transposed: pwT, ctx)
             let w = pass.wide!, gy = w.gy.base, gPw = w.gPw.base, gDwNorm = w.gDwNorm.base
-            let dwRaw = pass.dwRaw.base, pwRaw = pass.pwRaw.base
+            let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base
             // Per channel: the gradient at the pre-ReLU sum, and the normalised depthwise rows
             // rebuilt; then the pw BatchNorm's gradient from pooled sums.
             ctx.timed(.batchNorm) {
@@ -62,7 +62,7 @@ extension ReuseBlock {
                     for c in range {
                         let at = r.shuffled ? shuffleDestination(c, channels: r.planes) : c
                         rowReLUGradient(w.gy + c * l, r.src + at * l, output: r.mask + at * l, l)
-                        for o in 2 * c ..< 2 * c + 2 { r.dwReplay.row(r.rows + o * l, r.dwRaw + o * l, l, channel: o) }
+                        for o in 2 * c ..< 2 * c + 2 { r.dwReplay.row(r.rows + o * l, r.dwRaw! + o * l, l, channel: o) }
                     }
                 }
                 pooledBatchNormGradientSums(dy: gy, x: pwRaw, bn: pass.pwBN, channels: planes, rowLength: l, memory: pooled,

@@ -15,15 +15,28 @@ extension ReuseBlock {
     // and the second BN while that group's rows (a few MB at stage 1, batch 128) are still in
     // cache, instead of each op streaming the whole stage through memory. Backward likewise.
     //
-    // Kept for backward: the raw depthwise output (BatchNorm's backward needs it), not the
-    // normalised one. That lives in a per-thread buffer only while its group's 1x1 reads it;
-    // backward rebuilds it there with one multiply-add per value for the 1x1 weight gradient.
+    // Neither depthwise output is kept for backward. The raw one lives in the depthwise worker's
+    // rows while its BatchNorm reads it, the normalised one in a per-thread buffer while its
+    // group's 1x1 reads it. Backward computes the raw one again from the iteration's input (kept
+    // anyway, as the residual) into a per-thread buffer, group by group, and rebuilds the
+    // normalised one from it with one multiply-add per value: the same speed as writing both
+    // out and reading them back, at about 40% less training memory (docs/performance.md).
     // The kernels are the layer kernels' per-channel parts (ReuseBlockTrainingTests).
 
     /// The fused depthwise kernels' scratch for this batch and thread count.
     func trainingScratch(_ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         depthwiseBatchNormScratch(depthwiseScratch, multiplier: expansion, batch: shape.batch, height: shape.height,
                                   width: shape.width, threads: ctx.threading.threads)
+    }
+
+    /// Rows of one group's width each thread of the group schedule's backward takes: the
+    /// gradients at the pre-ReLU sum and at the pw output (1 each), the normalised depthwise
+    /// output and then its gradient (2), and the raw depthwise output (2).
+    static let backwardGroupRows = 6
+
+    /// The raw depthwise output of iteration `s` the wide and pooled schedules keep for backward.
+    func keptDepthwise(_ s: IterationState) -> UnsafeMutablePointer<Float> {
+        s.dwRaw.reserve(planes * expansion * shape.rowLength)
     }
 
     /// The BatchNorms of iteration `i` in training.
@@ -53,12 +66,12 @@ extension ReuseBlock {
             let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
             let y = last ? s.y.pointer : s.next.pointer
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
-                let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: Rows(s.dwRaw.pointer), pwRaw: Rows(s.pwRaw.pointer),
+                let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: nil, pwRaw: Rows(s.pwRaw.pointer),
                                             dw: ConstRows(dw), pw: ConstRows(pw), dwBN: dwBNi, pwBN: pwBNi, shuffle: !last,
                                             planes: planes, groupWidth: cin, rows: Rows(rows), timer: timer,
                                             depthwise: depthwisePlanes(scratch, threads: threads))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
-                    let r = args.pointee, res = r.res.base, y = r.y.base, dwRaw = r.dwRaw.base, pwRaw = r.pwRaw.base
+                    let r = args.pointee, res = r.res.base, y = r.y.base, pwRaw = r.pwRaw.base
                     let dw = r.dw.base, pw = r.pw.base, dwBN = r.dwBN, pwBN = r.pwBN, shuffle = r.shuffle, planes = r.planes
                     let cin = r.groupWidth, l = r.depthwise.rowLength, rows = r.rows.base, timer = r.timer
                     let k = r.depthwise.worker(worker)
@@ -67,7 +80,7 @@ extension ReuseBlock {
                     let c0 = g * cin
                     for j in 0..<cin {       // depthwise + BN of the group's input channels
                         let c = c0 + j
-                        k.forwardBatchNorm(dwNorm + 2 * j * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
+                        k.forwardBatchNorm(dwNorm + 2 * j * l, raw: k.rows, input: res + c * l, weight: dw + 18 * c,
                                            bn: dwBN, firstOutput: 2 * c)
                     }
                     t = timer.lap(0, worker: worker, since: t)
@@ -94,7 +107,7 @@ extension ReuseBlock {
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight), pwT = transposedPointwise()
         // Each thread's rows for one group (a region has at most one thread per group).
-        let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
+        let rows = groupRows.reserve(regionWidth(ctx) * Self.backwardGroupRows * cin * l)
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i], last = i == iterations - 1
@@ -102,30 +115,36 @@ extension ReuseBlock {
             let gin: UnsafeMutablePointer<Float>? = i > 0 || needInputGradient ? into : nil
             ctx.timedRegion(workers: regionWidth(ctx), scratch: regionTimes) { timer in
                 let pass = BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
-                                             dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
+                                             dwRaw: nil, pwRaw: ConstRows(s.pwRaw.pointer),
                                              dw: ConstRows(dw), pw: ConstRows(pw), pwT: pwT.map(ConstRows.init),
                                              dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad), pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
                                              groupWidth: cin, rows: Rows(rows), timer: timer,
                                              depthwise: depthwisePlanes(scratch, threads: threads))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
                     let r = args.pointee, src = r.src.base, mask = r.mask.base, res = r.res.base, gin = r.gin?.base
-                    let dwRaw = r.dwRaw.base, pwRaw = r.pwRaw.base, dw = r.dw.base, pw = r.pw.base, pwT = r.pwT?.base
+                    let pwRaw = r.pwRaw.base, dw = r.dw.base, pw = r.pw.base, pwT = r.pwT?.base
                     let dwGrad = r.dwGrad.base, pwGrad = r.pwGrad.base, pwBN = r.pwBN, dwBN = r.dwBN, dwReplay = r.dwReplay
                     let shuffled = r.shuffled, planes = r.planes, cin = r.groupWidth, l = r.depthwise.rowLength
                     let rows = r.rows.base, timer = r.timer
                     let k = r.depthwise.worker(worker)
                     // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
-                    // residual's), at the pw output, and the normalised depthwise output, which the
-                    // gradient at it then replaces.
-                    let gy = rows + worker * 4 * cin * l, gPw = gy + cin * l, dwNorm = gPw + cin * l, gDwNorm = dwNorm
+                    // residual's), at the pw output, the normalised depthwise output, which the
+                    // gradient at it then replaces, and the raw depthwise output, computed again.
+                    let gy = rows + worker * ReuseBlock.backwardGroupRows * cin * l, gPw = gy + cin * l, dwNorm = gPw + cin * l
+                    let gDwNorm = dwNorm, dwRaw = dwNorm + 2 * cin * l
                     var t = timer.start()
                     let c0 = g * cin
+                    for j in 0..<cin {
+                        let c = c0 + j
+                        k.forward(dwRaw + 2 * j * l, input: res + c * l, weight: dw + 18 * c, scale: nil, shift: nil)
+                    }
+                    t = timer.lap(0, worker: worker, since: t)
                     for j in 0..<cin {
                         let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
                         rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
                         pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
                     }
-                    for o in 0 ..< 2 * cin { dwReplay.row(dwNorm + o * l, dwRaw + (2 * c0 + o) * l, l, channel: 2 * c0 + o) }
+                    for o in 0 ..< 2 * cin { dwReplay.row(dwNorm + o * l, dwRaw + o * l, l, channel: 2 * c0 + o) }
                     t = timer.lap(2, worker: worker, since: t)
                     // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
                     groupPointwiseWeightGradient(m: cin, k: 2 * cin, n: l, gPw, lda: l, dwNorm, ldb: l, pwGrad + c0 * 2 * cin)
@@ -135,7 +154,7 @@ extension ReuseBlock {
                     for j in 0..<cin {
                         let c = c0 + j
                         k.backwardBatchNorm(gradInput: gin.map { $0 + c * l }, gradWeight: dwGrad + 18 * c, bn: dwBN,
-                                            gradOutput: gDwNorm + 2 * j * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
+                                            gradOutput: gDwNorm + 2 * j * l, raw: dwRaw + 2 * j * l, input: res + c * l, weight: dw + 18 * c,
                                             addTo: gy + j * l, firstOutput: 2 * c)
                     }
                     _ = timer.lap(0, worker: worker, since: t)
@@ -194,7 +213,7 @@ extension ReuseBlock {
             let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
-                    let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw.base, dwNorm = r.rows.base, dw = r.dw.base, dwBN = r.dwBN
+                    let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw!.base, dwNorm = r.rows.base, dw = r.dw.base, dwBN = r.dwBN
                     let l = r.depthwise.rowLength
                     let k = r.depthwise.worker(worker)
                     for c in range {
@@ -230,7 +249,7 @@ extension ReuseBlock {
             // normalised depthwise rows of input channel c rebuilt.
             ctx.timed(.batchNorm) {
                 ctx.threading.parallelFor(planes, pass) { args, range in
-                    let r = args.pointee, w = r.wide!, src = r.src.base, mask = r.mask.base, pwRaw = r.pwRaw.base, dwRaw = r.dwRaw.base
+                    let r = args.pointee, w = r.wide!, src = r.src.base, mask = r.mask.base, pwRaw = r.pwRaw.base, dwRaw = r.dwRaw!.base
                     let gy = w.gy.base, gPw = w.gPw.base, dwNorm = r.rows.base, pwBN = r.pwBN, dwReplay = r.dwReplay
                     let shuffled = r.shuffled, planes = r.planes, l = r.depthwise.rowLength
                     for c in range {
@@ -246,7 +265,7 @@ extension ReuseBlock {
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, w = r.wide!, gin = r.gin?.base, dwGrad = r.dwGrad.base, dwBN = r.dwBN
-                    let gDwNorm = w.gDwNorm.base, dwRaw = r.dwRaw.base, res = r.res.base, dw = r.dw.base, gy = w.gy.base
+                    let gDwNorm = w.gDwNorm.base, dwRaw = r.dwRaw!.base, res = r.res.base, dw = r.dw.base, gy = w.gy.base
                     let l = r.depthwise.rowLength
                     let k = r.depthwise.worker(worker)
                     for c in range {
@@ -269,7 +288,7 @@ extension ReuseBlock {
                               scratch: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> ForwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
-        return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(s.dwRaw.pointer),
+        return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(keptDepthwise(s)),
                                 pwRaw: Rows(s.pwRaw.pointer), dw: ConstRows(weights.dw), pw: ConstRows(weights.pw),
                                 dwBN: dwBNi, pwBN: pwBNi, shuffle: !last, planes: planes, groupWidth: groupWidth,
                                 rows: Rows(wideRows().dwNorm), timer: RegionTimer(slots: nil),
@@ -285,7 +304,7 @@ extension ReuseBlock {
         let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
         let (dwNorm, gDwNorm, gy, gPw) = wideRows()
         return BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
-                                 dwRaw: ConstRows(s.dwRaw.pointer), pwRaw: ConstRows(s.pwRaw.pointer),
+                                 dwRaw: ConstRows(keptDepthwise(s)), pwRaw: ConstRows(s.pwRaw.pointer),
                                  dw: ConstRows(store.pointer(dwWeight)), pw: ConstRows(store.pointer(pwWeight)),
                                  pwT: transposed.map(ConstRows.init), dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
                                  pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
@@ -353,7 +372,8 @@ extension ReuseBlock {
 
 /// One training iteration forward.
 struct ForwardIteration: Sendable {
-    let res: ConstRows, y: Rows, dwRaw: Rows, pwRaw: Rows, dw: ConstRows, pw: ConstRows
+    /// The raw depthwise output, kept for backward by the wide and pooled schedules only.
+    let res: ConstRows, y: Rows, dwRaw: Rows?, pwRaw: Rows, dw: ConstRows, pw: ConstRows
     let dwBN: BatchNormTraining, pwBN: BatchNormTraining
     let shuffle: Bool, planes: Int, groupWidth: Int
     /// Per-thread group rows (group schedule) or the shared normalised depthwise rows (wide).
@@ -366,7 +386,7 @@ struct ForwardIteration: Sendable {
 /// One training iteration backward.
 struct BackwardIteration: Sendable {
     let src: ConstRows, mask: ConstRows, res: ConstRows, gin: Rows?
-    let dwRaw: ConstRows, pwRaw: ConstRows, dw: ConstRows, pw: ConstRows
+    let dwRaw: ConstRows?, pwRaw: ConstRows, dw: ConstRows, pw: ConstRows
     /// Each group's 1x1 weights transposed, when the groups are narrow enough for ``groupGemm``.
     let pwT: ConstRows?
     let dwGrad: Rows, pwGrad: Rows

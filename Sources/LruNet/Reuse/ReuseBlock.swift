@@ -88,13 +88,18 @@ package final class ReuseBlock: Layer {
     /// Per-worker op times inside the training regions, while profiling.
     let regionTimes: UnsafeMutablePointer<UInt64>
 
-    /// Activations and batch statistics of one iteration, kept for backward. The normalised
-    /// depthwise output is not kept: backward rebuilds it from `dwRaw` and the statistics.
+    /// Activations and batch statistics of one iteration, kept for backward. The depthwise
+    /// output is not kept by the group schedule: backward computes it again from the iteration's
+    /// input, a group at a time while that group's rows are in cache, which costs less than
+    /// writing it out and reading it back (docs/performance.md). The wide and pooled schedules
+    /// keep the raw one in `dwRaw`. The normalised one is rebuilt from the raw one and the statistics.
     struct IterationState {
         /// The iteration's output after ReLU: `next` is it shuffled (all but the last iteration),
         /// `y` unshuffled (the last only). Backward reads the ReLU mask from whichever exists.
-        let dwRaw, pwRaw, y, next: FloatBuffer
+        let pwRaw, y, next: FloatBuffer
         let dwMean, dwInvStd, pwMean, pwInvStd: FloatBuffer
+        /// The raw depthwise output, reserved only when the wide or pooled schedule runs.
+        let dwRaw: Scratch
     }
 
     /// - Parameters:
@@ -155,14 +160,13 @@ package final class ReuseBlock: Layer {
             dwOut = FloatBuffer(count: 0); pwOut = dwOut; carry = dwOut; spare = dwOut
             tile = nil; tileScratch = dwOut; tileMasks = dwOut
             saved = (0..<iterations).map { i in
-                IterationState(dwRaw: FloatBuffer(count: wide * l),
-                               pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: i == iterations - 1 ? planes * l : 0),
+                IterationState(pwRaw: FloatBuffer(count: planes * l), y: FloatBuffer(count: i == iterations - 1 ? planes * l : 0),
                                next: FloatBuffer(count: i == iterations - 1 ? 0 : planes * l),
                                dwMean: FloatBuffer(count: wide), dwInvStd: FloatBuffer(count: wide),
-                               pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes))
+                               pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes), dwRaw: Scratch())
             }
             gradient.reset(count: 2 * planes * l)
-            _ = groupRows.reserve(min(participants, Self.pointwiseGroups) * 4 * groupWidth * l)
+            _ = groupRows.reserve(min(participants, Self.pointwiseGroups) * Self.backwardGroupRows * groupWidth * l)
         } else {
             saved = []
             gradient.reset(count: 0)
