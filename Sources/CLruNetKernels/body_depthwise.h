@@ -736,14 +736,25 @@ static inline __attribute__((always_inline)) void FN(transpose8)(v8 r[8]) {
 static inline __attribute__((always_inline)) void FN(lanes_fill)(float *t, const float *src, long lane_stride, long n,
                                                                    long h, long w) {
     long hw = h * w, pw = w + 2, p = 0;
+    // Pixel p goes to row p / w + 1, column p % w + 1: stepped along, since a division per
+    // pixel cost as much as the transposes.
+    float *at = t + (pw + 1) * 8;
+    long x = 0;
     for (; p + 8 <= hw; p += 8) {
         v8 r[8];
         for (int i = 0; i < 8; i++) r[i] = i < n ? ld8(src + i * lane_stride + p) : (v8)0;
         FN(transpose8)(r);
-        for (int j = 0; j < 8; j++) st8(t + (((p + j) / w + 1) * pw + (p + j) % w + 1) * 8, r[j]);
+        for (int j = 0; j < 8; j++) {
+            st8(at, r[j]);
+            at += 8;
+            if (++x == w) { x = 0; at += 16; }     // over the right border and the next row's left one
+        }
     }
-    for (; p < hw; p++)
-        for (int i = 0; i < 8; i++) t[((p / w + 1) * pw + p % w + 1) * 8 + i] = i < n ? src[i * lane_stride + p] : 0.0f;
+    for (; p < hw; p++) {
+        for (int i = 0; i < 8; i++) at[i] = i < n ? src[i * lane_stride + p] : 0.0f;
+        at += 8;
+        if (++x == w) { x = 0; at += 16; }
+    }
 }
 
 /// The `count` eight-lane pixels `o` back to planes: lane i (i < n) to dst + i * lane_stride.
