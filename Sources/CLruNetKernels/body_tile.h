@@ -264,7 +264,9 @@ static void FN(gemm_epilogue_run)(const float *w, long k, const float *b, long l
 #if LRU_VW == 16
     enum { R = 8, NV = 3 };
 #elif LRU_VW == 8
-    enum { R = 4, NV = 3 };
+    // 2 rows x 4 vectors: 8 accumulators (two per FMA pipe's latency), 4 B vectors and a
+    // broadcast; two broadcasts per 8 multiply-adds, where 4 x 3 needs four per 12.
+    enum { R = 2, NV = 4 };
 #else
     enum { R = 2, NV = 6 };
 #endif
@@ -274,6 +276,11 @@ static void FN(gemm_epilogue_run)(const float *w, long k, const float *b, long l
         for (; col + NV * VW <= vec_end; col += NV * VW) {
             FN(pack_panel)(p, b + col, ldb, k, NV * VW);
             FN(pw_panel)(R, NV, &e, p, w, k, rows, col);
+        }
+        if (NV > 2 && col + 2 * VW <= vec_end) {      // two vectors left or more: twice the chains of one
+            FN(pack_panel)(p, b + col, ldb, k, 2 * VW);
+            FN(pw_panel)(R, 2, &e, p, w, k, rows, col);
+            col += 2 * VW;
         }
         for (; col + VW <= vec_end; col += VW) {
             FN(pack_panel)(p, b + col, ldb, k, VW);
