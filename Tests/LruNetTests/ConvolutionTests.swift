@@ -49,6 +49,10 @@ final class ConvolutionTests: XCTestCase {
                 // Stride 2: chunks of images with a short last one, odd and even sides, rows split by vectors.
                 (40, 2, 1, 28, 28, 3, 2, 1), (3, 2, 2, 7, 7, 3, 2, 1), (2, 3, 1, 1, 1, 3, 2, 1), (2, 2, 1, 2, 3, 3, 2, 1),
                 (5, 1, 2, 33, 17, 3, 2, 1), (1, 4, 1, 4, 4, 3, 2, 1), (9, 3, 1, 14, 14, 3, 2, 1),
+                // Even widths from 16 on 8 lanes: rows deinterleaved in registers (odd heights, a one-lane
+                // last strip, a full last strip, one row, a single image).
+                (3, 2, 2, 17, 20, 3, 2, 1), (2, 3, 1, 15, 30, 3, 2, 1), (6, 1, 1, 1, 18, 3, 2, 1), (2, 2, 1, 5, 16, 3, 2, 1),
+                (1, 5, 1, 28, 28, 3, 2, 1),
                 // A one-channel stride-2 stem: the images split between the threads.
                 (5, 1, 3, 9, 8, 3, 2, 1), (4, 1, 16, 28, 28, 3, 2, 1),
                 // Small planes: eight images to the lanes, the rest by the polyphase sweep.
