@@ -194,8 +194,8 @@ final class DepthwiseBackwardTests: XCTestCase {
     }
 }
 
-/// The rolling 3x3 kernels store whole vectors that run past a row; the last one of a batch row
-/// stops at the row's end (in training another worker may own what follows). Checked with
+/// The rolling 3x3 kernels (stride 1 and 2) store whole vectors that run past a row; the last one
+/// of a batch row stops at the row's end (another worker may own what follows). Checked with
 /// sentinels after the output and the input gradient, on every kernel path.
 final class DepthwiseRowEndTests: XCTestCase {
     func testNothingIsWrittenPastTheLastImage() {
@@ -213,6 +213,17 @@ final class DepthwiseRowEndTests: XCTestCase {
                                   batch: n, height: h, width: w, geometry: g, scratch: Scratch(), threading: Threading(threads: 2))
                 XCTAssertEqual(Array(gx.suffix(past)), [Float](repeating: sentinel, count: past), "input gradient n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
                 XCTAssertFalse(out.prefix(out.count - past).contains(sentinel), "forward left a value unwritten")
+            }
+            // Stride 2: the rows kernel (even widths from 16) stores whole strips that run past a row too.
+            let g2 = ConvGeometry(kernel: 3, stride: 2, padding: 1)
+            for (n, c, m, h, w) in [(3, 2, 1, 28, 28), (2, 1, 2, 5, 18), (1, 3, 1, 7, 20)] {
+                let x = randomArray(n * c * h * w, &rng), wt = randomArray(c * m * 9, &rng)
+                let count = n * c * m * g2.outputHeight(h) * g2.outputWidth(w)
+                var out = [Float](repeating: sentinel, count: count + past)
+                depthwiseForward(&out, x, wt, channels: c, multiplier: m, batch: n, height: h, width: w, geometry: g2,
+                                 scratch: Scratch(), threading: Threading(threads: 2))
+                XCTAssertEqual(Array(out.suffix(past)), [Float](repeating: sentinel, count: past), "stride 2 n\(n) c\(c) m\(m) \(h)x\(w) \(path)")
+                XCTAssertFalse(out.prefix(count).contains(sentinel), "stride 2 left a value unwritten")
             }
         }
     }

@@ -88,11 +88,11 @@ package final class ReuseBlock: Layer {
     /// Per-worker op times inside the training regions, while profiling.
     let regionTimes: UnsafeMutablePointer<UInt64>
 
-    /// Activations and batch statistics of one iteration, kept for backward. The depthwise
-    /// output is not kept by the group schedule: backward computes it again from the iteration's
-    /// input, a group at a time while that group's rows are in cache, which costs less than
-    /// writing it out and reading it back (docs/performance.md). The wide and pooled schedules
-    /// keep the raw one in `dwRaw`. The normalised one is rebuilt from the raw one and the statistics.
+    /// Activations and batch statistics of one iteration, kept for backward. The group schedule
+    /// keeps no depthwise output: backward computes it again from the iteration's input, a group
+    /// at a time while the group's rows are in cache, at about the cost of writing it out and
+    /// reading it back and for half the kept memory (docs/performance.md). The wide and pooled
+    /// schedules keep the raw one in `dwRaw`. The normalised one is rebuilt from the raw one.
     struct IterationState {
         /// The iteration's output after ReLU: `next` is it shuffled (all but the last iteration),
         /// `y` unshuffled (the last only). Backward reads the ReLU mask from whichever exists.
