@@ -15,7 +15,7 @@ PRETRAINED   ?= $(if $(AUTHORS),.build/pretrained,$(or $(LRUNET_PRETRAINED),../s
 APT_PACKAGES := libopenblas-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin
 BASELINE     := Benchmarks/perf-baseline.json
 
-.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare bench-ort bench-ab compare docs train sweep study clean
+.PHONY: all build build-mpi example deps demo test test-unit test-cli test-examples test-faults test-perf test-fuzz test-mpi test-asan test-tsan fuzz fuzz-build fuzz-merge bench bench-baseline bench-compare bench-ort bench-torch bench-ab compare docs train sweep study clean
 
 all: build
 
@@ -113,13 +113,15 @@ COMPARE_VENV  := .build/compare-venv
 COMPARE_PY    := $(COMPARE_VENV)/bin/python
 COMPARE_CKPTS := fashionmnist-lru10-09346 fashionmnist-mobilenet-025x-09063 fashionmnist-mobilenetv2-025x-09343 \
                  fashionmnist-shufflenet-05x-09411 fashionmnist-shufflenetv2-025x-09342
+# PyTorch's CPU wheel (PyPI's pulls GBs of CUDA libraries), its dependencies from PyPI.
+INSTALL_TORCH = $(COMPARE_PY) -c "import torch" 2>/dev/null || { $(COMPARE_VENV)/bin/pip install -q --retries 1 --no-deps torch \
+	  --index-url https://download.pytorch.org/whl/cpu && $(COMPARE_VENV)/bin/pip install -q filelock typing-extensions sympy \
+	  networkx jinja2 fsspec; }
 bench-compare: build
 	@[ -x $(COMPARE_PY) ] || python3 -m venv $(COMPARE_VENV) || { echo "bench-compare: skipped: no Python venv"; exit 0; }; \
 	$(COMPARE_PY) -c "import onnxruntime, onnx, numpy" 2>/dev/null || $(COMPARE_VENV)/bin/pip install -q onnxruntime onnx numpy \
 	  || echo "bench-compare: ONNX Runtime could not be installed from PyPI; skipping it"; \
-	$(COMPARE_PY) -c "import torch" 2>/dev/null || { $(COMPARE_VENV)/bin/pip install -q --retries 1 --no-deps torch \
-	  --index-url https://download.pytorch.org/whl/cpu && $(COMPARE_VENV)/bin/pip install -q filelock typing-extensions sympy \
-	  networkx jinja2 fsspec; } || echo "bench-compare: PyTorch (CPU wheel) could not be installed; skipping it"; \
+	$(INSTALL_TORCH) || echo "bench-compare: PyTorch (CPU wheel) could not be installed; skipping it"; \
 	$(COMPARE_PY) -c "import numpy" 2>/dev/null || { echo "bench-compare: skipped: numpy unavailable"; exit 0; }; \
 	for ckpt in $(COMPARE_CKPTS); do \
 	  w=$(PRETRAINED)/$$ckpt.safetensors; [ -f $$w ] || { echo "bench-compare: no $$w"; continue; }; \
@@ -137,6 +139,15 @@ bench-ort: build
 	  || { echo "bench-ort: skipped: ONNX Runtime could not be installed from PyPI"; exit 0; }; \
 	$(COMPARE_PY) Benchmarks/compare/interleaved.py --lrunet $(BIN)/lrunet --threads $$(nproc) --rounds $(ROUNDS) \
 	  --weights $(COMPARE_CKPTS:%=$(PRETRAINED)/%.safetensors)
+
+# The same pairing for a training step at batch 128 against eager PyTorch, on the four baselines.
+bench-torch: build
+	@[ -x $(COMPARE_PY) ] || python3 -m venv $(COMPARE_VENV) || { echo "bench-torch: skipped: no Python venv"; exit 0; }; \
+	$(COMPARE_PY) -c "import numpy" 2>/dev/null || $(COMPARE_VENV)/bin/pip install -q numpy \
+	  || { echo "bench-torch: skipped: numpy could not be installed from PyPI"; exit 0; }; \
+	$(INSTALL_TORCH) || { echo "bench-torch: skipped: PyTorch (CPU wheel) could not be installed"; exit 0; }; \
+	$(COMPARE_PY) Benchmarks/compare/interleaved.py --train --lrunet $(BIN)/lrunet --threads $$(nproc) --rounds $(ROUNDS) \
+	  --weights $(filter-out %lru10-09346.safetensors,$(COMPARE_CKPTS:%=$(PRETRAINED)/%.safetensors))
 
 # Same-run speed against an earlier commit: its lrunet, built from this clone's history, and
 # this one alternate on the five Fashion-MNIST checkpoints (inference at 1, 64, 256; a training
