@@ -109,7 +109,7 @@ static void FN(bn_train_row)(const lru_bn_train *bn, float *out, const float *x,
     bn->saved_invstd[c] = invstd;
     float scale, shift;
     FN(bn_affine)(bn->gamma[c], bn->beta[c], mean, invstd, &scale, &shift);
-    FN(row_affine)(out, x, n, scale, shift, residual, act);
+    if (out) FN(row_affine)(out, x, n, scale, shift, residual, act);
     float unbiased = n > 1 ? sq / (float)(n - 1) : variance;
     bn->running_mean[c] = (1 - bn->momentum) * bn->running_mean[c] + bn->momentum * mean;
     bn->running_var[c] = (1 - bn->momentum) * bn->running_var[c] + bn->momentum * unbiased;

@@ -27,6 +27,9 @@ package enum ActivationKind: Int32, Sendable {
     lru_row_relu_grad(g, x, mask, n)
 }
 
+/// The sum of a row's `n` values.
+@inline(__always) func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float { lru_row_sum(x, n) }
+
 /// out = a + b (out may be a).
 @inline(__always) func rowAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
     lru_row_add(out, a, b, n)
@@ -78,6 +81,18 @@ extension lru_bn_train {
                     residual: UnsafePointer<Float>? = nil, activation: ActivationKind = .none) {
         withUnsafePointer(to: self) { lru_bn_train_row($0, out, x, n, c, residual, activation.rawValue) }
     }
+
+    /// Channel `c`'s batch statistics from its row `x`, saved and folded into the running ones,
+    /// without normalising the row (a consumer folds ``replay``'s affine form into its weights).
+    @inline(__always)
+    func statisticsRow(_ x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
+        withUnsafePointer(to: self) { lru_bn_train_row($0, nil, x, n, c, nil, ActivationKind.none.rawValue) }
+    }
+
+    /// The normalisation from the statistics saved so far.
+    var replay: BatchNormReplay {
+        BatchNormReplay(gamma: gamma, beta: beta, savedMean: saved_mean, savedInvStd: saved_invstd)
+    }
 }
 
 /// Training-mode BatchNorm applied again from the statistics the forward pass saved: the reused
@@ -92,6 +107,18 @@ extension lru_bn_replay {
     @inline(__always)
     func row(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
         withUnsafePointer(to: self) { lru_bn_replay_row($0, out, x, n, c) }
+    }
+
+    /// Channels `first ..< first + count` as `scale * x + shift`, the multiply-add of ``row``,
+    /// for a consumer that folds the normalisation into its weights. (Folded, a channel whose
+    /// mean is far out against its spread loses float precision as the unfolded form does:
+    /// `scale * x` and `shift` cancel.)
+    func affine(first: Int, count: Int, scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>) {
+        for q in 0..<count {
+            let c = first + q, s = gamma[c] * saved_invstd[c]
+            scale[q] = s
+            shift[q] = beta[c] - saved_mean[c] * s
+        }
     }
 }
 

@@ -15,13 +15,14 @@ extension ReuseBlock {
     // and the second BN while that group's rows (a few MB at stage 1, batch 128) are still in
     // cache, instead of each op streaming the whole stage through memory. Backward likewise.
     //
-    // Neither depthwise output is kept for backward. The raw one lives in the depthwise worker's
-    // rows while its BatchNorm reads it, the normalised one in a per-thread buffer while its
-    // group's 1x1 reads it. Backward computes the raw one again from the iteration's input (kept
-    // anyway, as the residual) into a per-thread buffer, group by group, and rebuilds the
-    // normalised one from it with one multiply-add per value: the same speed as writing both
-    // out and reading them back, at about 40% less training memory (docs/performance.md).
-    // The kernels are the layer kernels' per-channel parts (ReuseBlockTrainingTests).
+    // Neither depthwise output is kept for backward, and the normalised one is never written:
+    // the raw one lives in a per-thread buffer while its BatchNorm takes the statistics and the
+    // group's 1x1 reads it, with that BatchNorm folded into the 1x1 weights (GroupGemm.swift).
+    // Backward computes the raw one again from the iteration's input (kept anyway, as the
+    // residual) into a per-thread buffer, group by group, and its weight gradient reads it
+    // folded the same way: the same speed as keeping it, at about 40% less training memory
+    // (docs/performance.md). The kernels are the layer kernels' per-channel parts
+    // (ReuseBlockTrainingTests).
 
     /// The fused depthwise kernels' scratch for this batch and thread count.
     func trainingScratch(_ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -30,9 +31,17 @@ extension ReuseBlock {
     }
 
     /// Rows of one group's width each thread of the group schedule's backward takes: the
-    /// gradients at the pre-ReLU sum and at the pw output (1 each), the normalised depthwise
-    /// output and then its gradient (2), and the raw depthwise output (2).
+    /// gradients at the pre-ReLU sum and at the pw output (1 each), the gradient at the
+    /// normalised depthwise output (2), and the raw depthwise output (2).
     static let backwardGroupRows = 6
+
+    /// The group schedule's per-thread buffers for `workers` threads: `rowsPerThread` channel
+    /// rows each, then each thread's ``FoldedPointwiseScratch``.
+    func groupSchedule(workers: Int, rowsPerThread: Int) -> (rows: UnsafeMutablePointer<Float>, fold: UnsafeMutablePointer<Float>) {
+        let perThread = rowsPerThread * shape.rowLength
+        let rows = groupRows.reserve(workers * (perThread + FoldedPointwiseScratch.count(cin: groupWidth)))
+        return (rows, rows + workers * perThread)
+    }
 
     /// The raw depthwise output of iteration `s` the wide and pooled schedules keep for backward.
     func keptDepthwise(_ s: IterationState) -> UnsafeMutablePointer<Float> {
@@ -59,7 +68,8 @@ extension ReuseBlock {
         let scratch = trainingScratch(ctx)
         let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
         blockInput = input
-        let rows = groupRows.reserve(regionWidth(ctx) * 4 * cin * l)
+        // Per thread: a group's raw depthwise rows and a spare one.
+        let (rows, fold) = groupSchedule(workers: regionWidth(ctx), rowsPerThread: 2 * cin + 1)
         var res = UnsafePointer(input)
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
@@ -69,22 +79,26 @@ extension ReuseBlock {
                 let pass = ForwardIteration(res: ConstRows(res), y: Rows(y), dwRaw: nil, pwRaw: Rows(s.pwRaw.pointer),
                                             dw: ConstRows(dw), pw: ConstRows(pw), dwBN: dwBNi, pwBN: pwBNi, shuffle: !last,
                                             planes: planes, groupWidth: cin, rows: Rows(rows), timer: timer,
-                                            depthwise: depthwisePlanes(scratch, threads: threads))
+                                            depthwise: depthwisePlanes(scratch, threads: threads), fold: Rows(fold))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
                     let r = args.pointee, res = r.res.base, y = r.y.base, pwRaw = r.pwRaw.base
                     let dw = r.dw.base, pw = r.pw.base, dwBN = r.dwBN, pwBN = r.pwBN, shuffle = r.shuffle, planes = r.planes
                     let cin = r.groupWidth, l = r.depthwise.rowLength, rows = r.rows.base, timer = r.timer
                     let k = r.depthwise.worker(worker)
-                    let dwNorm = rows + worker * 4 * cin * l     // this group's normalised depthwise rows
+                    // This group's raw depthwise rows (and a spare one), and the folded 1x1's scratch.
+                    let dwRaw = rows + worker * (2 * cin + 1) * l
+                    let fold = FoldedPointwiseScratch(r.fold!.base + worker * FoldedPointwiseScratch.count(cin: cin), cin: cin)
                     var t = timer.start()
                     let c0 = g * cin
-                    for j in 0..<cin {       // depthwise + BN of the group's input channels
+                    for j in 0..<cin {       // depthwise + BN statistics of the group's input channels
                         let c = c0 + j
-                        k.forwardBatchNorm(dwNorm + 2 * j * l, raw: k.rows, input: res + c * l, weight: dw + 18 * c,
-                                           bn: dwBN, firstOutput: 2 * c)
+                        k.forward(dwRaw + 2 * j * l, input: res + c * l, weight: dw + 18 * c, scale: nil, shift: nil)
+                        for m in 0..<2 { dwBN.statisticsRow(dwRaw + (2 * j + m) * l, l, channel: 2 * c + m) }
                     }
                     t = timer.lap(0, worker: worker, since: t)
-                    groupPointwise(rows: cin, k: 2 * cin, pw + c0 * 2 * cin, dwNorm, ldb: l, columns: 0..<l, pwRaw + c0 * l, ldc: l)
+                    dwBN.replay.affine(first: 2 * c0, count: 2 * cin, scale: fold.scale, shift: fold.shift)
+                    groupPointwiseFolded(cin: cin, pw + c0 * 2 * cin, dwRaw, ldb: l, columns: 0..<l, pwRaw + c0 * l, ldc: l,
+                                         scratch: fold)
                     t = timer.lap(1, worker: worker, since: t)
                     for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
@@ -107,7 +121,7 @@ extension ReuseBlock {
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight), pwT = transposedPointwise()
         // Each thread's rows for one group (a region has at most one thread per group).
-        let rows = groupRows.reserve(regionWidth(ctx) * Self.backwardGroupRows * cin * l)
+        let (rows, fold) = groupSchedule(workers: regionWidth(ctx), rowsPerThread: Self.backwardGroupRows * cin)
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let s = saved[i], last = i == iterations - 1
@@ -119,7 +133,7 @@ extension ReuseBlock {
                                              dw: ConstRows(dw), pw: ConstRows(pw), pwT: pwT.map(ConstRows.init),
                                              dwGrad: Rows(dwGrad), pwGrad: Rows(pwGrad), pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
                                              groupWidth: cin, rows: Rows(rows), timer: timer,
-                                             depthwise: depthwisePlanes(scratch, threads: threads))
+                                             depthwise: depthwisePlanes(scratch, threads: threads), fold: Rows(fold))
                 ctx.threading.parallelItems(Self.pointwiseGroups, counter: groupCounter, pass) { args, worker, g in
                     let r = args.pointee, src = r.src.base, mask = r.mask.base, res = r.res.base, gin = r.gin?.base
                     let pwRaw = r.pwRaw.base, dw = r.dw.base, pw = r.pw.base, pwT = r.pwT?.base
@@ -128,10 +142,11 @@ extension ReuseBlock {
                     let rows = r.rows.base, timer = r.timer
                     let k = r.depthwise.worker(worker)
                     // This thread's rows for one group: the gradient at the pre-ReLU sum (also the
-                    // residual's), at the pw output, the normalised depthwise output, which the
-                    // gradient at it then replaces, and the raw depthwise output, computed again.
-                    let gy = rows + worker * ReuseBlock.backwardGroupRows * cin * l, gPw = gy + cin * l, dwNorm = gPw + cin * l
-                    let gDwNorm = dwNorm, dwRaw = dwNorm + 2 * cin * l
+                    // residual's), at the pw output, at the normalised depthwise output, and the raw
+                    // depthwise output, computed again; then the folded weight gradient's scratch.
+                    let gy = rows + worker * ReuseBlock.backwardGroupRows * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
+                    let dwRaw = gDwNorm + 2 * cin * l
+                    let fold = FoldedPointwiseScratch(r.fold!.base + worker * FoldedPointwiseScratch.count(cin: cin), cin: cin)
                     var t = timer.start()
                     let c0 = g * cin
                     for j in 0..<cin {
@@ -143,11 +158,12 @@ extension ReuseBlock {
                         let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
                         rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
                         pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
+                        fold.sums[j] = rowSum(gPw + j * l, l)
                     }
-                    for o in 0 ..< 2 * cin { dwReplay.row(dwNorm + o * l, dwRaw + o * l, l, channel: 2 * c0 + o) }
+                    dwReplay.affine(first: 2 * c0, count: 2 * cin, scale: fold.scale, shift: fold.shift)
                     t = timer.lap(2, worker: worker, since: t)
-                    // dW_g += dPw_g x dwNorm_g^T;  dDwNorm_g = W_g^T x dPw_g
-                    groupPointwiseWeightGradient(m: cin, k: 2 * cin, n: l, gPw, lda: l, dwNorm, ldb: l, pwGrad + c0 * 2 * cin)
+                    // dW_g += dPw_g x dwNorm_g^T (from the raw rows);  dDwNorm_g = W_g^T x dPw_g
+                    groupPointwiseWeightGradientFolded(cin: cin, n: l, gPw, lda: l, dwRaw, ldb: l, pwGrad + c0 * 2 * cin, scratch: fold)
                     groupPointwiseInputGradient(cin: cin, pw + c0 * 2 * cin, transposed: pwT.map { $0 + c0 * 2 * cin }, gPw, ldg: l,
                                                 columns: 0..<l, gDwNorm, ldo: l)
                     t = timer.lap(1, worker: worker, since: t)
@@ -380,6 +396,8 @@ struct ForwardIteration: Sendable {
     let rows: Rows
     let timer: RegionTimer
     let depthwise: DepthwisePlanes
+    /// The group schedule's per-thread scratch for the folded 1x1.
+    var fold: Rows? = nil
     var columnBlocks = 1
 }
 
@@ -396,6 +414,8 @@ struct BackwardIteration: Sendable {
     let rows: Rows
     let timer: RegionTimer
     let depthwise: DepthwisePlanes
+    /// The group schedule's per-thread scratch for the folded weight gradient.
+    var fold: Rows? = nil
     /// The wide schedule's other shared rows.
     var wide: WideRows? = nil
 }

@@ -166,7 +166,7 @@ package final class ReuseBlock: Layer {
                                pwMean: FloatBuffer(count: planes), pwInvStd: FloatBuffer(count: planes), dwRaw: Scratch())
             }
             gradient.reset(count: 2 * planes * l)
-            _ = groupRows.reserve(min(participants, Self.pointwiseGroups) * Self.backwardGroupRows * groupWidth * l)
+            _ = groupSchedule(workers: min(participants, Self.pointwiseGroups), rowsPerThread: Self.backwardGroupRows * groupWidth)
         } else {
             saved = []
             gradient.reset(count: 0)
