@@ -27,9 +27,6 @@ package enum ActivationKind: Int32, Sendable {
     lru_row_relu_grad(g, x, mask, n)
 }
 
-/// The sum of a row's `n` values.
-@inline(__always) func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float { lru_row_sum(x, n) }
-
 /// out = a + b (out may be a).
 @inline(__always) func rowAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
     lru_row_add(out, a, b, n)
@@ -130,6 +127,15 @@ extension lru_bn_grad {
     package init(gamma: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
          gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>) {
         self.init(gamma: gamma, saved_mean: savedMean, saved_invstd: savedInvStd, grad_gamma: gradGamma, grad_beta: gradBeta)
+    }
+
+    /// Backward through `relu(bn(x) + residual)`: `gy` = the gradient `g` at the output where
+    /// the output `mask` is positive (the gradient at the sum, the residual's too), `dx` = this
+    /// BatchNorm's input gradient from it, as ``backwardRow`` computes it; returns the sum of `dx`.
+    @inline(__always)
+    func backwardReLURow(_ dx: UnsafeMutablePointer<Float>, gy: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
+                         output mask: UnsafePointer<Float>, x: UnsafePointer<Float>, _ n: Int, channel c: Int) -> Float {
+        withUnsafePointer(to: self) { lru_bn_relu_backward_row($0, dx, gy, g, mask, x, n, c) }
     }
 
     /// `dx` may be `x` (each value is read before it is overwritten).

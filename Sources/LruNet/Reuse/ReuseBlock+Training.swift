@@ -156,9 +156,8 @@ extension ReuseBlock {
                     t = timer.lap(0, worker: worker, since: t)
                     for j in 0..<cin {
                         let c = c0 + j, at = shuffled ? shuffleDestination(c, channels: planes) : c
-                        rowReLUGradient(gy + j * l, src + at * l, output: mask + at * l, l)
-                        pwBN.backwardRow(gPw + j * l, dy: gy + j * l, x: pwRaw + c * l, l, channel: c)
-                        fold.sums[j] = rowSum(gPw + j * l, l)
+                        fold.sums[j] = pwBN.backwardReLURow(gPw + j * l, gy: gy + j * l, g: src + at * l, output: mask + at * l,
+                                                            x: pwRaw + c * l, l, channel: c)
                     }
                     dwReplay.affine(first: 2 * c0, count: 2 * cin, scale: fold.scale, shift: fold.shift)
                     t = timer.lap(2, worker: worker, since: t)
