@@ -14,7 +14,7 @@ final class ReuseBlockTrainingTests: XCTestCase {
         try forEachKernelPath { path in
             for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 2), (8, 45, 14, 14, 2, 2),
                                                             (64, 5, 4, 4, 2, 1), (16, 1, 1, 1, 3, 2),
-                                                            (16, 3, 5, 7, 3, 16), (64, 5, 4, 4, 2, 16), (32, 9, 14, 14, 2, 16),
+                                                            (16, 3, 5, 7, 3, 16), (64, 5, 4, 4, 2, 16), (32, 9, 14, 14, 2, 16), (16, 1, 1, 1, 3, 16),
                                                             (256, 2, 3, 3, 2, 2), (512, 2, 2, 3, 2, 2), (512, 3, 2, 2, 2, 16)] {
                 try check(planes: planes, n: n, h: h, w: w, iterations: iterations, threads: threads, path: path)
             }

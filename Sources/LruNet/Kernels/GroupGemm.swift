@@ -85,60 +85,51 @@ func groupPointwiseInputGradient(cin: Int, _ w: UnsafePointer<Float>, transposed
 // the weights: W x (scale * raw + shift) = (W diag(scale)) x raw + W x shift. The normalised rows
 // are never written, and backward's weight gradient reads the raw rows as well.
 
-/// One thread's scratch for the two folded wrappers below, for a group of `cin` outputs: the
-/// BatchNorm's `scale` and `shift` (2cin each, filled by the caller), the folded `weights`
-/// (cin x (2cin + 1)), and `sums` and `ones` (cin each).
-struct FoldedPointwiseScratch {
-    let scale, shift, weights, sums, ones: UnsafeMutablePointer<Float>
-
-    static func count(cin: Int) -> Int { 4 * cin + cin * (2 * cin + 1) + 2 * cin }
-
-    init(_ base: UnsafeMutablePointer<Float>, cin: Int) {
-        scale = base; shift = base + 2 * cin; weights = base + 4 * cin
-        sums = weights + cin * (2 * cin + 1); ones = sums + cin
-    }
-}
-
-/// `C[0..<cin][columns] = W x BN(raw)`, `BN(raw)[q] = scale[q] * raw[q] + shift[q]`, for the
-/// group's `cin x 2cin` weights `w`. `raw` has 2cin rows at stride `ldb` and room for one more:
-/// OpenBLAS's path, which has no epilogue, takes the bias as a last weight column against a row
-/// of ones written there.
-func groupPointwiseFolded(cin: Int, _ w: UnsafePointer<Float>, _ raw: UnsafeMutablePointer<Float>, ldb: Int,
-                          columns: Range<Int>, _ c: UnsafeMutablePointer<Float>, ldc: Int, scratch f: FoldedPointwiseScratch) {
-    if cin == 0 || columns.isEmpty { return }
-    let k = 2 * cin, narrow = runsOnGroupGemm(groupWidth: cin), lda = narrow ? k : k + 1
-    for o in 0..<cin {
+/// `folded[o][q] = w[o][q] * scale[q]` and `bias[o] = sum over q of w[o][q] * shift[q]` for
+/// `rows` output rows of `k` weights each.
+func foldPointwise(rows: Int, k: Int, _ w: UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+                   into folded: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>) {
+    for o in 0..<rows {
         var b: Float = 0
         for q in 0..<k {
             let x = w[o * k + q]
-            f.weights[o * lda + q] = x * f.scale[q]
-            b += x * f.shift[q]
+            folded[o * k + q] = x * scale[q]
+            b += x * shift[q]
         }
-        if narrow { f.sums[o] = b } else { f.weights[o * lda + k] = b }
-    }
-    if narrow {
-        f.ones.update(repeating: 1, count: cin)
-        var e = lru_gemm_epilogue(out: c, ldo: ldc, res: nil, ldr: 0, scale: f.ones, shift: f.sums, dest: nil,
-                                  act: ActivationKind.none.rawValue)
-        lru_gemm_epilogue_run(f.weights, k, raw, ldb, cin, columns.lowerBound, columns.upperBound, &e)
-    } else {
-        let lo = columns.lowerBound
-        (raw + k * ldb + lo).update(repeating: 1, count: columns.count)
-        sgemm(m: cin, n: columns.count, k: k + 1, f.weights, lda: lda, raw + lo, ldb: ldb, c + lo, ldc: ldc)
+        bias[o] = b
     }
 }
 
-/// `dW[0..<cin][0..<2cin] += dY x BN(raw)^T` (BN as above) from the raw rows, with `f.sums[o]`
-/// the sum of dY's row o: dW += (dY x raw^T) diag(scale) + sums shift^T. (That sum is zero in
-/// exact arithmetic, dY being a BatchNorm's input gradient, but where a channel's variance is
-/// tiny its scale is huge, and so is its product with the rounded sum.)
-func groupPointwiseWeightGradientFolded(cin: Int, n: Int, _ dy: UnsafePointer<Float>, lda: Int,
-                                        _ raw: UnsafePointer<Float>, ldb: Int, _ dw: UnsafeMutablePointer<Float>,
-                                        scratch f: FoldedPointwiseScratch) {
-    let k = 2 * cin, t = f.weights
-    t.update(repeating: 0, count: cin * k)
-    groupPointwiseWeightGradient(m: cin, k: k, n: n, dy, lda: lda, raw, ldb: ldb, t)
-    for o in 0..<cin {
-        for q in 0..<k { dw[o * k + q] += t[o * k + q] * f.scale[q] + f.sums[o] * f.shift[q] }
+/// `C[0..<rows][columns] = W x B[0..<k][columns] + bias` (one bias per row): narrow groups in the
+/// 1x1 kernel's epilogue (`ones`: `rows` floats of 1, its scale), wide ones on OpenBLAS onto
+/// rows first filled with their bias.
+func groupPointwiseBiased(rows: Int, k: Int, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>, ones: UnsafePointer<Float>,
+                          _ b: UnsafePointer<Float>, ldb: Int, columns: Range<Int>, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if rows == 0 || columns.isEmpty { return }
+    if runsOnGroupGemm(groupWidth: rows) {
+        var e = lru_gemm_epilogue(out: c, ldo: ldc, res: nil, ldr: 0, scale: ones, shift: bias, dest: nil,
+                                  act: ActivationKind.none.rawValue)
+        lru_gemm_epilogue_run(w, k, b, ldb, rows, columns.lowerBound, columns.upperBound, &e)
+    } else {
+        let lo = columns.lowerBound
+        for o in 0..<rows { (c + o * ldc + lo).update(repeating: bias[o], count: columns.count) }
+        sgemm(m: rows, n: columns.count, k: k, w, lda: k, b + lo, ldb: ldb, beta: 1, c + lo, ldc: ldc)
+    }
+}
+
+/// `dW[0..<m][0..<k] += dY x BN(raw)^T` from the raw rows (`BN(raw)[q] = scale[q] * raw[q] + shift[q]`):
+/// dW += (dY x raw^T) diag(scale) + sums shift^T, with `sums[o]` the sum of dY's row o. (That
+/// sum is zero in exact arithmetic, dY being a BatchNorm's input gradient over the whole row,
+/// but it is rounded, and where a channel's variance is tiny its scale is huge.) `t` is m x k
+/// floats of scratch.
+func groupPointwiseWeightGradientFolded(m: Int, k: Int, n: Int, _ dy: UnsafePointer<Float>, lda: Int,
+                                        _ raw: UnsafePointer<Float>, ldb: Int, scale: UnsafePointer<Float>,
+                                        shift: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                        _ dw: UnsafeMutablePointer<Float>, scratch t: UnsafeMutablePointer<Float>) {
+    if m == 0 { return }
+    t.update(repeating: 0, count: m * k)
+    groupPointwiseWeightGradient(m: m, k: k, n: n, dy, lda: lda, raw, ldb: ldb, t)
+    for o in 0..<m {
+        for q in 0..<k { dw[o * k + q] += t[o * k + q] * scale[q] + sums[o] * shift[q] }
     }
 }

@@ -17,7 +17,7 @@ extension ReuseBlock {
         blockInput = input
         var res = UnsafePointer(input)
         for i in 0..<iterations {
-            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
+            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, folded: false, ctx)
             let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base, dwNorm = pass.rows.base, y = pass.y.base
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
@@ -51,7 +51,7 @@ extension ReuseBlock {
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
-                                             transposed: pwT, ctx)
+                                             transposed: pwT, folded: false, ctx)
             let w = pass.wide!, gy = w.gy.base, gPw = w.gPw.base, gDwNorm = w.gDwNorm.base
             let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base
             // Per channel: the gradient at the pre-ReLU sum, and the normalised depthwise rows

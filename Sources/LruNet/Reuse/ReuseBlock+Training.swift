@@ -36,10 +36,10 @@ extension ReuseBlock {
     static let backwardGroupRows = 6
 
     /// The group schedule's per-thread buffers for `workers` threads: `rowsPerThread` channel
-    /// rows each, then each thread's ``FoldedPointwiseScratch``.
+    /// rows each, then each thread's ``FoldScratch`` for one group.
     func groupSchedule(workers: Int, rowsPerThread: Int) -> (rows: UnsafeMutablePointer<Float>, fold: UnsafeMutablePointer<Float>) {
         let perThread = rowsPerThread * shape.rowLength
-        let rows = groupRows.reserve(workers * (perThread + FoldedPointwiseScratch.count(cin: groupWidth)))
+        let rows = groupRows.reserve(workers * (perThread + FoldScratch.count(channels: groupWidth, groupWidth: groupWidth)))
         return (rows, rows + workers * perThread)
     }
 
@@ -68,8 +68,7 @@ extension ReuseBlock {
         let scratch = trainingScratch(ctx)
         let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
         blockInput = input
-        // Per thread: a group's raw depthwise rows and a spare one.
-        let (rows, fold) = groupSchedule(workers: regionWidth(ctx), rowsPerThread: 2 * cin + 1)
+        let (rows, fold) = groupSchedule(workers: regionWidth(ctx), rowsPerThread: 2 * cin)
         var res = UnsafePointer(input)
         for i in 0..<iterations {
             let s = saved[i], last = i == iterations - 1
@@ -85,9 +84,10 @@ extension ReuseBlock {
                     let dw = r.dw.base, pw = r.pw.base, dwBN = r.dwBN, pwBN = r.pwBN, shuffle = r.shuffle, planes = r.planes
                     let cin = r.groupWidth, l = r.depthwise.rowLength, rows = r.rows.base, timer = r.timer
                     let k = r.depthwise.worker(worker)
-                    // This group's raw depthwise rows (and a spare one), and the folded 1x1's scratch.
-                    let dwRaw = rows + worker * (2 * cin + 1) * l
-                    let fold = FoldedPointwiseScratch(r.fold!.base + worker * FoldedPointwiseScratch.count(cin: cin), cin: cin)
+                    // This group's raw depthwise rows, and the folded 1x1's scratch.
+                    let dwRaw = rows + worker * 2 * cin * l
+                    let fold = FoldScratch(r.fold!.base + worker * FoldScratch.count(channels: cin, groupWidth: cin), channels: cin,
+                                           groupWidth: cin)
                     var t = timer.start()
                     let c0 = g * cin
                     for j in 0..<cin {       // depthwise + BN statistics of the group's input channels
@@ -97,8 +97,11 @@ extension ReuseBlock {
                     }
                     t = timer.lap(0, worker: worker, since: t)
                     dwBN.replay.affine(first: 2 * c0, count: 2 * cin, scale: fold.scale, shift: fold.shift)
-                    groupPointwiseFolded(cin: cin, pw + c0 * 2 * cin, dwRaw, ldb: l, columns: 0..<l, pwRaw + c0 * l, ldc: l,
-                                         scratch: fold)
+                    foldPointwise(rows: cin, k: 2 * cin, pw + c0 * 2 * cin, scale: fold.scale, shift: fold.shift,
+                                  into: fold.weights, bias: fold.sums)
+                    fold.ones.update(repeating: 1, count: cin)
+                    groupPointwiseBiased(rows: cin, k: 2 * cin, fold.weights, bias: fold.sums, ones: fold.ones, dwRaw, ldb: l,
+                                         columns: 0..<l, pwRaw + c0 * l, ldc: l)
                     t = timer.lap(1, worker: worker, since: t)
                     for c in c0 ..< c0 + cin {       // BN + residual + ReLU, written to the shuffled place
                         let dest = shuffle ? shuffleDestination(c, channels: planes) : c
@@ -146,7 +149,8 @@ extension ReuseBlock {
                     // depthwise output, computed again; then the folded weight gradient's scratch.
                     let gy = rows + worker * ReuseBlock.backwardGroupRows * cin * l, gPw = gy + cin * l, gDwNorm = gPw + cin * l
                     let dwRaw = gDwNorm + 2 * cin * l
-                    let fold = FoldedPointwiseScratch(r.fold!.base + worker * FoldedPointwiseScratch.count(cin: cin), cin: cin)
+                    let fold = FoldScratch(r.fold!.base + worker * FoldScratch.count(channels: cin, groupWidth: cin), channels: cin,
+                                           groupWidth: cin)
                     var t = timer.start()
                     let c0 = g * cin
                     for j in 0..<cin {
@@ -162,7 +166,9 @@ extension ReuseBlock {
                     dwReplay.affine(first: 2 * c0, count: 2 * cin, scale: fold.scale, shift: fold.shift)
                     t = timer.lap(2, worker: worker, since: t)
                     // dW_g += dPw_g x dwNorm_g^T (from the raw rows);  dDwNorm_g = W_g^T x dPw_g
-                    groupPointwiseWeightGradientFolded(cin: cin, n: l, gPw, lda: l, dwRaw, ldb: l, pwGrad + c0 * 2 * cin, scratch: fold)
+                    groupPointwiseWeightGradientFolded(m: cin, k: 2 * cin, n: l, gPw, lda: l, dwRaw, ldb: l, scale: fold.scale,
+                                                       shift: fold.shift, sums: fold.sums, pwGrad + c0 * 2 * cin,
+                                                       scratch: fold.weights)
                     groupPointwiseInputGradient(cin: cin, pw + c0 * 2 * cin, transposed: pwT.map { $0 + c0 * 2 * cin }, gPw, ldg: l,
                                                 columns: 0..<l, gDwNorm, ldo: l)
                     t = timer.lap(1, worker: worker, since: t)
@@ -210,13 +216,14 @@ extension ReuseBlock {
         min(max(1, (ctx.threading.threads + Self.pointwiseGroups - 1) / Self.pointwiseGroups), max(1, shape.rowLength / 64))
     }
 
-    /// The wide schedule's shared rows: normalised depthwise output (and later its gradient),
-    /// the gradients at the pre-ReLU sum and at the pw output.
-    func wideRows() -> (dwNorm: UnsafeMutablePointer<Float>, gDwNorm: UnsafeMutablePointer<Float>,
-                                gy: UnsafeMutablePointer<Float>, gPw: UnsafeMutablePointer<Float>) {
+    /// The wide and pooled schedules' shared rows: the gradients at the normalised depthwise
+    /// output, at the pre-ReLU sum and at the pw output, and (`normalised`: the pooled schedule,
+    /// which does not fold) the normalised depthwise output.
+    func wideRows(normalised: Bool) -> (dwNorm: UnsafeMutablePointer<Float>, gDwNorm: UnsafeMutablePointer<Float>,
+                                        gy: UnsafeMutablePointer<Float>, gPw: UnsafeMutablePointer<Float>) {
         let l = shape.rowLength, wide = planes * expansion
-        let base = wideScratch.reserve((2 * wide + 2 * planes) * l)
-        return (base, base + wide * l, base + 2 * wide * l, base + 2 * wide * l + planes * l)
+        let base = wideScratch.reserve((wide + 2 * planes + (normalised ? wide : 0)) * l)
+        return (base + (wide + 2 * planes) * l, base, base + wide * l, base + (wide + planes) * l)
     }
 
     func forwardWide(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -224,18 +231,27 @@ extension ReuseBlock {
         let weights = (dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight))
         blockInput = input
         var res = UnsafePointer(input)
+        let fold = wideFold()
         for i in 0..<iterations {
-            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
+            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, folded: true, ctx)
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
-                    let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw!.base, dwNorm = r.rows.base, dw = r.dw.base, dwBN = r.dwBN
+                    let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw!.base, dw = r.dw.base, dwBN = r.dwBN
                     let l = r.depthwise.rowLength
                     let k = r.depthwise.worker(worker)
                     for c in range {
-                        k.forwardBatchNorm(dwNorm + 2 * c * l, raw: dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c,
-                                           bn: dwBN, firstOutput: 2 * c)
+                        k.forward(dwRaw + 2 * c * l, input: res + c * l, weight: dw + 18 * c, scale: nil, shift: nil)
+                        for m in 0..<2 { dwBN.statisticsRow(dwRaw + (2 * c + m) * l, l, channel: 2 * c + m) }
                     }
                 }
+                // The BatchNorm folded into each group's 1x1 weights (GroupGemm.swift), on one thread.
+                pass.dwBN.replay.affine(first: 0, count: expansion * planes, scale: fold.scale, shift: fold.shift)
+                let cin = groupWidth
+                for g in 0..<Self.pointwiseGroups {
+                    foldPointwise(rows: cin, k: 2 * cin, weights.pw + g * cin * 2 * cin, scale: fold.scale + 2 * g * cin,
+                                  shift: fold.shift + 2 * g * cin, into: fold.weights + g * cin * 2 * cin, bias: fold.sums + g * cin)
+                }
+                fold.ones.update(repeating: 1, count: planes)
             }
             widePointwiseForward(pass, ctx)
             ctx.timed(.batchNorm) {
@@ -256,24 +272,26 @@ extension ReuseBlock {
     func backwardWide(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool,
                       _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         let scratch = trainingScratch(ctx), pwT = transposedPointwise()
+        let fold = wideFold()
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
-                                             transposed: pwT, ctx)
-            // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the
-            // normalised depthwise rows of input channel c rebuilt.
+                                             transposed: pwT, folded: true, ctx)
+            // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the latter's
+            // row sum (the folded weight gradient's); then the folded BatchNorm on one thread.
             ctx.timed(.batchNorm) {
                 ctx.threading.parallelFor(planes, pass) { args, range in
-                    let r = args.pointee, w = r.wide!, src = r.src.base, mask = r.mask.base, pwRaw = r.pwRaw.base, dwRaw = r.dwRaw!.base
-                    let gy = w.gy.base, gPw = w.gPw.base, dwNorm = r.rows.base, pwBN = r.pwBN, dwReplay = r.dwReplay
+                    let r = args.pointee, w = r.wide!, src = r.src.base, mask = r.mask.base, pwRaw = r.pwRaw.base
+                    let gy = w.gy.base, gPw = w.gPw.base, pwBN = r.pwBN
                     let shuffled = r.shuffled, planes = r.planes, l = r.depthwise.rowLength
+                    let sums = FoldScratch(r.fold!.base, channels: planes, groupWidth: r.groupWidth).sums
                     for c in range {
                         let at = shuffled ? shuffleDestination(c, channels: planes) : c
-                        rowReLUGradient(gy + c * l, src + at * l, output: mask + at * l, l)
-                        pwBN.backwardRow(gPw + c * l, dy: gy + c * l, x: pwRaw + c * l, l, channel: c)
-                        for o in 2 * c ..< 2 * c + 2 { dwReplay.row(dwNorm + o * l, dwRaw + o * l, l, channel: o) }
+                        sums[c] = pwBN.backwardReLURow(gPw + c * l, gy: gy + c * l, g: src + at * l, output: mask + at * l,
+                                                       x: pwRaw + c * l, l, channel: c)
                     }
                 }
+                pass.dwReplay.affine(first: 0, count: expansion * planes, scale: fold.scale, shift: fold.shift)
             }
             widePointwiseBackward(pass, ctx)
             // Per input channel: BN backward, then the depthwise gradients (+ the residual's).
@@ -296,66 +314,94 @@ extension ReuseBlock {
         return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
     }
 
+    /// The wide schedule's shared ``FoldScratch`` (all pw channels).
+    func wideFold() -> FoldScratch {
+        FoldScratch(wideFoldScratch.reserve(FoldScratch.count(channels: planes, groupWidth: groupWidth)), channels: planes,
+                    groupWidth: groupWidth)
+    }
+
     /// The wide (and pooled) schedules' arguments for iteration `i` forward, from its input and
-    /// the shared weights (fetched once per pass): `rows` is the shared buffer of normalised
-    /// depthwise rows.
+    /// the shared weights (fetched once per pass). `rows` is what the 1x1 reads: `folded`, the
+    /// raw depthwise rows with the BatchNorm in ``wideFold()``; otherwise the shared buffer of
+    /// normalised ones (the pooled schedule).
     func wideForwardIteration(_ i: Int, input res: UnsafePointer<Float>, weights: (dw: UnsafePointer<Float>, pw: UnsafePointer<Float>),
-                              scratch: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> ForwardIteration {
+                              scratch: UnsafeMutablePointer<Float>, folded: Bool, _ ctx: RunContext) -> ForwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
-        return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(keptDepthwise(s)),
+        let dwRaw = keptDepthwise(s)
+        return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(dwRaw),
                                 pwRaw: Rows(s.pwRaw.pointer), dw: ConstRows(weights.dw), pw: ConstRows(weights.pw),
                                 dwBN: dwBNi, pwBN: pwBNi, shuffle: !last, planes: planes, groupWidth: groupWidth,
-                                rows: Rows(wideRows().dwNorm), timer: RegionTimer(slots: nil),
-                                depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads), columnBlocks: columnBlocks(ctx))
+                                rows: Rows(folded ? dwRaw : wideRows(normalised: true).dwNorm), timer: RegionTimer(slots: nil),
+                                depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
+                                fold: folded ? Rows(wideFold().scale) : nil, columnBlocks: columnBlocks(ctx))
     }
 
     /// The wide (and pooled) schedules' arguments for iteration `i` backward, from the gradient
     /// at its output; `gin` receives the gradient at its input (nil: not needed).
     /// `transposed` is ``transposedPointwise()``, made once per backward pass.
+    /// `folded`: as in ``wideForwardIteration(_:input:weights:scratch:folded:_:)``.
     func wideBackwardIteration(_ i: Int, gradient src: UnsafePointer<Float>, into gin: UnsafeMutablePointer<Float>?,
-                               scratch: UnsafeMutablePointer<Float>, transposed: UnsafePointer<Float>?, _ ctx: RunContext) -> BackwardIteration {
+                               scratch: UnsafeMutablePointer<Float>, transposed: UnsafePointer<Float>?, folded: Bool,
+                               _ ctx: RunContext) -> BackwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
-        let (dwNorm, gDwNorm, gy, gPw) = wideRows()
+        let (dwNorm, gDwNorm, gy, gPw) = wideRows(normalised: !folded), dwRaw = keptDepthwise(s)
         return BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
-                                 dwRaw: ConstRows(keptDepthwise(s)), pwRaw: ConstRows(s.pwRaw.pointer),
+                                 dwRaw: ConstRows(dwRaw), pwRaw: ConstRows(s.pwRaw.pointer),
                                  dw: ConstRows(store.pointer(dwWeight)), pw: ConstRows(store.pointer(pwWeight)),
                                  pwT: transposed.map(ConstRows.init), dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
                                  pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
-                                 groupWidth: groupWidth, rows: Rows(dwNorm), timer: RegionTimer(slots: nil),
+                                 groupWidth: groupWidth, rows: Rows(folded ? dwRaw : dwNorm), timer: RegionTimer(slots: nil),
                                  depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
+                                 fold: folded ? Rows(wideFold().scale) : nil,
                                  wide: WideRows(gDwNorm: Rows(gDwNorm), gy: Rows(gy), gPw: Rows(gPw), columnBlocks: columnBlocks(ctx)))
     }
 
-    /// The wide schedule's 1x1 forward: pwRaw = W x dwNorm, by (group, column block).
+    /// The wide schedule's 1x1 forward: pwRaw = W x dwNorm (or the folded W x the raw rows plus
+    /// the bias), by (group, column block).
     func widePointwiseForward(_ pass: ForwardIteration, _ ctx: RunContext) {
         ctx.timed(.pointwise) {
             ctx.threading.parallelFor(Self.pointwiseGroups * pass.columnBlocks, pass) { args, items in
-                let r = args.pointee, dwNorm = r.rows.base, pwRaw = r.pwRaw.base, pw = r.pw.base, cin = r.groupWidth
+                let r = args.pointee, rows = r.rows.base, pwRaw = r.pwRaw.base, pw = r.pw.base, cin = r.groupWidth
                 let l = r.depthwise.rowLength, blocks = r.columnBlocks
+                let fold = r.fold.map { FoldScratch($0.base, channels: r.planes, groupWidth: cin) }
                 for item in items {
                     let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                    groupPointwise(rows: cin, k: 2 * cin, pw + g * cin * 2 * cin, dwNorm + 2 * g * cin * l, ldb: l, columns: lo..<hi,
-                                   pwRaw + g * cin * l, ldc: l)
+                    if let f = fold {
+                        groupPointwiseBiased(rows: cin, k: 2 * cin, f.weights + g * cin * 2 * cin, bias: f.sums + g * cin, ones: f.ones,
+                                             rows + 2 * g * cin * l, ldb: l, columns: lo..<hi, pwRaw + g * cin * l, ldc: l)
+                    } else {
+                        groupPointwise(rows: cin, k: 2 * cin, pw + g * cin * 2 * cin, rows + 2 * g * cin * l, ldb: l, columns: lo..<hi,
+                                       pwRaw + g * cin * l, ldc: l)
+                    }
                 }
             }
         }
     }
 
-    /// The wide schedule's 1x1 backward: dW += dPw x dwNorm^T and dDwNorm = W^T x dPw.
+    /// The wide schedule's 1x1 backward: dW += dPw x dwNorm^T (or from the raw rows, folded) and
+    /// dDwNorm = W^T x dPw.
     func widePointwiseBackward(_ pass: BackwardIteration, _ ctx: RunContext) {
         // Per (group, block): rows of dW_g += dPw_g x dwNorm_g^T, columns of dDwNorm_g = W_g^T x dPw_g.
         ctx.timed(.pointwise) {
             ctx.threading.parallelFor(Self.pointwiseGroups * pass.wide!.columnBlocks, pass) { args, items in
-                let r = args.pointee, w = r.wide!, gPw = w.gPw.base, dwNorm = r.rows.base, gDwNorm = w.gDwNorm.base
+                let r = args.pointee, w = r.wide!, gPw = w.gPw.base, rows = r.rows.base, gDwNorm = w.gDwNorm.base
                 let pw = r.pw.base, pwT = r.pwT?.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
+                let fold = r.fold.map { FoldScratch($0.base, channels: r.planes, groupWidth: cin) }
                 for item in items {
                     let g = item / blocks, b = item % blocks
                     let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                    let gPwG = gPw + g * cin * l, dwNormG = dwNorm + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
-                    groupPointwiseWeightGradient(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, dwNormG, ldb: l,
-                                                 pwGrad + (g * cin + r0) * 2 * cin)
+                    let gPwG = gPw + g * cin * l, rowsG = rows + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
+                    let o0 = g * cin + r0       // this item's first row of dW
+                    if let f = fold {       // from the raw rows, the BatchNorm folded (each item its own scratch rows)
+                        groupPointwiseWeightGradientFolded(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, rowsG, ldb: l,
+                                                           scale: f.scale + 2 * g * cin, shift: f.shift + 2 * g * cin, sums: f.sums + o0,
+                                                           pwGrad + o0 * 2 * cin, scratch: f.weights + o0 * 2 * cin)
+                    } else {
+                        groupPointwiseWeightGradient(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, rowsG, ldb: l,
+                                                     pwGrad + o0 * 2 * cin)
+                    }
                     groupPointwiseInputGradient(cin: cin, wG, transposed: pwT.map { $0 + g * cin * 2 * cin }, gPwG, ldg: l,
                                                 columns: lo..<hi, gDwNorm + 2 * g * cin * l, ldo: l)
                 }
@@ -391,11 +437,12 @@ struct ForwardIteration: Sendable {
     let res: ConstRows, y: Rows, dwRaw: Rows?, pwRaw: Rows, dw: ConstRows, pw: ConstRows
     let dwBN: BatchNormTraining, pwBN: BatchNormTraining
     let shuffle: Bool, planes: Int, groupWidth: Int
-    /// Per-thread group rows (group schedule) or the shared normalised depthwise rows (wide).
+    /// Per-thread group rows (group schedule), or the shared depthwise rows the 1x1 reads
+    /// (wide: raw, with the BatchNorm folded; pooled: normalised).
     let rows: Rows
     let timer: RegionTimer
     let depthwise: DepthwisePlanes
-    /// The group schedule's per-thread scratch for the folded 1x1.
+    /// The folded 1x1's scratch: per thread (group schedule) or shared (wide); nil: not folded.
     var fold: Rows? = nil
     var columnBlocks = 1
 }
@@ -409,11 +456,12 @@ struct BackwardIteration: Sendable {
     let dwGrad: Rows, pwGrad: Rows
     let pwBN: BatchNormGradient, dwBN: BatchNormGradient, dwReplay: BatchNormReplay
     let shuffled: Bool, planes: Int, groupWidth: Int
-    /// Per-thread group rows (group schedule) or the shared normalised depthwise rows (wide).
+    /// Per-thread group rows (group schedule), or the shared depthwise rows the weight gradient
+    /// reads (wide: raw, with the BatchNorm folded; pooled: the normalised ones rebuilt).
     let rows: Rows
     let timer: RegionTimer
     let depthwise: DepthwisePlanes
-    /// The group schedule's per-thread scratch for the folded weight gradient.
+    /// The folded weight gradient's scratch: per thread (group schedule) or shared (wide); nil: not folded.
     var fold: Rows? = nil
     /// The wide schedule's other shared rows.
     var wide: WideRows? = nil
@@ -422,4 +470,20 @@ struct BackwardIteration: Sendable {
 struct WideRows: Sendable {
     let gDwNorm: Rows, gy: Rows, gPw: Rows
     let columnBlocks: Int
+}
+
+/// The folded 1x1's scratch (GroupGemm.swift) for `channels` pw output channels of groups
+/// `groupWidth` wide (one group in the group schedule, all of them in the wide one): the
+/// depthwise BatchNorm's `scale` and `shift` (two depthwise channels per output channel), the
+/// folded `weights` (backward: the weight gradient's scratch), `sums` (forward: the bias;
+/// backward: the row sums of the gradient at the pw output) and `ones` (forward sets them).
+struct FoldScratch {
+    let scale, shift, weights, sums, ones: UnsafeMutablePointer<Float>
+
+    static func count(channels: Int, groupWidth: Int) -> Int { 4 * channels + 2 * channels * groupWidth + 2 * channels }
+
+    init(_ base: UnsafeMutablePointer<Float>, channels: Int, groupWidth: Int) {
+        scale = base; shift = base + 2 * channels; weights = base + 4 * channels
+        sums = weights + 2 * channels * groupWidth; ones = sums + channels
+    }
 }

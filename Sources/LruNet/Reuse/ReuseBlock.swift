@@ -83,6 +83,8 @@ package final class ReuseBlock: Layer {
     let pwTransposed = Scratch()
     /// The wide training schedule's shared rows (more threads than pointwise groups only).
     let wideScratch = Scratch()
+    /// The wide schedule's folded 1x1 (``FoldScratch`` for all pw channels).
+    let wideFoldScratch = Scratch()
     /// Synchronised BatchNorm's pooled sums (ReuseBlock+PooledTraining.swift).
     let pooled = PooledStatistics()
     /// Per-worker op times inside the training regions, while profiling.
