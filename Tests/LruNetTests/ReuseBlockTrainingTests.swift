@@ -25,7 +25,8 @@ final class ReuseBlockTrainingTests: XCTestCase {
     /// one process: the pooled sums are this process's own.
     func testPooledScheduleMatchesComposedLayerKernels() throws {
         try forEachKernelPath { path in
-            for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 1), (64, 5, 4, 4, 2, 16), (16, 40, 14, 14, 2, 2), (16, 300, 4, 4, 2, 1)] {
+            for (planes, n, h, w, iterations, threads) in [(16, 3, 5, 7, 3, 2), (32, 2, 14, 14, 2, 1), (64, 5, 4, 4, 2, 16), (16, 40, 14, 14, 2, 2), (16, 300, 4, 4, 2, 1),
+                                                            (16, 1, 1, 1, 3, 2)] {
                 try check(planes: planes, n: n, h: h, w: w, iterations: iterations, threads: threads, path: path, pooled: true)
             }
         }

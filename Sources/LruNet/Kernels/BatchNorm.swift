@@ -27,6 +27,9 @@ package enum ActivationKind: Int32, Sendable {
     lru_row_relu_grad(g, x, mask, n)
 }
 
+/// The sum of a row's `n` values.
+@inline(__always) func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float { lru_row_sum(x, n) }
+
 /// out = a + b (out may be a).
 @inline(__always) func rowAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
     lru_row_add(out, a, b, n)

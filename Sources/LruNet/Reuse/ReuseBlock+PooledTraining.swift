@@ -4,21 +4,23 @@
 // local. This schedule is the wide one with every BatchNorm split in two phases and a sum over
 // the processes between them. Forward, per iteration:
 //
-//   depthwise by input channel -> pooled dw statistics -> normalise -> 1x1 by (group, block)
-//   -> pooled pw statistics -> normalise + residual + ReLU, shuffled
+//   depthwise by input channel -> pooled dw statistics -> folded into the 1x1 weights -> 1x1 by
+//   (group, block) on the raw rows -> pooled pw statistics -> normalise + residual + ReLU, shuffled
 //
-// Backward mirrors it, with pooled sum(dy) and sum(dy*(x - mean)) for both BatchNorms.
+// Backward mirrors it, with pooled sum(dy) and sum(dy*(x - mean)) for both BatchNorms; the 1x1's
+// weight gradient reads the raw rows with the BatchNorm folded, as the wide schedule's does.
 
 extension ReuseBlock {
     func forwardPooled(_ input: UnsafeMutablePointer<Float>, group: ProcessGroup, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         let l = shape.rowLength
         let scratch = trainingScratch(ctx)
         let weights = (dw: ctx.cache.fetch(dwWeight), pw: ctx.cache.fetch(pwWeight))
+        let fold = wideFold()
         blockInput = input
         var res = UnsafePointer(input)
         for i in 0..<iterations {
-            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, folded: false, ctx)
-            let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base, dwNorm = pass.rows.base, y = pass.y.base
+            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
+            let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base, y = pass.y.base
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, l = r.depthwise.rowLength
@@ -29,8 +31,7 @@ extension ReuseBlock {
                 }
                 pooledBatchNormStatistics(dwRaw, bn: pass.dwBN, channels: expansion * planes, rowLength: l, memory: pooled,
                                           group: group, threading: ctx.threading)
-                channelAffine(dwNorm, dwRaw, scale: pooled.scale.pointer, shift: pooled.shift.pointer,
-                              channels: expansion * planes, rowLength: l, threading: ctx.threading)
+                foldWide(fold, scale: pooled.scale.pointer, shift: pooled.shift.pointer, weights: weights.pw)
             }
             widePointwiseForward(pass, ctx)
             ctx.timed(.batchNorm) {
@@ -47,28 +48,34 @@ extension ReuseBlock {
     func backwardPooled(_ gradOutput: UnsafeMutablePointer<Float>, needInputGradient: Bool, group: ProcessGroup,
                         _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         let l = shape.rowLength
-        let scratch = trainingScratch(ctx), pwT = transposedPointwise()
+        let scratch = trainingScratch(ctx), pwT = transposedPointwise(), fold = wideFold()
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
-                                             transposed: pwT, folded: false, ctx)
+                                             transposed: pwT, ctx)
             let w = pass.wide!, gy = w.gy.base, gPw = w.gPw.base, gDwNorm = w.gDwNorm.base
             let dwRaw = pass.dwRaw!.base, pwRaw = pass.pwRaw.base
-            // Per channel: the gradient at the pre-ReLU sum, and the normalised depthwise rows
-            // rebuilt; then the pw BatchNorm's gradient from pooled sums.
+            // Per channel: the gradient at the pre-ReLU sum; then the pw BatchNorm's gradient from
+            // pooled sums, and its rows' local sums (not zero: the statistics are pooled) for the
+            // folded weight gradient.
             ctx.timed(.batchNorm) {
                 ctx.threading.parallelFor(planes, pass) { args, range in
                     let r = args.pointee, w = r.wide!, l = r.depthwise.rowLength
                     for c in range {
                         let at = r.shuffled ? shuffleDestination(c, channels: r.planes) : c
                         rowReLUGradient(w.gy + c * l, r.src + at * l, output: r.mask + at * l, l)
-                        for o in 2 * c ..< 2 * c + 2 { r.dwReplay.row(r.rows + o * l, r.dwRaw! + o * l, l, channel: o) }
                     }
                 }
                 pooledBatchNormGradientSums(dy: gy, x: pwRaw, bn: pass.pwBN, channels: planes, rowLength: l, memory: pooled,
                                             group: group, threading: ctx.threading)
                 pooledBatchNormBackward(dx: gPw, dy: gy, x: pwRaw, bn: pass.pwBN, channels: planes, rowLength: l,
                                         memory: pooled, threading: ctx.threading)
+                ctx.threading.parallelFor(planes, pass) { args, range in
+                    let r = args.pointee, l = r.depthwise.rowLength
+                    let sums = FoldScratch(r.fold!.base, channels: r.planes, groupWidth: r.groupWidth).sums
+                    for c in range { sums[c] = rowSum(r.wide!.gPw + c * l, l) }
+                }
+                pass.dwReplay.affine(first: 0, count: expansion * planes, scale: fold.scale, shift: fold.shift)
             }
             widePointwiseBackward(pass, ctx)
             // The dw BatchNorm's gradient from pooled sums (in place), then the depthwise

@@ -64,7 +64,7 @@ extension ReuseBlock {
     func forwardTraining(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
         if let group = ctx.pooledBatchNorm { return forwardPooled(input, group: group, ctx) }
         if runsWide(ctx) { return forwardWide(input, ctx) }
-        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let cin = groupWidth, threads = ctx.threading.threads
         let scratch = trainingScratch(ctx)
         let dw = ctx.cache.fetch(dwWeight), pw = ctx.cache.fetch(pwWeight)
         blockInput = input
@@ -119,7 +119,7 @@ extension ReuseBlock {
                          _ ctx: RunContext) -> UnsafeMutablePointer<Float>? {
         if let group = ctx.pooledBatchNorm { return backwardPooled(gradOutput, needInputGradient: needInputGradient, group: group, ctx) }
         if runsWide(ctx) { return backwardWide(gradOutput, needInputGradient: needInputGradient, ctx) }
-        let l = shape.rowLength, cin = groupWidth, threads = ctx.threading.threads
+        let cin = groupWidth, threads = ctx.threading.threads
         let scratch = trainingScratch(ctx)
         let dw = store.pointer(dwWeight), pw = store.pointer(pwWeight)
         let dwGrad = store.gradient(dwWeight), pwGrad = store.gradient(pwWeight), pwT = transposedPointwise()
@@ -217,13 +217,11 @@ extension ReuseBlock {
     }
 
     /// The wide and pooled schedules' shared rows: the gradients at the normalised depthwise
-    /// output, at the pre-ReLU sum and at the pw output, and (`normalised`: the pooled schedule,
-    /// which does not fold) the normalised depthwise output.
-    func wideRows(normalised: Bool) -> (dwNorm: UnsafeMutablePointer<Float>, gDwNorm: UnsafeMutablePointer<Float>,
-                                        gy: UnsafeMutablePointer<Float>, gPw: UnsafeMutablePointer<Float>) {
+    /// output, at the pre-ReLU sum and at the pw output.
+    func wideRows() -> (gDwNorm: UnsafeMutablePointer<Float>, gy: UnsafeMutablePointer<Float>, gPw: UnsafeMutablePointer<Float>) {
         let l = shape.rowLength, wide = planes * expansion
-        let base = wideScratch.reserve((wide + 2 * planes + (normalised ? wide : 0)) * l)
-        return (base + (wide + 2 * planes) * l, base, base + wide * l, base + (wide + planes) * l)
+        let base = wideScratch.reserve((wide + 2 * planes) * l)
+        return (base, base + wide * l, base + (wide + planes) * l)
     }
 
     func forwardWide(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
@@ -233,7 +231,7 @@ extension ReuseBlock {
         var res = UnsafePointer(input)
         let fold = wideFold()
         for i in 0..<iterations {
-            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, folded: true, ctx)
+            let pass = wideForwardIteration(i, input: res, weights: weights, scratch: scratch, ctx)
             ctx.timed(.depthwiseBatchNorm) {
                 ctx.threading.parallelChunks(planes, minPerThread: 1, pass) { args, worker, range in
                     let r = args.pointee, res = r.res.base, dwRaw = r.dwRaw!.base, dw = r.dw.base, dwBN = r.dwBN
@@ -244,14 +242,8 @@ extension ReuseBlock {
                         for m in 0..<2 { dwBN.statisticsRow(dwRaw + (2 * c + m) * l, l, channel: 2 * c + m) }
                     }
                 }
-                // The BatchNorm folded into each group's 1x1 weights (GroupGemm.swift), on one thread.
                 pass.dwBN.replay.affine(first: 0, count: expansion * planes, scale: fold.scale, shift: fold.shift)
-                let cin = groupWidth
-                for g in 0..<Self.pointwiseGroups {
-                    foldPointwise(rows: cin, k: 2 * cin, weights.pw + g * cin * 2 * cin, scale: fold.scale + 2 * g * cin,
-                                  shift: fold.shift + 2 * g * cin, into: fold.weights + g * cin * 2 * cin, bias: fold.sums + g * cin)
-                }
-                fold.ones.update(repeating: 1, count: planes)
+                foldWide(fold, scale: fold.scale, shift: fold.shift, weights: weights.pw)
             }
             widePointwiseForward(pass, ctx)
             ctx.timed(.batchNorm) {
@@ -276,7 +268,7 @@ extension ReuseBlock {
         var src = UnsafePointer(gradOutput), into = gradIn.0, spare = gradIn.1
         for i in stride(from: iterations - 1, through: 0, by: -1) {
             let pass = wideBackwardIteration(i, gradient: src, into: i > 0 || needInputGradient ? into : nil, scratch: scratch,
-                                             transposed: pwT, folded: true, ctx)
+                                             transposed: pwT, ctx)
             // Per channel c: the gradients at the pre-ReLU sum and the pw output, and the latter's
             // row sum (the folded weight gradient's); then the folded BatchNorm on one thread.
             ctx.timed(.batchNorm) {
@@ -314,94 +306,93 @@ extension ReuseBlock {
         return needInputGradient ? UnsafeMutablePointer(mutating: src) : nil
     }
 
-    /// The wide schedule's shared ``FoldScratch`` (all pw channels).
+    /// The wide and pooled schedules' shared ``FoldScratch`` (all pw channels).
     func wideFold() -> FoldScratch {
         FoldScratch(wideFoldScratch.reserve(FoldScratch.count(channels: planes, groupWidth: groupWidth)), channels: planes,
                     groupWidth: groupWidth)
     }
 
+    /// The depthwise BatchNorm (`scale`, `shift`: all its channels) folded into every group's
+    /// 1x1 weights (GroupGemm.swift), on one thread.
+    func foldWide(_ fold: FoldScratch, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, weights pw: UnsafePointer<Float>) {
+        let cin = groupWidth
+        for g in 0..<Self.pointwiseGroups {
+            foldPointwise(rows: cin, k: 2 * cin, pw + g * cin * 2 * cin, scale: scale + 2 * g * cin, shift: shift + 2 * g * cin,
+                          into: fold.weights + g * cin * 2 * cin, bias: fold.sums + g * cin)
+        }
+        fold.ones.update(repeating: 1, count: planes)
+    }
+
     /// The wide (and pooled) schedules' arguments for iteration `i` forward, from its input and
-    /// the shared weights (fetched once per pass). `rows` is what the 1x1 reads: `folded`, the
-    /// raw depthwise rows with the BatchNorm in ``wideFold()``; otherwise the shared buffer of
-    /// normalised ones (the pooled schedule).
+    /// the shared weights (fetched once per pass): the 1x1 reads the raw depthwise rows with the
+    /// BatchNorm folded in ``wideFold()``.
     func wideForwardIteration(_ i: Int, input res: UnsafePointer<Float>, weights: (dw: UnsafePointer<Float>, pw: UnsafePointer<Float>),
-                              scratch: UnsafeMutablePointer<Float>, folded: Bool, _ ctx: RunContext) -> ForwardIteration {
+                              scratch: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> ForwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (dwBNi, pwBNi) = trainingBatchNorms(i, ctx)
         let dwRaw = keptDepthwise(s)
         return ForwardIteration(res: ConstRows(res), y: Rows(last ? s.y.pointer : s.next.pointer), dwRaw: Rows(dwRaw),
                                 pwRaw: Rows(s.pwRaw.pointer), dw: ConstRows(weights.dw), pw: ConstRows(weights.pw),
                                 dwBN: dwBNi, pwBN: pwBNi, shuffle: !last, planes: planes, groupWidth: groupWidth,
-                                rows: Rows(folded ? dwRaw : wideRows(normalised: true).dwNorm), timer: RegionTimer(slots: nil),
+                                rows: Rows(dwRaw), timer: RegionTimer(slots: nil),
                                 depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
-                                fold: folded ? Rows(wideFold().scale) : nil, columnBlocks: columnBlocks(ctx))
+                                fold: Rows(wideFold().scale), columnBlocks: columnBlocks(ctx))
     }
 
     /// The wide (and pooled) schedules' arguments for iteration `i` backward, from the gradient
     /// at its output; `gin` receives the gradient at its input (nil: not needed).
     /// `transposed` is ``transposedPointwise()``, made once per backward pass.
-    /// `folded`: as in ``wideForwardIteration(_:input:weights:scratch:folded:_:)``.
     func wideBackwardIteration(_ i: Int, gradient src: UnsafePointer<Float>, into gin: UnsafeMutablePointer<Float>?,
-                               scratch: UnsafeMutablePointer<Float>, transposed: UnsafePointer<Float>?, folded: Bool,
+                               scratch: UnsafeMutablePointer<Float>, transposed: UnsafePointer<Float>?,
                                _ ctx: RunContext) -> BackwardIteration {
         let s = saved[i], last = i == iterations - 1
         let (mask, res, pwBNi, dwBNi, dwReplay) = backwardState(i)
-        let (dwNorm, gDwNorm, gy, gPw) = wideRows(normalised: !folded), dwRaw = keptDepthwise(s)
+        let (gDwNorm, gy, gPw) = wideRows(), dwRaw = keptDepthwise(s)
         return BackwardIteration(src: ConstRows(src), mask: ConstRows(mask), res: ConstRows(res), gin: gin.map(Rows.init),
                                  dwRaw: ConstRows(dwRaw), pwRaw: ConstRows(s.pwRaw.pointer),
                                  dw: ConstRows(store.pointer(dwWeight)), pw: ConstRows(store.pointer(pwWeight)),
                                  pwT: transposed.map(ConstRows.init), dwGrad: Rows(store.gradient(dwWeight)), pwGrad: Rows(store.gradient(pwWeight)),
                                  pwBN: pwBNi, dwBN: dwBNi, dwReplay: dwReplay, shuffled: !last, planes: planes,
-                                 groupWidth: groupWidth, rows: Rows(folded ? dwRaw : dwNorm), timer: RegionTimer(slots: nil),
+                                 groupWidth: groupWidth, rows: Rows(dwRaw), timer: RegionTimer(slots: nil),
                                  depthwise: depthwisePlanes(scratch, threads: ctx.threading.threads),
-                                 fold: folded ? Rows(wideFold().scale) : nil,
+                                 fold: Rows(wideFold().scale),
                                  wide: WideRows(gDwNorm: Rows(gDwNorm), gy: Rows(gy), gPw: Rows(gPw), columnBlocks: columnBlocks(ctx)))
     }
 
-    /// The wide schedule's 1x1 forward: pwRaw = W x dwNorm (or the folded W x the raw rows plus
-    /// the bias), by (group, column block).
+    /// The wide schedule's 1x1 forward: pwRaw = the folded W x the raw rows + the bias, by
+    /// (group, column block).
     func widePointwiseForward(_ pass: ForwardIteration, _ ctx: RunContext) {
         ctx.timed(.pointwise) {
             ctx.threading.parallelFor(Self.pointwiseGroups * pass.columnBlocks, pass) { args, items in
-                let r = args.pointee, rows = r.rows.base, pwRaw = r.pwRaw.base, pw = r.pw.base, cin = r.groupWidth
+                let r = args.pointee, raw = r.rows.base, pwRaw = r.pwRaw.base, cin = r.groupWidth
                 let l = r.depthwise.rowLength, blocks = r.columnBlocks
-                let fold = r.fold.map { FoldScratch($0.base, channels: r.planes, groupWidth: cin) }
+                let f = FoldScratch(r.fold!.base, channels: r.planes, groupWidth: cin)
                 for item in items {
                     let g = item / blocks, b = item % blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                    if let f = fold {
-                        groupPointwiseBiased(rows: cin, k: 2 * cin, f.weights + g * cin * 2 * cin, bias: f.sums + g * cin, ones: f.ones,
-                                             rows + 2 * g * cin * l, ldb: l, columns: lo..<hi, pwRaw + g * cin * l, ldc: l)
-                    } else {
-                        groupPointwise(rows: cin, k: 2 * cin, pw + g * cin * 2 * cin, rows + 2 * g * cin * l, ldb: l, columns: lo..<hi,
-                                       pwRaw + g * cin * l, ldc: l)
-                    }
+                    groupPointwiseBiased(rows: cin, k: 2 * cin, f.weights + g * cin * 2 * cin, bias: f.sums + g * cin, ones: f.ones,
+                                         raw + 2 * g * cin * l, ldb: l, columns: lo..<hi, pwRaw + g * cin * l, ldc: l)
                 }
             }
         }
     }
 
-    /// The wide schedule's 1x1 backward: dW += dPw x dwNorm^T (or from the raw rows, folded) and
-    /// dDwNorm = W^T x dPw.
+    /// The wide schedule's 1x1 backward: dW += dPw x dwNorm^T (from the raw rows, the BatchNorm
+    /// folded) and dDwNorm = W^T x dPw.
     func widePointwiseBackward(_ pass: BackwardIteration, _ ctx: RunContext) {
         // Per (group, block): rows of dW_g += dPw_g x dwNorm_g^T, columns of dDwNorm_g = W_g^T x dPw_g.
         ctx.timed(.pointwise) {
             ctx.threading.parallelFor(Self.pointwiseGroups * pass.wide!.columnBlocks, pass) { args, items in
-                let r = args.pointee, w = r.wide!, gPw = w.gPw.base, rows = r.rows.base, gDwNorm = w.gDwNorm.base
+                let r = args.pointee, w = r.wide!, gPw = w.gPw.base, raw = r.rows.base, gDwNorm = w.gDwNorm.base
                 let pw = r.pw.base, pwT = r.pwT?.base, pwGrad = r.pwGrad.base, cin = r.groupWidth, l = r.depthwise.rowLength, blocks = w.columnBlocks
-                let fold = r.fold.map { FoldScratch($0.base, channels: r.planes, groupWidth: cin) }
+                let f = FoldScratch(r.fold!.base, channels: r.planes, groupWidth: cin)
                 for item in items {
                     let g = item / blocks, b = item % blocks
                     let r0 = cin * b / blocks, r1 = cin * (b + 1) / blocks, lo = l * b / blocks, hi = l * (b + 1) / blocks
-                    let gPwG = gPw + g * cin * l, rowsG = rows + 2 * g * cin * l, wG = pw + g * cin * 2 * cin
-                    let o0 = g * cin + r0       // this item's first row of dW
-                    if let f = fold {       // from the raw rows, the BatchNorm folded (each item its own scratch rows)
-                        groupPointwiseWeightGradientFolded(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, rowsG, ldb: l,
-                                                           scale: f.scale + 2 * g * cin, shift: f.shift + 2 * g * cin, sums: f.sums + o0,
-                                                           pwGrad + o0 * 2 * cin, scratch: f.weights + o0 * 2 * cin)
-                    } else {
-                        groupPointwiseWeightGradient(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, rowsG, ldb: l,
-                                                     pwGrad + o0 * 2 * cin)
-                    }
+                    let gPwG = gPw + g * cin * l, wG = pw + g * cin * 2 * cin
+                    let o0 = g * cin + r0       // this item's first row of dW (and of the scratch, its own)
+                    groupPointwiseWeightGradientFolded(m: r1 - r0, k: 2 * cin, n: l, gPwG + r0 * l, lda: l, raw + 2 * g * cin * l, ldb: l,
+                                                       scale: f.scale + 2 * g * cin, shift: f.shift + 2 * g * cin, sums: f.sums + o0,
+                                                       pwGrad + o0 * 2 * cin, scratch: f.weights + o0 * 2 * cin)
                     groupPointwiseInputGradient(cin: cin, wG, transposed: pwT.map { $0 + g * cin * 2 * cin }, gPwG, ldg: l,
                                                 columns: lo..<hi, gDwNorm + 2 * g * cin * l, ldo: l)
                 }
@@ -437,12 +428,12 @@ struct ForwardIteration: Sendable {
     let res: ConstRows, y: Rows, dwRaw: Rows?, pwRaw: Rows, dw: ConstRows, pw: ConstRows
     let dwBN: BatchNormTraining, pwBN: BatchNormTraining
     let shuffle: Bool, planes: Int, groupWidth: Int
-    /// Per-thread group rows (group schedule), or the shared depthwise rows the 1x1 reads
-    /// (wide: raw, with the BatchNorm folded; pooled: normalised).
+    /// Per-thread group rows (group schedule), or the shared raw depthwise rows the 1x1 reads
+    /// (wide and pooled schedules).
     let rows: Rows
     let timer: RegionTimer
     let depthwise: DepthwisePlanes
-    /// The folded 1x1's scratch: per thread (group schedule) or shared (wide); nil: not folded.
+    /// The folded 1x1's scratch: per thread (group schedule) or shared (wide, pooled).
     var fold: Rows? = nil
     var columnBlocks = 1
 }
@@ -456,12 +447,12 @@ struct BackwardIteration: Sendable {
     let dwGrad: Rows, pwGrad: Rows
     let pwBN: BatchNormGradient, dwBN: BatchNormGradient, dwReplay: BatchNormReplay
     let shuffled: Bool, planes: Int, groupWidth: Int
-    /// Per-thread group rows (group schedule), or the shared depthwise rows the weight gradient
-    /// reads (wide: raw, with the BatchNorm folded; pooled: the normalised ones rebuilt).
+    /// Per-thread group rows (group schedule), or the shared raw depthwise rows the weight
+    /// gradient reads (wide and pooled schedules).
     let rows: Rows
     let timer: RegionTimer
     let depthwise: DepthwisePlanes
-    /// The folded weight gradient's scratch: per thread (group schedule) or shared (wide); nil: not folded.
+    /// The folded weight gradient's scratch: per thread (group schedule) or shared (wide, pooled).
     var fold: Rows? = nil
     /// The wide schedule's other shared rows.
     var wide: WideRows? = nil
