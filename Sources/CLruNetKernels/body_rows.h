@@ -90,8 +90,7 @@ static inline float FN(row_centered_squares)(const float *x, long n, float mean)
     return s;
 }
 
-/// The multiply-add training's BatchNorm applies from batch statistics: one function, so the
-/// replay from saved statistics gives the same bits as the forward.
+/// The multiply-add training's BatchNorm applies from batch statistics.
 static inline void FN(bn_affine)(float gamma, float beta, float mean, float invstd, float *scale, float *shift) {
     float s = gamma * invstd;
     *scale = s;
@@ -113,12 +112,6 @@ static void FN(bn_train_row)(const lru_bn_train *bn, float *out, const float *x,
     float unbiased = n > 1 ? sq / (float)(n - 1) : variance;
     bn->running_mean[c] = (1 - bn->momentum) * bn->running_mean[c] + bn->momentum * mean;
     bn->running_var[c] = (1 - bn->momentum) * bn->running_var[c] + bn->momentum * unbiased;
-}
-
-static void FN(bn_replay_row)(const lru_bn_replay *bn, float *out, const float *x, long n, long c) {
-    float scale, shift;
-    FN(bn_affine)(bn->gamma[c], bn->beta[c], bn->saved_mean[c], bn->saved_invstd[c], &scale, &shift);
-    FN(row_affine)(out, x, n, scale, shift, 0, 0);
 }
 
 /// Backward's two sums over a row: sum(dy) and sum(dy * (x - mean)).

@@ -71,7 +71,7 @@ typedef struct {
     float *grad_gamma, *grad_beta;
 } lru_bn_grad;
 
-/// The normalisation applied again from the saved statistics (same bits as the forward).
+/// The normalisation from the saved statistics (which the reused block folds into its 1x1).
 typedef struct {
     const float *gamma, *beta, *saved_mean, *saved_invstd;
 } lru_bn_replay;

@@ -95,8 +95,8 @@ extension lru_bn_train {
     }
 }
 
-/// Training-mode BatchNorm applied again from the statistics the forward pass saved: the reused
-/// block's backward rebuilds the normalised depthwise output this way instead of keeping it.
+/// Training-mode BatchNorm's normalisation from the statistics the forward pass saved: the
+/// reused block's backward folds it into the 1x1 weight gradient (GroupGemm.swift).
 typealias BatchNormReplay = lru_bn_replay
 
 extension lru_bn_replay {
@@ -104,13 +104,8 @@ extension lru_bn_replay {
         self.init(gamma: gamma, beta: beta, saved_mean: savedMean, saved_invstd: savedInvStd)
     }
 
-    @inline(__always)
-    func row(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, channel c: Int) {
-        withUnsafePointer(to: self) { lru_bn_replay_row($0, out, x, n, c) }
-    }
-
-    /// Channels `first ..< first + count` as `scale * x + shift`, the multiply-add of ``row``,
-    /// for a consumer that folds the normalisation into its weights. (Folded, a channel whose
+    /// Channels `first ..< first + count` as `scale * x + shift`, the multiply-add of the
+    /// forward's `lru_bn_train_row`, for a consumer that folds the normalisation into its weights. (Folded, a channel whose
     /// mean is far out against its spread loses float precision as the unfolded form does:
     /// `scale * x` and `shift` cancel.)
     func affine(first: Int, count: Int, scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>) {

@@ -5,11 +5,9 @@ import CLruNetKernels
 //
 // A worker computes one input channel's output rows for the whole batch (about 200 KB for
 // lru10 at batch 128), and while they are still in its L2 takes the batch statistics and
-// writes the normalised rows. Both go where the caller says: the reused block's group schedule
-// keeps the raw rows in the worker's scratch and the normalised ones in a per-thread buffer that
-// its 1x1 GEMM reads at once; its backward computes the raw rows again (BatchNorm's backward
-// needs them) and rebuilds the normalised ones from them and the saved statistics
-// (``BatchNormReplay``) for the 1x1 weight gradient.
+// writes the normalised rows. (The reused block's schedules write only the raw rows and fold
+// the normalisation into their 1x1, ReuseBlock+Training.swift; the whole-layer forms below are
+// the library's layer kernels, which the tests and the CI performance probe use.)
 // Backward turns the gradient at the normalised rows into the gradient at the raw rows in the
 // worker's scratch, then runs the depthwise backward from there. BatchNorm runs the same row
 // functions as the layer kernels.

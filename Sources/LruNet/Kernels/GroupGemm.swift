@@ -45,18 +45,6 @@ func transposeGroups(_ t: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>
 // Where a group's training GEMMs run: narrow groups on the kernels above, wide ones on OpenBLAS.
 // B's and C's rows are addressed from column 0.
 
-/// `C[0..<rows][columns] = W x B[0..<k][columns]` (forward: the group's 1x1 output).
-@inline(__always)
-func groupPointwise(rows: Int, k: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, columns: Range<Int>,
-                    _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-    if runsOnGroupGemm(groupWidth: rows) {
-        groupGemm(rows: rows, k: k, w, b, ldb: ldb, columns: columns, c, ldc: ldc)
-    } else {
-        let lo = columns.lowerBound
-        sgemm(m: rows, n: columns.count, k: k, w, lda: k, b + lo, ldb: ldb, c + lo, ldc: ldc)
-    }
-}
-
 /// `dW[0..<m][0..<k] += dY[0..<m][0..<n] x X[0..<k][0..<n]^T`, dW's rows `k` apart.
 @inline(__always)
 func groupPointwiseWeightGradient(m: Int, k: Int, n: Int, _ dy: UnsafePointer<Float>, lda: Int, _ x: UnsafePointer<Float>, ldb: Int,
