@@ -119,4 +119,47 @@ final class LayerOpsTests: XCTestCase {
             XCTAssertEqual(mean, [2.5], path)
         }
     }
+
+    /// The reused block's row kernels for the folded 1x1: the statistics without the
+    /// normalised row, and the ReLU + BatchNorm backward in one kernel with the row sum of its
+    /// result; the same bits as the separate kernels, at lengths around the vector widths.
+    func testFoldedBatchNormRowKernelsMatchSeparateOnes() {
+        var rng = SplitMix64(seed: 31)
+        // gamma, beta, saved mean and inverse std, running mean and variance, gamma's and beta's gradients.
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: 8)
+        defer { p.deallocate() }
+        let training = BatchNormTraining(gamma: p, beta: p + 1, savedMean: p + 2, savedInvStd: p + 3, runningMean: p + 4,
+                                         runningVar: p + 5, momentum: 0.1, eps: 1e-5)
+        let gradient = BatchNormGradient(gamma: p, savedMean: p + 2, savedInvStd: p + 3, gradGamma: p + 6, gradBeta: p + 7)
+        forEachKernelPath { path in
+            for n in [1, 3, 8, 15, 16, 17, 33, 1000, 1003] {
+                let x = randomArray(n, &rng).map { 2 + $0 }, g = randomArray(n, &rng), mask = randomArray(n, &rng)
+                func stats(_ write: Bool) -> [Float] {
+                    p.update(from: [1.3, -0.2, .nan, .nan, 0.4, 1.5], count: 6)
+                    var out = [Float](repeating: 0, count: n)
+                    if write { training.forwardRow(&out, x, n, channel: 0) } else { training.statisticsRow(x, n, channel: 0) }
+                    return Array(UnsafeBufferPointer(start: p + 2, count: 4))
+                }
+                XCTAssertEqual(stats(false), stats(true), "statistics, n \(n) \(path)")
+                func backward(_ fused: Bool) -> (gy: [Float], dx: [Float], sums: [Float]) {
+                    p.update(from: [1.3, -0.2, 1.9, 0.7, 0, 0, 0.25, -0.5], count: 8)
+                    var gy = [Float](repeating: .nan, count: n), dx = gy
+                    var sum = Float.nan
+                    if fused {
+                        sum = gradient.backwardReLURow(&dx, gy: &gy, g: g, output: mask, x: x, n, channel: 0)
+                    } else {
+                        rowReLUGradient(&gy, g, output: mask, n)
+                        gradient.backwardRow(&dx, dy: gy, x: x, n, channel: 0)
+                    }
+                    return (gy, dx, [sum, p[6], p[7]])
+                }
+                let fused = backward(true), separate = backward(false)
+                XCTAssertEqual(fused.gy, separate.gy, "gy, n \(n) \(path)")
+                XCTAssertEqual(fused.dx, separate.dx, "dx, n \(n) \(path)")
+                XCTAssertEqual(Array(fused.sums[1...]), Array(separate.sums[1...]), "gamma and beta gradients, n \(n) \(path)")
+                let want = separate.dx.reduce(0.0) { $0 + Double($1) }, size = separate.dx.reduce(0.0) { $0 + abs(Double($1)) }
+                XCTAssertEqual(Double(fused.sums[0]), want, accuracy: 1e-6 * size + 1e-7, "sum of dx, n \(n) \(path)")
+            }
+        }
+    }
 }
