@@ -29,6 +29,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
+def lrunet_logits(a, x):
+    """`lrunet predict` on the images x (N, C, H, W)."""
+    with tempfile.TemporaryDirectory() as d:
+        np.save(f"{d}/x.npy", x)
+        subprocess.run([a.lrunet, "predict", "--weights", a.weights, "--input", f"{d}/x.npy", "--output", f"{d}/y.npy",
+                        "--threads", str(a.threads)], check=True, stdout=subprocess.DEVNULL)
+        return np.load(f"{d}/y.npy")
+
+
+def median_rate(a, run):
+    """Images per second of `run` (one batch of a.batch): after a warm-up, a.runs runs each
+    repeating it for at least a.min_time seconds; the median run."""
+    run()
+    rates = []
+    for _ in range(a.runs):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            run()
+            n += 1
+            t = time.perf_counter() - t0
+            if t >= a.min_time:
+                break
+        rates.append(n * a.batch / t)
+    return statistics.median(rates)
+
+
 def ort_worker(a):
     """One ONNX Runtime measurement (or the parity check) in this process; prints JSON."""
     import onnxruntime as ort
@@ -52,11 +78,7 @@ def ort_worker(a):
     rng = np.random.default_rng(7)
     if a.parity:
         x = rng.random((64, in_ch, side, side), dtype=np.float32)
-        with tempfile.TemporaryDirectory() as d:
-            np.save(f"{d}/x.npy", x)
-            subprocess.run([a.lrunet, "predict", "--weights", a.weights, "--input", f"{d}/x.npy", "--output", f"{d}/y.npy",
-                            "--threads", str(a.threads)], check=True, stdout=subprocess.DEVNULL)
-            ours = np.load(f"{d}/y.npy")
+        ours = lrunet_logits(a, x)
         worst = 0.0
         for s in sessions:
             theirs = s.run(None, {"x": x})[0]
@@ -66,18 +88,7 @@ def ort_worker(a):
     xb = rng.random((a.batch, in_ch, side, side), dtype=np.float32)
     best = 0.0
     for s in sessions:
-        s.run(None, {"x": xb})  # warm-up
-        rates = []
-        for _ in range(a.runs):
-            n, t0 = 0, time.perf_counter()
-            while True:
-                s.run(None, {"x": xb})
-                n += 1
-                t = time.perf_counter() - t0
-                if t >= a.min_time:
-                    break
-            rates.append(n * a.batch / t)
-        best = max(best, statistics.median(rates))
+        best = max(best, median_rate(a, lambda: s.run(None, {"x": xb})))
     print(json.dumps({"img_s": best}))
 
 
@@ -101,11 +112,7 @@ def torch_worker(a):
     rng = np.random.default_rng(7)
     if a.parity:
         x = rng.random((64, in_ch, side, side), dtype=np.float32)
-        with tempfile.TemporaryDirectory() as d:
-            np.save(f"{d}/x.npy", x)
-            subprocess.run([a.lrunet, "predict", "--weights", a.weights, "--input", f"{d}/x.npy", "--output", f"{d}/y.npy",
-                            "--threads", str(a.threads)], check=True, stdout=subprocess.DEVNULL)
-            ours = np.load(f"{d}/y.npy")
+        ours = lrunet_logits(a, x)
         with torch.inference_mode():
             theirs = net(torch.from_numpy(x)).numpy()
         print(json.dumps({"parity": float(np.abs(ours - theirs).max() / max(1e-6, np.abs(theirs).max())),
@@ -120,18 +127,7 @@ def torch_worker(a):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
-    step()  # warm-up
-    rates = []
-    for _ in range(a.runs):
-        n, t0 = 0, time.perf_counter()
-        while True:
-            step()
-            n += 1
-            t = time.perf_counter() - t0
-            if t >= a.min_time:
-                break
-        rates.append(n * a.batch / t)
-    print(json.dumps({"img_s": statistics.median(rates)}))
+    print(json.dumps({"img_s": median_rate(a, step)}))
 
 
 def ours_train(a, weights, batch):

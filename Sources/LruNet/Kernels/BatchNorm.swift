@@ -105,9 +105,9 @@ extension lru_bn_replay {
     }
 
     /// Channels `first ..< first + count` as `scale * x + shift`, the multiply-add of the
-    /// forward's `lru_bn_train_row`, for a consumer that folds the normalisation into its weights. (Folded, a channel whose
-    /// mean is far out against its spread loses float precision as the unfolded form does:
-    /// `scale * x` and `shift` cancel.)
+    /// forward's `lru_bn_train_row`, for a consumer that folds the normalisation into its
+    /// weights. (Folded, a channel whose mean is far out against its spread loses float
+    /// precision as the unfolded form does: `scale * x` and `shift` cancel.)
     func affine(first: Int, count: Int, scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>) {
         for q in 0..<count {
             let c = first + q, s = gamma[c] * saved_invstd[c]
