@@ -243,13 +243,15 @@ static inline void FN(pack_panel)(float *dst, const float *b, long ldb, long k, 
     for (long kk = 0; kk < k; kk++) FN(copy_floats)(dst + kk * width, b + kk * ldb, width);
 }
 
-/// Rows [0, rows) over one packed panel `p` of nv vectors (k rows, contiguous): R-row blocks,
-/// then the rows left over one at a time.
-static inline __attribute__((always_inline)) void FN(pw_panel)(const int R, const int NV, const FN(epilogue) *e, const float *p,
-                                                                 const float *w, long k, long rows, long col) {
+/// Rows [0, rows) over one panel of NV vectors (column `col` of b, k rows at stride ldb): R-row
+/// blocks, then the rows left over in blocks of 4, 2 and 1.
+static inline __attribute__((always_inline)) void FN(pw_panel)(const int R, const int NV, const FN(epilogue) *e, const float *b,
+                                                                 long ldb, const float *w, long k, long rows, long col) {
     long r = 0;
-    for (; r + R <= rows; r += R) FN(pw_block)(R, NV, e, p - col, NV * VW, w + r * k, k, r, col);
-    for (; r < rows; r++) FN(pw_block)(1, NV, e, p - col, NV * VW, w + r * k, k, r, col);
+    for (; r + R <= rows; r += R) FN(pw_block)(R, NV, e, b, ldb, w + r * k, k, r, col);
+    if (R > 4 && r + 4 <= rows) { FN(pw_block)(R > 4 ? 4 : 1, NV, e, b, ldb, w + r * k, k, r, col); r += 4; }
+    if (R > 2 && r + 2 <= rows) { FN(pw_block)(R > 2 ? 2 : 1, NV, e, b, ldb, w + r * k, k, r, col); r += 2; }
+    for (; r < rows; r++) FN(pw_block)(1, NV, e, b, ldb, w + r * k, k, r, col);
 }
 
 /// C = W x B with the epilogue, for any shape: rows [0, rows) of W (row r at w + r*k), columns
@@ -261,35 +263,35 @@ static void FN(gemm_epilogue_run)(const float *w, long k, const float *b, long l
                               const lru_gemm_epilogue *ge) {
     FN(epilogue) e = {ge->out, ge->ldo, ge->res, ge->ldr, ge->scale, ge->shift, rows, 0, ge->act, ge->dest};
     long vec_end = c0 + ((c1 - c0) / VW) * VW;
+    // Wide panels of NV vectors, R rows at a time; narrower panels (a row's last vectors, or all
+    // of a small map's row at batch 1) take taller blocks of R3, R2 or R1 rows, so that there are
+    // still enough independent accumulators to hide the FMA latency.
 #if LRU_VW == 16
-    enum { R = 8, NV = 3 };
+    enum { R = 8, NV = 3, R3 = 8, R2 = 8, R1 = 8 };
 #elif LRU_VW == 8
     // 2 rows x 4 vectors: 8 accumulators (two per FMA pipe's latency), 4 B vectors and a
     // broadcast; two broadcasts per 8 multiply-adds, where 4 x 3 needs four per 12.
-    enum { R = 2, NV = 4 };
+    enum { R = 2, NV = 4, R3 = 4, R2 = 4, R1 = 8 };
 #else
-    enum { R = 2, NV = 6 };
+    // SSE broadcasts a block's R weights into registers first: at most 4 rows beside 8 accumulators.
+    enum { R = 2, NV = 6, R3 = 2, R2 = 4, R1 = 4 };
 #endif
-    if (rows >= 2 * R && k * NV * VW <= PACK_FLOATS && ldb > NV * VW) {
-        float *p = FN(packed);
-        long col = c0;
-        for (; col + NV * VW <= vec_end; col += NV * VW) {
-            FN(pack_panel)(p, b + col, ldb, k, NV * VW);
-            FN(pw_panel)(R, NV, &e, p, w, k, rows, col);
+    int packs = rows >= 2 * R;
+    for (long col = c0; col < vec_end;) {
+        long left = (vec_end - col) / VW;
+        long nv = left >= NV ? NV : left >= 3 ? 3 : left;
+        const float *panel = b;
+        long ld = ldb;
+        if (packs && ldb > nv * VW && k * nv * VW <= PACK_FLOATS) {
+            FN(pack_panel)(FN(packed), b + col, ldb, k, nv * VW);
+            panel = FN(packed) - col;
+            ld = nv * VW;
         }
-        if (NV > 2 && col + 2 * VW <= vec_end) {      // two vectors left or more: twice the chains of one
-            FN(pack_panel)(p, b + col, ldb, k, 2 * VW);
-            FN(pw_panel)(R, 2, &e, p, w, k, rows, col);
-            col += 2 * VW;
-        }
-        for (; col + VW <= vec_end; col += VW) {
-            FN(pack_panel)(p, b + col, ldb, k, VW);
-            FN(pw_panel)(R, 1, &e, p, w, k, rows, col);
-        }
-    } else {
-        long rr = (rows / R) * R;
-        FN(pw_rows)(R, NV, &e, b, ldb, w, k, 0, rr, c0, vec_end, 0);
-        FN(pw_rows)(1, NV, &e, b, ldb, w, k, rr, rows, c0, vec_end, 0);
+        if (nv == NV) FN(pw_panel)(R, NV, &e, panel, ld, w, k, rows, col);
+        else if (nv == 3) FN(pw_panel)(R3, 3, &e, panel, ld, w, k, rows, col);
+        else if (nv == 2) FN(pw_panel)(R2, 2, &e, panel, ld, w, k, rows, col);
+        else FN(pw_panel)(R1, 1, &e, panel, ld, w, k, rows, col);
+        col += nv * VW;
     }
     if (vec_end == c1) return;
     long n = c1 - vec_end;
@@ -299,7 +301,8 @@ static void FN(gemm_epilogue_run)(const float *w, long k, const float *b, long l
             for (long j = 0; j < VW; j++) p[kk * VW + j] = j < n ? b[kk * ldb + vec_end + j] : 0.0f;
         }
         long r = 0;
-        for (; r + R <= rows; r += R) FN(pw_tail)(R, &e, p, w + r * k, k, r, vec_end, n);
+        for (; r + R1 <= rows; r += R1) FN(pw_tail)(R1, &e, p, w + r * k, k, r, vec_end, n);
+        if (R1 > 4 && r + 4 <= rows) { FN(pw_tail)(R1 > 4 ? 4 : 1, &e, p, w + r * k, k, r, vec_end, n); r += 4; }
         for (; r < rows; r++) FN(pw_tail)(1, &e, p, w + r * k, k, r, vec_end, n);
         return;
     }

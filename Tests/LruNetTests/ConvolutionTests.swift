@@ -111,6 +111,10 @@ final class ConvolutionTests: XCTestCase {
                 (256, 256, 1, 16, 2, false, false), (256, 256, 1, 16, 3, true, true), (200, 40, 1, 33, 3, false, true),
                 (128, 64, 1, 49, 2, true, false), (24, 48, 2, 100, 2, false, true), (32, 64, 8, 7, 2, true, true),
                 (64, 24, 1, 600, 2, false, false), (96, 136, 1, 4, 2, false, true),
+                // Narrow panels (3, 2 and 1 vectors on 8 lanes) take taller row blocks, the last rows in
+                // blocks of 4, 2 and 1; the last columns too.
+                (48, 13, 1, 17, 1, false, true), (40, 30, 1, 24, 1, true, false), (64, 29, 1, 8, 1, false, false),
+                (24, 15, 1, 41, 1, false, true),
             ]
             for (cin, cout, groups, l, threads, shuffled, withResidual) in cases {
                 let inPer = cin / groups, outPer = cout / groups
