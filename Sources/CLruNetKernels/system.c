@@ -1,6 +1,8 @@
 // System calls Swift's Glibc module does not expose (they need _GNU_SOURCE), and the
 // floating-point mode of a thread.
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -28,6 +30,22 @@ int lru_cpus_contended(void) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1) return -1;
     return load1 > (double)cpus + 0.75 || running > cpus + 1;
+}
+
+// OpenBLAS (pthreads build) starts a server thread per core when it loads; an idle one polls
+// with sched_yield for about 2^28 cycles before it sleeps. The engine runs OpenBLAS on one
+// thread, so they never get work, but their first tenth of a second overlaps loading a model
+// and planning its first pass, where they take CPU time from the engine's own workers and skew
+// the per-layer thread timing. Ended once per process; OpenBLAS starts them again itself if
+// anyone raises its thread count. Looked up at run time: other OpenBLAS builds lack the symbol.
+static void lru_end_blas_threads(void) {
+    int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    if (shutdown) shutdown();
+}
+
+void lru_blas_idle_threads_end(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, lru_end_blas_threads);
 }
 
 // Denormal operands and results take microcode assists on Intel cores (tens of cycles each);

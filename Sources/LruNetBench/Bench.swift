@@ -35,7 +35,7 @@ func measure(runs: Int, warmup: Int = 1, _ body: () throws -> Void) rethrows -> 
 /// GFLOP/s of one-thread `cblas_sgemm` on square n x n matrices, split by
 /// column blocks across `threads` the way the engine splits its GEMMs.
 func sgemmCalibration(n: Int, threads: Int, runs: Int) -> Stat {
-    openblas_set_num_threads(1)
+    _ = Threading(threads: 1)         // OpenBLAS on one thread, as the engine runs it
     let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
     var c = [Float](repeating: 0, count: n * n)
     let t = measure(runs: runs) {

@@ -17,6 +17,18 @@ final class BLASCoreTests: XCTestCase {
         XCTAssertNil(BLASCore.suggestion(core: "Prescott", avx2: false, avx512: false, bf16: false, amd: false))
     }
 
+    func testOpenBLASIdleThreadsEndWhenTheEngineStarts() throws {
+        // Debian's pthreads OpenBLAS keeps `blas_server_avail` set while its server threads live.
+        let library = dlopen(nil, RTLD_NOW)
+        defer { if let library { dlclose(library) } }
+        guard dlsym(library, "blas_thread_shutdown_") != nil, let avail = dlsym(library, "blas_server_avail") else {
+            throw XCTSkip("this OpenBLAS build has no server threads")
+        }
+        _ = Threading(threads: 2)
+        XCTAssertEqual(avail.assumingMemoryBound(to: Int32.self).pointee, 0, "OpenBLAS's idle threads still run")
+        XCTAssertTrue(BLASCore.selfCheck(), "cblas_sgemm after its threads ended")
+    }
+
     func testTheSelfCheckPassesWithTheCoreInUse() {
         XCTAssertTrue(BLASCore.selfCheck(), "cblas_sgemm on \(BLASCore.name) disagrees with the naive product")
         XCTAssertFalse(BLASCore.name.isEmpty)

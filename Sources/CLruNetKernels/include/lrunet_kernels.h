@@ -211,6 +211,10 @@ int lru_affinity_cpu_count(void);
 /// CPU count), 0 if not, -1 if unknown.
 int lru_cpus_contended(void);
 
+/// Ends OpenBLAS's idle server threads once per process (the engine calls OpenBLAS on one
+/// thread); a no-op where the OpenBLAS build has none.
+void lru_blas_idle_threads_end(void);
+
 /// The CPU's hint for a spin-wait loop.
 static inline void lru_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

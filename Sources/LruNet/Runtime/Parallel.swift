@@ -6,7 +6,8 @@ import COpenBLAS
 /// Passed explicitly (no global mode): a network holds one and hands it to every kernel, and
 /// each `Threading` value (with its copies) owns its own `WorkerPool`, so two networks run side
 /// by side, each on its own threads. OpenBLAS itself runs single-threaded (process-wide, set
-/// here): its idle threads spin and yield, which on two cores starved our own workers. Instead
+/// here, and its idle threads ended): they spin and yield, which on two cores starved our own
+/// workers. Instead
 /// the engine splits each GEMM across its threads, by group or by column block, and calls a
 /// one-thread sgemm.
 public struct Threading: Sendable, Equatable {
@@ -19,7 +20,9 @@ public struct Threading: Sendable, Equatable {
     public init(threads: Int = 0) {
         self.threads = threads <= 0 ? CPUBudget.threads : min(threads, 1024)
         pool = WorkerPool(participants: self.threads)
-        openblas_set_num_threads(1)
+        // Only when needed: OpenBLAS's setter restarts the server threads once they have ended.
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
+        lru_blas_idle_threads_end()
     }
 
     public static func == (a: Threading, b: Threading) -> Bool { a.threads == b.threads }
