@@ -39,14 +39,15 @@ struct Info: ParsableCommand {
             let cost = try net.costReport(height: side, width: side)
             format.text(cost.text)
             let memory = try net.activationMemory(batch: 256, height: side, width: side)
-            format.text(String(format: "inference activations at batch 256: %.2f MB in one arena by liveness (%.2f MB as separate buffers)",
-                               Double(memory.arenaBytes) / 1e6, Double(memory.separateBytes) / 1e6))
+            format.text(String(format: "inference activations at batch 256: %.2f MB in one arena by liveness, passes of %d images (%.2f MB as separate buffers)",
+                               Double(memory.arenaBytes) / 1e6, memory.imagesPerPass, Double(memory.separateBytes) / 1e6))
             var record = modelRecord(net, path: path, metadata: meta)
             record["input"] = [net.inputChannels, side, side]
             record["layers"] = rows.map { ["name": $0.name, "op": $0.op, "output": $0.outputShape.perImage, "parameters": $0.parameters, "macs": $0.totalMACs] }
             record["cost"] = costRecord(cost)
             record["activation_bytes_b256"] = memory.arenaBytes
             record["activation_bytes_b256_separate"] = memory.separateBytes
+            record["images_per_pass_b256"] = memory.imagesPerPass
             record["fusions"] = fusions.map { ["rule": $0.rule, "layers": $0.layers] }
             try format.emit(record)
         }

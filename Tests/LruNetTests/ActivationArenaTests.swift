@@ -34,10 +34,12 @@ final class ActivationArenaTests: XCTestCase {
     func testLruNetInferenceHoldsThePeakNotTheSum() throws {
         let model = try Network(config: .lrunet(numClasses: 10, layerReuse: 10, inChannels: 1), threading: Threading(threads: 2))
         model.initialise(seed: 1)
+        model.inferenceChunk = 256                          // one pass, not chunks
         _ = try model(Tensor(zeros: [256, 1, 28, 28]))
         let (arena, separate) = model.activationBytes
         let reported = try model.activationMemory(batch: 256, height: 28, width: 28)
         XCTAssertEqual(reported.arenaBytes, arena); XCTAssertEqual(reported.separateBytes, separate)
+        XCTAssertEqual(reported.imagesPerPass, 256)
         // The same trace, measured independently: the largest sum of values alive at one step.
         let trace = ActivationTrace()
         trace.useAtEnd(model.inferenceGraph.trace(nil, trace))

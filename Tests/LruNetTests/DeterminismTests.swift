@@ -42,6 +42,38 @@ final class DeterminismTests: XCTestCase {
         }
     }
 
+    /// A large batch runs in chunks (``Network/inferenceChunk``): the chunks, an overlapping
+    /// last one among them, give what one pass over the whole batch gives, to rounding.
+    func testChunkedInferenceMatchesOnePass() throws {
+        let x = Workload.input(batch: 35, seed: 9).0
+        for config in Workload.configs {
+            let net = try Network(config: config, threading: Threading(threads: 2))
+            net.initialise(seed: 7)
+            net.inferenceChunk = 35
+            let whole = try net(x).data
+            net.inferenceChunk = 16             // three chunks of 12 from images 0, 12 and 23
+            let chunked = try net(x).data
+            // To rounding: OpenBLAS (the stems, grouped convolutions) may block a GEMM by its width.
+            XCTAssertLessThanOrEqual(largestDifference(chunked, whole), 1e-6, config.summary)
+            XCTAssertEqual(chunked.count, whole.count)
+            // Chosen: the activations of a chunk within the budget, at least the minimum of images.
+            net.inferenceChunk = nil
+            XCTAssertEqual(try net.chunkSize(ActivationShape(channels: 1, batch: 12, height: 28, width: 28)), 12)
+            let chosen = try net.chunkSize(ActivationShape(channels: 1, batch: 100_000, height: 28, width: 28))
+            XCTAssertEqual(net.plannedBatch, Network.inferenceChunkMinimum, "measured at the minimum")
+            let perImage = net.activationBytes.arena / net.plannedBatch
+            XCTAssertGreaterThanOrEqual(chosen, Network.inferenceChunkMinimum, config.summary)
+            XCTAssertLessThanOrEqual(chosen * perImage, Network.inferenceChunkBytes, config.summary)
+            XCTAssertGreaterThan((chosen + 1) * perImage, Network.inferenceChunkBytes, config.summary)
+            // Equal passes, and the choice stays whatever was planned since.
+            let batch = 2 * chosen + 3, passes = 3
+            XCTAssertEqual(try net.imagesPerPass(ActivationShape(channels: 1, batch: batch, height: 28, width: 28)),
+                           (batch + passes - 1) / passes, config.summary)
+            XCTAssertLessThanOrEqual(largestDifference(try net(x).data, whole), 1e-6, config.summary)
+            XCTAssertEqual(try net.chunkSize(ActivationShape(channels: 1, batch: 100_000, height: 28, width: 28)), chosen)
+        }
+    }
+
     /// The layers a network may run on one thread (``Network/tunesThreadsPerLayer``, from
     /// timings at plan time) give the same bits there as on all threads, whichever are picked.
     /// Batch 1 and 12 (at 12 the reused blocks' tiles hold fewer images on two threads than on one).

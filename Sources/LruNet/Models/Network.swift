@@ -280,14 +280,57 @@ public final class Network {
         return (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     }
 
+    /// The most images inference runs in one pass, or nil (the default) to choose: a larger
+    /// batch runs in chunks whose activations fit ``inferenceChunkBytes``, at least
+    /// ``inferenceChunkMinimum`` images each. A layer's output for a chunk is then still in the
+    /// caches when the next layer reads it, where a whole large batch streams every activation
+    /// through memory. `LRUNET_INFER_CHUNK` in the environment sets a fixed default.
+    public var inferenceChunk: Int? = getenv("LRUNET_INFER_CHUNK").flatMap { Int(String(cString: $0)) }.map { max($0, 1) }
+    /// The activation arena a chosen chunk may fill.
+    public static let inferenceChunkBytes = 10 << 20
+    /// The fewest images of a chosen chunk: enough columns for the 1x1 GEMMs on small maps.
+    public static let inferenceChunkMinimum = 16
+    /// Activation arena bytes per image at ``inferenceChunkMinimum`` images of the size it was
+    /// measured for; measured once per image size, so the chosen chunk does not change with the
+    /// plans in between.
+    private var bytesPerImage: (height: Int, width: Int, bytes: Int)?
+    /// The batch of the current plan (0 before the first).
+    package var plannedBatch: Int { planned?.shape.batch ?? 0 }
+
+    /// Images per inference pass for a batch of `shape.batch`: the batch split into equal
+    /// chunks of at most ``inferenceChunk`` images (or the chosen number).
+    package func imagesPerPass(_ shape: ActivationShape) throws -> Int {
+        let most = try chunkSize(shape), chunks = (shape.batch + most - 1) / most
+        return (shape.batch + chunks - 1) / chunks
+    }
+
+    /// The most images per pass for a batch of `shape.batch` (see ``inferenceChunk``).
+    package func chunkSize(_ shape: ActivationShape) throws -> Int {
+        if let fixed = inferenceChunk { return min(max(fixed, 1), shape.batch) }
+        let least = Self.inferenceChunkMinimum
+        guard shape.batch > least else { return shape.batch }
+        if bytesPerImage?.height != shape.height || bytesPerImage?.width != shape.width {
+            try plan(ActivationShape(channels: shape.channels, batch: least, height: shape.height, width: shape.width), training: false)
+            bytesPerImage = (shape.height, shape.width, max(activationBytes.arena / least, 1))
+        }
+        return min(shape.batch, max(least, Self.inferenceChunkBytes / bytesPerImage!.bytes))
+    }
+
     /// Inference on raw NCHW memory; writes `[batch, num_classes]` to `output`.
     package func infer(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
                        into output: UnsafeMutablePointer<Float>) throws {
         context.training = false
         if let i = firstNonFinite(x, batch * channels * height * width) { throw ModelError.nonFinite(what: "the input", index: i, value: x[i]) }
-        let result = try withFlushedDenormals { try forward(x, batch: batch, channels: channels, height: height, width: width) }
-        transposeLogits(result, into: output, batch: batch)
-        let k = classes
+        // Large batches run in equal chunks; the last one ends at the last image and may
+        // overlap the one before (its overlapped images are computed again, the same way).
+        let size = try imagesPerPass(ActivationShape(channels: channels, batch: batch, height: height, width: width))
+        let chunks = (batch + size - 1) / size
+        let image = channels * height * width, k = classes
+        for i in 0..<chunks {
+            let start = min(i * size, batch - size)
+            let result = try withFlushedDenormals { try forward(x + start * image, batch: size, channels: channels, height: height, width: width) }
+            transposeLogits(result, into: output + start * k, batch: size)
+        }
         if let i = firstNonFinite(output, batch * k) { throw ModelError.nonFiniteOutput(image: i / k, value: output[i]) }
     }
 

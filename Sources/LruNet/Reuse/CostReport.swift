@@ -62,14 +62,19 @@ public struct ActivationMemory: Sendable {
     public let arenaBytes: Int
     /// Bytes the same values take as separate buffers (what a plan without the arena holds).
     public let separateBytes: Int
+    /// Images of one pass: inference runs a large batch in chunks (``Network/inferenceChunk``).
+    public var imagesPerPass: Int = 0
 }
 
 extension Network {
-    /// Plans inference for `batch` images of `height x width` and reports its activation memory.
+    /// Plans inference for `batch` images of `height x width` and reports its activation memory:
+    /// one pass's, over a chunk of the batch where inference runs it in chunks.
     public func activationMemory(batch: Int, height: Int, width: Int) throws -> ActivationMemory {
         guard batch >= 1 else { throw ModelError.emptyBatch }
-        try plan(ActivationShape(channels: inputChannels, batch: batch, height: height, width: width), training: false)
-        return ActivationMemory(arenaBytes: activationBytes.arena, separateBytes: activationBytes.separate)
+        let shape = ActivationShape(channels: inputChannels, batch: batch, height: height, width: width)
+        let images = try imagesPerPass(shape)
+        try plan(ActivationShape(channels: inputChannels, batch: images, height: height, width: width), training: false)
+        return ActivationMemory(arenaBytes: activationBytes.arena, separateBytes: activationBytes.separate, imagesPerPass: images)
     }
 
     /// Plans training for `batch` images of `height x width` and reports its input-gradient
