@@ -287,7 +287,7 @@ public final class Network {
     /// through memory. `LRUNET_INFER_CHUNK` in the environment sets a fixed default.
     public var inferenceChunk: Int? = getenv("LRUNET_INFER_CHUNK").flatMap { Int(String(cString: $0)) }.map { max($0, 1) }
     /// The activation arena a chosen chunk may fill.
-    public static let inferenceChunkBytes = 10 << 20
+    public static let inferenceChunkBytes = 16 << 20
     /// The fewest images of a chosen chunk: enough columns for the 1x1 GEMMs on small maps.
     public static let inferenceChunkMinimum = 16
     /// Activation arena bytes per image at ``inferenceChunkMinimum`` images of the size it was
