@@ -78,6 +78,25 @@ package struct KernelBench {
         }
     }
 
+    /// The baselines' dense 1x1 convolution with its BatchNorm and ReLU epilogue, `channels` to
+    /// `channels` on `side x side` images: at batch 1 a 4x4 map's row is two vectors, the kernel's
+    /// narrow-panel path.
+    package static func densePointwise(channels: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {
+        var rng = SplitMix64(seed: 6)
+        let l = batch * side * side
+        let x = FloatBuffer(count: channels * l), y = FloatBuffer(count: channels * l), w = FloatBuffer(count: channels * channels)
+        for i in 0..<x.count { x.pointer[i] = rng.nextUniform() }
+        for i in 0..<w.count { w.pointer[i] = rng.nextUniform() - 0.5 }
+        let scale = FloatBuffer(count: channels), shift = FloatBuffer(count: channels)
+        for i in 0..<channels { scale.pointer[i] = 1; shift.pointer[i] = 0.1 }
+        let name = "1x1 dense \(channels)ch \(side)x\(side) b\(batch) \(threading.threads)t"
+        return KernelBench(name: name, macs: channels * channels * l) {
+            pointwiseForward(y.pointer, x.pointer, weight: w.pointer, inChannels: channels, outChannels: channels, groups: 1,
+                             rowLength: l, scale: scale.pointer, shift: shift.pointer, residual: nil, activation: .relu,
+                             threading: threading)
+        }
+    }
+
     /// Training's fused depthwise 3x3 + BatchNorm (DepthwiseBatchNorm.swift), forward and backward
     /// with the residual gradient added, on one stage shape. MACs count the backward as twice the forward.
     package static func depthwiseBatchNormTraining(planes: Int, side: Int, batch: Int, threading: Threading) -> KernelBench {

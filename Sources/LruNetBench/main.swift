@@ -107,6 +107,15 @@ for (planes, side) in [(24, 28), (32, 14), (64, 7)] where onlySection == nil {
     print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 0) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
     kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
 }
+for (channels, side, threads) in [(256, 4, 1), (256, 4, cores), (64, 7, 1)] where onlySection == nil {
+    // Against the calibrations of its own thread count.
+    let k = KernelBench.densePointwise(channels: channels, side: side, batch: 1, threading: Threading(threads: threads))
+    let t = k.secondsPerCall(runs: runs, repeats: 200)
+    let gmacs = Double(k.macs) / t / 1e9
+    let (peak, sgemm) = threads == 1 ? (peak1, cal1.median) : (peakAll, calAll.median)
+    print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 1) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(Calibration(peak: peak, sgemm: sgemm).fractions(2 * gmacs))")
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / sgemm, "ratio_to_peak": 2 * gmacs / peak])
+}
 if onlySection != "--training-blocks" { print("\n== tiled reuse block (inference, 10 iterations, batch 64 and 1, \(cores) threads)") }
 for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4, 64), (64, 14, 1), (128, 7, 1), (256, 4, 1), (512, 4, 1)]
     where onlySection != "--training-blocks" {

@@ -8,7 +8,7 @@ import CLruNetKernels
 /// Work is split over (group, column block, row block) so every thread gets some: row blocks
 /// only where the groups and column blocks are fewer than the threads (small maps at batch 1)
 /// and each thread still gets enough multiply-adds to outweigh the hand-off.
-func pointwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+package func pointwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                       inChannels: Int, outChannels: Int, groups: Int, rowLength l: Int,
                       scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                       activation: ActivationKind, destinations: UnsafePointer<Int32>? = nil, threading: Threading) {
