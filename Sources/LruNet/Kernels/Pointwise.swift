@@ -9,9 +9,9 @@ import CLruNetKernels
 /// only where the groups and column blocks are fewer than the threads (small maps at batch 1)
 /// and each thread still gets enough multiply-adds to outweigh the hand-off.
 package func pointwiseForward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                      inChannels: Int, outChannels: Int, groups: Int, rowLength l: Int,
-                      scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                      activation: ActivationKind, destinations: UnsafePointer<Int32>? = nil, threading: Threading) {
+                              inChannels: Int, outChannels: Int, groups: Int, rowLength l: Int,
+                              scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                              activation: ActivationKind, destinations: UnsafePointer<Int32>? = nil, threading: Threading) {
     let inPer = inChannels / groups, outPer = outChannels / groups
     let (blocks, rowBlocks) = pointwiseSplit(groups: groups, inPer: inPer, outPer: outPer, rowLength: l,
                                              threads: threading.threads)

@@ -62,8 +62,9 @@ public struct ActivationMemory: Sendable {
     public let arenaBytes: Int
     /// Bytes the same values take as separate buffers (what a plan without the arena holds).
     public let separateBytes: Int
-    /// Images of one pass: inference runs a large batch in chunks (``Network/inferenceChunk``).
-    public var imagesPerPass: Int = 0
+    /// Images of one pass: inference runs a large batch in chunks (``Network/inferenceChunk``),
+    /// training the whole batch.
+    public let imagesPerPass: Int
 }
 
 extension Network {
@@ -82,7 +83,7 @@ extension Network {
     public func gradientMemory(batch: Int, height: Int, width: Int) throws -> ActivationMemory {
         guard batch >= 1 else { throw ModelError.emptyBatch }
         try plan(ActivationShape(channels: inputChannels, batch: batch, height: height, width: width), training: true)
-        return ActivationMemory(arenaBytes: gradientBytes.arena, separateBytes: gradientBytes.separate)
+        return ActivationMemory(arenaBytes: gradientBytes.arena, separateBytes: gradientBytes.separate, imagesPerPass: batch)
     }
 
     /// Per-layer rows for `lrunet info` (every layer of the description, unfused), planned for

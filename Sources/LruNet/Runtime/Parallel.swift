@@ -7,9 +7,8 @@ import COpenBLAS
 /// each `Threading` value (with its copies) owns its own `WorkerPool`, so two networks run side
 /// by side, each on its own threads. OpenBLAS itself runs single-threaded (process-wide, set
 /// here, and its idle threads ended): they spin and yield, which on two cores starved our own
-/// workers. Instead
-/// the engine splits each GEMM across its threads, by group or by column block, and calls a
-/// one-thread sgemm.
+/// workers. Instead the engine splits each GEMM across its threads, by group or by column
+/// block, and calls a one-thread sgemm.
 public struct Threading: Sendable, Equatable {
     public let threads: Int
     package let pool: WorkerPool
