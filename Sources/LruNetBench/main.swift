@@ -91,51 +91,44 @@ if onlyModel == nil {
 // 2. Kernels on the stage shapes of Fashion-MNIST LruNet, batch 64.
 print("\n== kernels (batch 64, \(cores) threads): GMAC/s and speed as a fraction of the FMA peak and of sgemm")
 var kernelReports: [[String: Any]] = []
+/// Times kernel `k`, prints its row against `cal` (the calibrations of the threads it runs on),
+/// with `note()` after it when given, and records it for the JSON report.
+func reportKernel(_ k: KernelBench, repeats: Int, milliseconds: Bool = false, _ cal: Calibration, note: (() -> String)? = nil) {
+    let t = k.secondsPerCall(runs: runs, repeats: repeats)
+    let gmacs = Double(k.macs) / t / 1e9
+    let time = milliseconds ? fmt(1e3 * t, 2) + " ms" : fmt(1e6 * t, 1) + " us"
+    print("\(pad(k.name, 34)) \(pad(time, 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(cal.fractions(2 * gmacs))" + (note.map { "; " + $0() } ?? ""))
+    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / cal.sgemm, "ratio_to_peak": 2 * gmacs / cal.peak])
+}
 let onlySection = options.tiledBlocks ? "--tiled-blocks" : options.trainingBlocks ? "--training-blocks" : nil
 for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection == nil {
     for k in KernelBench.stageKernels(planes: planes, side: side, batch: 64, threading: Threading(threads: cores)) {
-        let t = k.secondsPerCall(runs: runs, repeats: 5)
-        let gmacs = Double(k.macs) / t / 1e9
-        print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 0) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
-        kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
+        reportKernel(k, repeats: 5, calibration)
     }
 }
 for (planes, side) in [(24, 28), (32, 14), (64, 7)] where onlySection == nil {
-    let k = KernelBench.downsampling(planes: planes, side: side, batch: 64, threading: Threading(threads: cores))
-    let t = k.secondsPerCall(runs: runs, repeats: 5)
-    let gmacs = Double(k.macs) / t / 1e9
-    print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 0) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
-    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
+    reportKernel(KernelBench.downsampling(planes: planes, side: side, batch: 64, threading: Threading(threads: cores)), repeats: 5, calibration)
 }
 for (channels, side, threads) in [(256, 4, 1), (256, 4, cores), (64, 7, 1)] where onlySection == nil {
-    // Against the calibrations of its own thread count.
     let k = KernelBench.densePointwise(channels: channels, side: side, batch: 1, threading: Threading(threads: threads))
-    let t = k.secondsPerCall(runs: runs, repeats: 200)
-    let gmacs = Double(k.macs) / t / 1e9
-    let (peak, sgemm) = threads == 1 ? (peak1, cal1.median) : (peakAll, calAll.median)
-    print("\(pad(k.name, 34)) \(pad(fmt(1e6 * t, 1) + " us", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(Calibration(peak: peak, sgemm: sgemm).fractions(2 * gmacs))")
-    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / sgemm, "ratio_to_peak": 2 * gmacs / peak])
+    reportKernel(k, repeats: 200, threads == 1 ? Calibration(peak: peak1, sgemm: cal1.median) : calibration)
 }
 if onlySection != "--training-blocks" { print("\n== tiled reuse block (inference, 10 iterations, batch 64 and 1, \(cores) threads)") }
 for (planes, side, batch) in [(64, 14, 64), (128, 7, 64), (256, 4, 64), (512, 4, 64), (64, 14, 1), (128, 7, 1), (256, 4, 1), (512, 4, 1)]
     where onlySection != "--training-blocks" {
     let k = try KernelBench.tiledBlock(planes: planes, side: side, batch: batch, iterations: 10, threading: Threading(threads: cores))
-    let t = k.secondsPerCall(runs: runs, repeats: batch == 1 ? 20 : 2)
-    let gmacs = Double(k.macs) / t / 1e9
-    print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 2) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs))")
-    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
+    reportKernel(k, repeats: batch == 1 ? 20 : 2, milliseconds: true, calibration)
 }
 print("\n== reuse block in training (forward + backward, 10 iterations, batch 128, \(cores) threads), with its op split")
 for (planes, side) in [(64, 14), (128, 7), (256, 4), (512, 4)] where onlySection != "--tiled-blocks" {
     let k = try KernelBench.trainingBlock(planes: planes, side: side, batch: 128, iterations: 10, threading: Threading(threads: cores))
-    let t = k.secondsPerCall(runs: runs, repeats: 1)
-    let gmacs = Double(k.macs) / t / 1e9
-    let profile = OpProfile()
-    k.context?.profile = profile
-    _ = k.secondsPerCall(runs: 1, repeats: 1)
-    let split = OpTimer.allCases.compactMap { kind in profile.seconds[kind].map { "\(kind.rawValue) \(fmt(100 * $0 / profile.total, 0))%" } }
-    print("\(pad(k.name, 34)) \(pad(fmt(1e3 * t, 1) + " ms", 10)) \(pad(fmt(gmacs, 2) + " GMAC/s", 14)) \(calibration.fractions(2 * gmacs)); " + split.joined(separator: ", "))
-    kernelReports.append(["name": k.name, "seconds": t, "gmacs": gmacs, "ratio_to_sgemm": 2 * gmacs / calAll.median, "ratio_to_peak": 2 * gmacs / peakAll])
+    reportKernel(k, repeats: 1, milliseconds: true, calibration) {
+        let profile = OpProfile()
+        k.context?.profile = profile
+        _ = k.secondsPerCall(runs: 1, repeats: 1)
+        return OpTimer.allCases.compactMap { kind in profile.seconds[kind].map { "\(kind.rawValue) \(fmt(100 * $0 / profile.total, 0))%" } }
+            .joined(separator: ", ")
+    }
 }
 report["kernels"] = kernelReports
 if options.kernels || onlySection != nil { exit(0) }
