@@ -300,19 +300,82 @@ static inline __attribute__((always_inline)) void FN(conv4x4)(FN(plane) p, const
     *out1 = seed1 + c1 + (l1 + q1);
 }
 
+/// Adds one row view's three taps (centre, left, right) to an output vector's chain.
+static inline __attribute__((always_inline)) v8 taprow_add(FN(taprow) r, v8 centre, v8 left, v8 right, v8 acc) {
+    return MADD(r.right, right, MADD(r.left, left, MADD(r.centre, centre, acc)));
+}
+
+/// One image's two output vectors for the taps of `count` outputs (1 or 2), each a chain of
+/// nine multiply-adds seeded with the shift, in the same order whatever else runs beside it (so
+/// an image's result does not depend on how many images or outputs share the loop). The five
+/// row views and their column shifts are made once and serve every output; a row's views are
+/// dead once its taps are added, which keeps the working set small.
+static inline __attribute__((always_inline)) void FN(conv4x4_outputs)(const float *src, const FN(taps) *t, const v8 *seed,
+                                                                        int count, v8 out[2][2]) {
+    FN(plane) p = FN(plane_load)(src);
+    v8 l = from_left4(p.above), r = from_right4(p.above);
+#pragma unroll
+    for (int m = 0; m < count; m++) out[m][0] = taprow_add(t[m].top01, p.above, l, r, seed[m]);
+    l = from_left4(p.r01), r = from_right4(p.r01);
+#pragma unroll
+    for (int m = 0; m < count; m++) out[m][0] = taprow_add(t[m].middle, p.r01, l, r, out[m][0]);
+    l = from_left4(p.inner), r = from_right4(p.inner);
+#pragma unroll
+    for (int m = 0; m < count; m++) {
+        out[m][0] = taprow_add(t[m].bottom01, p.inner, l, r, out[m][0]);
+        out[m][1] = taprow_add(t[m].top23, p.inner, l, r, seed[m]);
+    }
+    l = from_left4(p.r23), r = from_right4(p.r23);
+#pragma unroll
+    for (int m = 0; m < count; m++) out[m][1] = taprow_add(t[m].middle, p.r23, l, r, out[m][1]);
+    l = from_left4(p.below), r = from_right4(p.below);
+#pragma unroll
+    for (int m = 0; m < count; m++) out[m][1] = taprow_add(t[m].bottom23, p.below, l, r, out[m][1]);
+}
+
+/// COUNT (1 or 2, a constant once inlined) outputs from m0 over n images, STEP images at a time.
+static inline __attribute__((always_inline)) void FN(dw4x4_run)(const int COUNT, const int STEP, float *const *dst_m, long m0,
+                                                                  const float *src, long n, const FN(taps) *t, const v8 *seed,
+                                                                  int act) {
+    long i = 0;
+    for (; i + STEP <= n; i += STEP) {
+        v8 o[4][2][2];
+#pragma unroll
+        for (int j = 0; j < STEP; j++) FN(conv4x4_outputs)(src + 16 * (i + j), t, seed, COUNT, o[j]);
+#pragma unroll
+        for (int j = 0; j < STEP; j++)
+#pragma unroll
+            for (int m = 0; m < COUNT; m++) {
+                st8(dst_m[m0 + m] + 16 * (i + j), act_v8(o[j][m][0], act));
+                st8(dst_m[m0 + m] + 16 * (i + j) + 8, act_v8(o[j][m][1], act));
+            }
+    }
+    for (; i < n; i++) {
+        v8 o[2][2];
+        FN(conv4x4_outputs)(src + 16 * i, t, seed, COUNT, o);
+#pragma unroll
+        for (int m = 0; m < COUNT; m++) {
+            st8(dst_m[m0 + m] + 16 * i, act_v8(o[m][0], act)); st8(dst_m[m0 + m] + 16 * i + 8, act_v8(o[m][1], act));
+        }
+    }
+}
+
 /// dst = conv of n consecutive 4x4 images at src with `mult` output channels' taps (scaled),
-/// plus their shifts; output m's images at dst_m[m].
+/// plus their shifts; output m's images at dst_m[m]. Outputs go two at a time, sharing each
+/// image's column shifts (permutes); images go two (four for a lone output) at a time, so that
+/// eight multiply-add chains hide the FMA latency. The taps not in registers are FMA operands.
 static inline void FN(dw4x4_images)(float *const *dst_m, const float *src, long n, const float *weight, long mult,
                                     const float *scale, const float *shift, int act) {
-    for (long m = 0; m < mult; m++) {
-        FN(taps) t = FN(taps_make)(weight + 9 * m, scale ? scale[m] : 1.0f, 0);
-        v8 seed = (v8)(shift ? shift[m] : 0.0f);
-        float *d = dst_m[m];
-        for (long i = 0; i < n; i++) {
-            v8 o0, o1;
-            FN(conv4x4)(FN(plane_load)(src + 16 * i), &t, seed, seed, &o0, &o1);
-            st8(d + 16 * i, act_v8(o0, act)); st8(d + 16 * i + 8, act_v8(o1, act));
+    for (long m0 = 0; m0 < mult; m0 += 2) {
+        int count = mult - m0 >= 2 ? 2 : 1;
+        FN(taps) t[2];
+        v8 seed[2];
+        for (int m = 0; m < count; m++) {
+            t[m] = FN(taps_make)(weight + 9 * (m0 + m), scale ? scale[m0 + m] : 1.0f, 0);
+            seed[m] = (v8)(shift ? shift[m0 + m] : 0.0f);
         }
+        if (count == 2) FN(dw4x4_run)(2, 2, dst_m, m0, src, n, t, seed, act);
+        else FN(dw4x4_run)(1, 4, dst_m, m0, src, n, t, seed, act);
     }
 }
 

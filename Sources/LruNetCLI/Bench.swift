@@ -101,17 +101,23 @@ struct Bench: ParsableCommand {
                 if profile {
                     let p = OpProfile()
                     net.profile = p
-                    let passes = 3
-                    for _ in 0..<passes {
+                    // Enough passes for a fifth of a second, so a slow moment of the host averages out.
+                    var passes = 0
+                    let start = Date()
+                    repeat {
                         try x.withUnsafeBufferPointer { xb in try y.withUnsafeMutableBufferPointer { yb in
                             try net.infer(xb.baseAddress!, batch: n, channels: c, height: side, width: side, into: yb.baseAddress!)
                         } }
-                    }
+                        passes += 1
+                    } while passes < 3 || p.total < 0.2
+                    let wall = Date().timeIntervalSince(start)
                     net.profile = nil
                     format.text("  time split: " + OpTimer.allCases.compactMap { k in
                         p.seconds[k].map { String(format: "%@ %.0f%%", k.rawValue, 100 * $0 / p.total) }
                     }.joined(separator: ", "))
                     let layers = p.layers, total = layers.reduce(0) { $0 + $1.seconds }
+                    format.text(String(format: "  profiled: %.2f ms per pass, %.0f%% of it inside the layers (the rest: starting them, chunking, the caller)",
+                                       1e3 * wall / Double(passes), 100 * total / wall))
                     format.text("  slowest layers (of \(layers.count)): share of the pass, GFLOP/s")
                     for l in layers.sorted(by: { $0.seconds > $1.seconds }).prefix(profileLayers > 0 ? profileLayers : layers.count) {
                         format.text(String(format: "    %5.1f%%  %7.1f  %@ (%@) -> %dx%dx%d", 100 * l.seconds / total,

@@ -44,6 +44,8 @@ final class ConvolutionTests: XCTestCase {
             let cases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
                 (2, 3, 2, 7, 5, 3, 1, 1), (1, 4, 1, 14, 14, 3, 1, 1), (3, 2, 3, 4, 4, 3, 1, 1), (2, 5, 2, 2, 2, 3, 1, 1),
                 (2, 3, 2, 9, 8, 3, 2, 1), (1, 2, 2, 6, 7, 5, 1, 2), (2, 4, 1, 5, 5, 3, 2, 0), (1, 3, 2, 1, 1, 3, 1, 1),
+                // 4x4 planes in registers: outputs two at a time (images in pairs) or one (images four at a time), with remainders.
+                (6, 2, 1, 4, 4, 3, 1, 1), (5, 3, 2, 4, 4, 3, 1, 1),
                 // One channel (a stem): the 3x3/1/1 kernel splits the images between the threads.
                 (5, 1, 24, 28, 28, 3, 1, 1), (3, 1, 8, 4, 4, 3, 1, 1), (45, 1, 3, 14, 14, 3, 1, 1), (7, 1, 5, 9, 6, 3, 1, 1),
                 // Stride 2: chunks of images with a short last one, odd and even sides, rows split by vectors.
