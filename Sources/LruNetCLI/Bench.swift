@@ -116,8 +116,8 @@ struct Bench: ParsableCommand {
                         p.seconds[k].map { String(format: "%@ %.0f%%", k.rawValue, 100 * $0 / p.total) }
                     }.joined(separator: ", "))
                     let layers = p.layers, total = layers.reduce(0) { $0 + $1.seconds }
-                    format.text(String(format: "  profiled: %.2f ms per pass, %.0f%% of it inside the layers (the rest: starting them, chunking, the caller)",
-                                       1e3 * wall / Double(passes), 100 * total / wall))
+                    format.text(String(format: "  profiled: %.2f ms per pass, %.0f%% of it in the timed ops (the rest: starting them, chunking, the caller)",
+                                       1e3 * wall / Double(passes), 100 * p.total / wall))
                     format.text("  slowest layers (of \(layers.count)): share of the pass, GFLOP/s")
                     for l in layers.sorted(by: { $0.seconds > $1.seconds }).prefix(profileLayers > 0 ? profileLayers : layers.count) {
                         format.text(String(format: "    %5.1f%%  %7.1f  %@ (%@) -> %dx%dx%d", 100 * l.seconds / total,

@@ -55,6 +55,51 @@ final class ActivationArenaTests: XCTestCase {
         XCTAssertEqual(model.activationBytes.arena, 0)
     }
 
+    /// A fork whose branches both end in a 1x1 convolution writing into the join: the left
+    /// writes before the right branch runs, so the join's output is placed before the branches
+    /// and stays apart from every buffer the right branch uses. (Placed at the join instead, it
+    /// would land where the right branch's wide first output goes, over the left's rows.)
+    func testBranchesWritingIntoTheJoinFindItsOutputIntact() throws {
+        let description = Sequential {
+            Conv2d(1, 8, kernelSize: 3, padding: 1, bias: false)
+            BatchNorm2d(8)
+            ReLU()
+            Concat(.fork,
+                   Sequential {
+                       Conv2d(8, 8, kernelSize: 3, stride: 2, padding: 1, groups: 8, bias: false)
+                       BatchNorm2d(8)
+                       Conv2d(8, 8, kernelSize: 1, bias: false)
+                       BatchNorm2d(8)
+                       ReLU()
+                   },
+                   Sequential {
+                       Conv2d(8, 64, kernelSize: 1, bias: false)
+                       BatchNorm2d(64)
+                       ReLU()
+                       Conv2d(64, 64, kernelSize: 3, stride: 2, padding: 1, groups: 64, bias: false)
+                       BatchNorm2d(64)
+                       Conv2d(64, 8, kernelSize: 1, bias: false)
+                       BatchNorm2d(8)
+                       ReLU()
+                   })
+            ChannelShuffle(groups: 2)
+            GlobalAvgPool2d()
+            Linear(16, 10)
+        }
+        let model = try Network(description, inputChannels: 1, classes: 10)
+        model.initialise(seed: 4)
+        var rng = SplitMix64(seed: 12)
+        for (batch, side) in [(3, 8), (2, 13)] {
+            let x = Tensor(shape: [batch, 1, side, side], data: (0..<(batch * side * side)).map { _ in rng.nextUniform() })
+            model.fusesLayers = true
+            let fused = try model(x)
+            XCTAssertEqual(model.fusions.filter { $0.rule == "branch written into the join" }.count, 2)
+            model.fusesLayers = false
+            let plain = try model(x)
+            assertClose(fused.data, plain.data, atol: 1e-5, rtol: 1e-4, "batch \(batch), side \(side)")
+        }
+    }
+
     /// A reused block the tiles cannot run (24 planes) or whose planes are wider than 16 pools after
     /// its last iteration, its unpooled output held in the arena until the pool has read it: the
     /// logits equal those of the description's layers run one by one.

@@ -314,5 +314,12 @@ final class FusionTests: XCTestCase {
         let rules = Dictionary(grouping: v2.fusions, by: \.rule).mapValues(\.count)
         XCTAssertEqual(rules["residual in conv epilogue"], 10, "\(rules)")      // 10 of the 17 blocks keep stride 1 and width
         XCTAssertEqual(rules["conv epilogue"], 1 + 1 * 2 + 16 * 3 + 1, "\(rules)")
+        // ShuffleNetV2: each unit's branches end in a 1x1 convolution that writes into the join
+        // (a basic unit's right branch, both of a down unit); ShuffleNet: a stride-2 unit's bottleneck.
+        for (arch, width, count) in [(Architecture.shufflenetv2, 0.25, 3 * 2 + 13), (.shufflenet, 0.5, 3)] {
+            let model = try Network(config: ModelConfig(arch: arch, widthMult: width, inChannels: 1))
+            _ = try model(Tensor(zeros: [1, 1, 28, 28]))
+            XCTAssertEqual(model.fusions.filter { $0.rule == "branch written into the join" }.count, count, "\(arch)")
+        }
     }
 }

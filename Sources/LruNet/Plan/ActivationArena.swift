@@ -35,6 +35,12 @@ package final class ActivationTrace {
         count > 0 ? produce(count: count, reading: [input], bind: bind) : input
     }
 
+    /// A step that only reads `inputs` (a layer writing into a buffer placed before it).
+    package func read(_ inputs: [Value]) {
+        step += 1
+        for v in inputs { use(v) }
+    }
+
     /// `value` is read at the current step (by the layer that produced last).
     package func use(_ value: Value) {
         if let i = value { requests[i].lastUse = max(requests[i].lastUse, step) }

@@ -47,7 +47,7 @@ package final class Conv2dLayer: EpilogueLayer {
     }
 
     package func finished(by epilogue: ConvEpilogue) -> EpilogueLayer {
-        precondition(epilogue.shuffle == nil || acceptsShuffle, "\(name): only a 1x1 convolution writes shuffled rows")
+        precondition((epilogue.shuffle == nil && epilogue.join == nil) || acceptsShuffle, "\(name): only a 1x1 convolution writes rows elsewhere")
         return Conv2dLayer(name: name, store: store, inputChannels: inputChannels, outputChannels: outputChannels,
                            geometry: geometry, groups: groups, weight: weight, bias: bias, epilogue: epilogue)
     }
@@ -63,7 +63,8 @@ package final class Conv2dLayer: EpilogueLayer {
         shape = s
         if columns.count != s.columnBufferCount { columns = FloatBuffer(count: s.columnBufferCount) }
         let out = ActivationShape(channels: outputChannels, batch: input.batch, height: s.outHeight, width: s.outWidth)
-        buffers.resize(input: input, output: out, training: training)
+        // Writing into a join, the layer has no output buffer of its own.
+        buffers.resize(input: input, output: out, training: training, ownsOutput: epilogue.join == nil)
         destinations = epilogue.shuffle.map { sh in (0..<outputChannels).map { Int32(sh.destination($0, channels: outputChannels)) } } ?? []
         return out
     }
@@ -79,12 +80,13 @@ package final class Conv2dLayer: EpilogueLayer {
 
     package func forward(_ input: UnsafeMutablePointer<Float>, _ context: RunContext) -> UnsafeMutablePointer<Float> {
         buffers.savedInput = input
-        let w = context.cache.fetch(weight), s = shape!, out = buffers.out
+        let w = context.cache.fetch(weight), s = shape!
         let folded = epilogue.batchNorm.map { context.cache.foldedBatchNorm($0, eps: 1e-5) }
         let activation = epilogue.activation
         if !context.training && s.isPointwise && bias == nil {
-            // Inference 1x1: our GEMM with the epilogue (and the shuffle) in its stores.
-            destinations.withUnsafeBufferPointer { dest in
+            // Inference 1x1: our GEMM with the epilogue (and the shuffle, or the join's places) in its stores.
+            let out = epilogue.join?.pointer ?? buffers.out
+            (epilogue.join?.destinations ?? destinations).withUnsafeBufferPointer { dest in
                 pointwiseForward(out, input, weight: w, inChannels: inputChannels, outChannels: outputChannels, groups: groups,
                                  rowLength: buffers.output.rowLength, scale: folded?.scale, shift: folded?.shift,
                                  residual: epilogue.residual?.pointer, activation: activation,
@@ -92,6 +94,7 @@ package final class Conv2dLayer: EpilogueLayer {
             }
             return out
         }
+        let out = buffers.out
         if isOneChannelStem && epilogue.residual == nil {
             depthwiseForward(out, input, w, channels: 1, multiplier: outputChannels, batch: s.batch, height: s.height, width: s.width,
                              geometry: geometry, scale: folded?.scale, shift: folded?.shift, activation: activation,
@@ -115,7 +118,9 @@ package final class Conv2dLayer: EpilogueLayer {
     }
 
     package func trace(_ input: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {
-        trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
+        // Writing into a join (placed by the join), the layer only reads.
+        if epilogue.join != nil { trace.read([input]); return input }
+        return trace.leaf(input, count: buffers.outputCount) { [unowned self] in self.buffers.place($0) }
     }
 
     package func traceBackward(_ gradOutput: ActivationTrace.Value, _ trace: ActivationTrace) -> ActivationTrace.Value {

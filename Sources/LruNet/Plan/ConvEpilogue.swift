@@ -1,7 +1,8 @@
 /// What an inference convolution applies to its own output, fixed when the inference rewrite
 /// builds it (``FusionRewrite``): the BatchNorm that followed it in the description (as the
 /// folded scale and shift, one multiply-add per value), the residual add of the join it ends,
-/// an activation, and the channel shuffle after it (each row written to its shuffled place).
+/// an activation, and the channel shuffle after it (each row written to its shuffled place);
+/// or, ending a branch of a concat join, each row written to its place in the join's output.
 /// One pass over the output instead of up to four.
 package struct ConvEpilogue {
     package var batchNorm: BatchNormRefs?
@@ -10,9 +11,22 @@ package struct ConvEpilogue {
     package var activation: ActivationKind = .none
     /// 1x1 convolutions only.
     package var shuffle: ShuffleLayer.Kind?
+    /// The concat join whose output this branch's rows go to (1x1 convolutions only).
+    package var join: JoinTarget?
 
     package init() {}
-    var isEmpty: Bool { batchNorm == nil && residual == nil && activation == .none && shuffle == nil }
+    var isEmpty: Bool { batchNorm == nil && residual == nil && activation == .none && shuffle == nil && join == nil }
+}
+
+/// The output of a concat join that a branch's last 1x1 convolution writes into, so that the
+/// join copies only its other branch (or nothing). The join and the convolution are built
+/// holding the same one; the join fills in each row's place when it plans, and its output
+/// buffer before its branches run.
+package final class JoinTarget {
+    var pointer: UnsafeMutablePointer<Float>?
+    /// The join's output row of each of the branch's channels (after the join's shuffle).
+    var destinations: [Int32] = []
+    package init() {}
 }
 
 /// The input of a residual join whose add a convolution's epilogue does. The join and the

@@ -35,7 +35,7 @@ package final class DepthwiseLayer: EpilogueLayer {
     }
 
     package func finished(by epilogue: ConvEpilogue) -> EpilogueLayer {
-        precondition(epilogue.residual == nil && epilogue.shuffle == nil, "\(name): a depthwise epilogue takes BatchNorm and an activation only")
+        precondition(epilogue.residual == nil && epilogue.shuffle == nil && epilogue.join == nil, "\(name): a depthwise epilogue takes BatchNorm and an activation only")
         return DepthwiseLayer(name: name, store: store, channels: channels, multiplier: multiplier, geometry: geometry,
                               weight: weight, epilogue: epilogue)
     }

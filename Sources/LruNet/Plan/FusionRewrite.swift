@@ -15,6 +15,9 @@
 ///    (ShuffleNet's ReLU after its stride-2 join, ShuffleNetV2's shuffle after every join).
 /// 5. a `ResidualLayer` whose body ends in rule 2's convolution with no activation: that
 ///    epilogue also adds the residual and applies the join's activation.
+/// 6. a `ConcatLayer` (after rule 4) whose branch ends in a 1x1 convolution: the convolution
+///    writes its rows straight to their places in the join's output (through the join's
+///    activation, if its own has none), and the join copies only the other branch.
 /// A reused block's shared weights are never folded: its BatchNorms stay per iteration.
 package enum FusionRewrite {
     /// One fusion: the rule and the layers it joined.
@@ -53,7 +56,11 @@ package enum FusionRewrite {
         while i < layers.count {
             let rest = layers[i...]
             if let m = reusedBlock(rest) ?? convolution(rest) ?? batchNorm(rest) ?? join(rest) {
-                out.append(m.layer); decisions += m.decisions; i += m.consumed
+                let (layer, joined) = (m.layer as? ConcatLayer).map(inPlace) ?? (m.layer, [])
+                out.append(layer); decisions += m.decisions + joined; i += m.consumed
+            } else if let concat = layers[i] as? ConcatLayer {
+                let (layer, joined) = inPlace(concat)
+                out.append(layer); decisions += joined; i += 1
             } else {
                 out.append(layers[i]); i += 1
             }
@@ -107,6 +114,26 @@ package enum FusionRewrite {
         let rule = activation != .none && shuffle != nil ? "join + activation + shuffle" : activation != .none ? "join + activation" : "join + shuffle"
         return (ConcatLayer(concat.name, input: concat.input, left: concat.left, right: concat.right, activation: activation, shuffle: shuffle),
                 k - s, [Decision(rule: rule, layers: joined)])
+    }
+
+    /// Rule 6: the join with each branch that can write into it doing so.
+    private static func inPlace(_ concat: ConcatLayer) -> (Layer, [Decision]) {
+        var decisions: [Decision] = []
+        func writer(_ branch: Layer?) -> (branch: Layer?, target: JoinTarget?) {
+            guard let sequence = branch as? SequenceLayer, let conv = sequence.layers.last as? EpilogueLayer, conv.acceptsShuffle,
+                  conv.epilogue.shuffle == nil, conv.epilogue.residual == nil, conv.epilogue.join == nil,
+                  concat.activation == .none || conv.epilogue.activation == .none else { return (branch, nil) }
+            let target = JoinTarget()
+            var epilogue = conv.epilogue
+            epilogue.join = target
+            if concat.activation != .none { epilogue.activation = concat.activation }
+            decisions.append(Decision(rule: "branch written into the join", layers: [conv.name, concat.name]))
+            return (SequenceLayer(sequence.name, sequence.layers.dropLast() + [conv.finished(by: epilogue)]), target)
+        }
+        let (left, l) = writer(concat.left), (right, r) = writer(concat.right)
+        guard l != nil || r != nil else { return (concat, []) }
+        return (ConcatLayer(concat.name, input: concat.input, left: left, right: right, activation: concat.activation,
+                            shuffle: concat.shuffle, inPlace: (l, r)), decisions)
     }
 
     /// Rule 5, on a residual whose body is already rewritten.
