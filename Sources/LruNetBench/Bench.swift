@@ -12,7 +12,7 @@ func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 func machineDescription(threads: Int) -> String {
     let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
         .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-    return "\(cpu), \(threads) threads"
+    return "\(cpu), \(threads == 1 ? "1 thread" : "\(threads) threads")"
 }
 
 /// Median and spread (min, max) of repeated timings.
