@@ -1035,6 +1035,33 @@ static _Thread_local float FN(lanes_planes)[((LRU_LANES_MAX_SIDE + 2) * (LRU_LAN
 /// The plane shape (h * 1024 + w) whose zero border lanes_planes holds; 0 before the first call.
 static _Thread_local long FN(lanes_shape);
 
+/// The channel-lanes conv: each output pixel the sum of three kernel-row chains (the first
+/// seeded with the shift; the scale is in the taps), so that a pixel waits on three dependent
+/// multiply-adds instead of ten.
+static inline __attribute__((always_inline)) void FN(channel_lanes_conv)(float *o, const float *t, const v8 k[9], v8 sh, int act,
+                                                                           long ho, long wo, long pw, long stride) {
+    for (long oy = 0; oy < ho; oy++) {
+        const float *row = t + stride * oy * pw * 8;
+        float *d = o + oy * wo * 8;
+        for (long ox = 0; ox < wo; ox++) {
+            const float *a = row + stride * ox * 8, *b = a + pw * 8, *c = b + pw * 8;
+            v8 r0 = MADD(k[2], ld8(a + 16), MADD(k[1], ld8(a + 8), MADD(k[0], ld8(a), sh)));
+            v8 r1 = MADD(k[5], ld8(b + 16), MADD(k[4], ld8(b + 8), k[3] * ld8(b)));
+            v8 r2 = MADD(k[8], ld8(c + 16), MADD(k[7], ld8(c + 8), k[6] * ld8(c)));
+            st8(d + ox * 8, act_v8(r0 + (r1 + r2), act));
+        }
+    }
+}
+
+/// Lane i = p[i * step] for i < n, the rest `fill`; whole loads where the lanes are one or two apart.
+static inline __attribute__((always_inline)) v8 FN(lanes_gather)(const float *p, long step, long n, float fill) {
+    if (n == 8 && step == 1) return ld8(p);
+    if (n == 8 && step == 2) return __builtin_shufflevector(ld8(p), ld8(p + 8), 0, 2, 4, 6, 8, 10, 12, 14);
+    v8 v = fill;
+    for (int i = 0; i < n; i++) v[i] = p[i * step];
+    return v;
+}
+
 static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src, long in_stride, long channels,
                                   long h, long w, long stride, const float *weight, long mult, const float *scale,
                                   const float *shift, int act) {
@@ -1054,12 +1081,12 @@ static void FN(dw3_channel_lanes)(float *dst, long out_stride, const float *src,
             long first = c0 * mult + m;                     // output channel of lane 0; lane i's is first + i*mult
             v8 k[9];
             FN(channel_taps)(k, weight + first * 9, mult * 9, n);
-            v8 sc = 1.0f, sh = 0.0f;
-            for (int i = 0; i < n; i++) {
-                if (scale) sc[i] = scale[first + i * mult];
-                if (shift) sh[i] = shift[first + i * mult];
+            if (scale) {
+                v8 sc = FN(lanes_gather)(scale + first, mult, n, 1.0f);
+                for (int q = 0; q < 9; q++) k[q] *= sc;
             }
-            FN(lanes_conv)(o, t, k, sc, sh, act, ho, wo, pw, stride);
+            v8 sh = shift ? FN(lanes_gather)(shift + first, mult, n, 0.0f) : (v8)0;
+            FN(channel_lanes_conv)(o, t, k, sh, act, ho, wo, pw, stride);
             FN(lanes_store)(dst + first * out_stride, mult * out_stride, n, o, how);
         }
     }
