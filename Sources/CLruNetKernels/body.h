@@ -3,6 +3,7 @@
 #include "body_rows.h"
 #include "body_depthwise.h"
 #include "body_tile.h"
+#include "body_lanes_block.h"
 #include "body_gradient_gemm.h"
 #include "body_pooling.h"
 #include "body_peak.h"

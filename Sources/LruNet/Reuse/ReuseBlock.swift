@@ -44,6 +44,8 @@ package final class ReuseBlock: Layer {
     /// planned for them. A pass on more threads re-plans it first.
     package var participants = CPUBudget.threads
     private var tileScratch = FloatBuffer(count: 0), tileMasks = FloatBuffer(count: 0)
+    /// Batch 1: the iterations in eight-channel pixels (ReuseLanes.swift), when the block fits.
+    private var lanes: ReuseLanes?, lanesBuffer = FloatBuffer(count: 0)
     private let iterationWeights: UnsafeMutablePointer<IterationWeights>
     private let barrier = SpinBarrier()
     /// The next tile to take: tiles are handed out one at a time, so a thread that the host
@@ -200,6 +202,14 @@ package final class ReuseBlock: Layer {
         tileScratch = FloatBuffer(count: participants * t.participantCount + shared)
         tileMasks = FloatBuffer(count: 2 * t.tall.bufferCount)
         t.tall.prepareMasks(in: tileMasks.pointer)
+        lanes = nil
+        if ReuseLanes.fits(planes: planes, height: shape.height, width: shape.width, batch: shape.batch) {
+            lanesBuffer = FloatBuffer(count: ReuseLanes.count(planes: planes, height: shape.height, width: shape.width,
+                                                              participants: participants))
+            lanes = ReuseLanes(lanesBuffer.pointer, planes: planes, height: shape.height, width: shape.width)
+        } else {
+            lanesBuffer = FloatBuffer(count: 0)
+        }
     }
 
     /// Fills every participant's activation buffers and depthwise rows with `value` (tests: what
@@ -231,7 +241,8 @@ package final class ReuseBlock: Layer {
                              sharedDepthwise: Rows(tileScratch.pointer + tileParticipants * t.participantCount), masks: masks,
                              counter: tileCounter, barrier: barrier,
                              pool: poolsInTiles ? TiledPass.Pooling(height: shape.height, width: shape.width,
-                                                                   ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil)
+                                                                   ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil,
+                             lanes: lanes)
         let width = min(ctx.threading.threads, tileParticipants)
         // Whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
         RegionObserver.record(#fileID, #line, items: pass.tiles >= width ? pass.tiles
