@@ -7,9 +7,6 @@
 // blocks and group g+4's into whole output blocks. Nothing is transposed between iterations:
 // only entering the block and leaving it.
 
-/// Pixel p's offset inside a zero-bordered plane of width w (rows w + 2 pixels apart).
-static inline __attribute__((always_inline)) long lanes_inner(long p, long w) { return p + 2 * (p / w) + w + 3; }
-
 static void FN(lanes_block_pack)(float *pw_packed, float *dw_taps, const float *pw, const float *dw, long planes,
                                  long g_begin, long g_end) {
     long cin = planes / 8, nb = cin / 8, k = 2 * cin;
@@ -52,7 +49,8 @@ static void FN(lanes_block_leave)(float *rows, long ld, const float *x, long h, 
                                   float *scratch) {
     long bordered = (h + 2) * (w + 2) * 8, plane = h * w;
     for (long b = b_begin; b < b_end; b++) {
-        for (long p = 0; p < plane; p++) st8(scratch + p * 8, ld8(x + b * bordered + lanes_inner(p, w) * 8));
+        for (long yy = 0, p = 0; yy < h; yy++)
+            for (long xx = 0; xx < w; xx++, p++) st8(scratch + p * 8, ld8(x + b * bordered + ((yy + 1) * (w + 2) + xx + 1) * 8));
         FN(lanes_store)(rows + b * 8 * ld, ld, 8, scratch, plane);
     }
 }
@@ -143,7 +141,8 @@ static void FN(lanes_block_pair)(float *y, const float *x, long g, long planes, 
                                  const float *dw_taps, const lru_iteration_weights *k, int shuffle, float *scratch) {
     long nb = planes / 64, plane = h * w, bordered = (h + 2) * (w + 2) * 8;
     long inner[LRU_LANES_MAX_SIDE * LRU_LANES_MAX_SIDE];
-    for (long p = 0; p < plane; p++) inner[p] = lanes_inner(p, w);
+    for (long yy = 0, p = 0; yy < h; yy++)
+        for (long xx = 0; xx < w; xx++, p++) inner[p] = (yy + 1) * (w + 2) + xx + 1;
     float *d = scratch, *low = d + 2 * nb * plane * 8, *high = low + nb * plane * 8;
     FN(lanes_group)(high, x, g + 4, planes, h, w, pw_packed, dw_taps, k, d, inner);
     FN(lanes_group)(low, x, g, planes, h, w, pw_packed, dw_taps, k, d, inner);
