@@ -220,6 +220,11 @@ package final class ReuseBlock: Layer {
             let s = TileScratch(tileScratch.pointer, tile: t, participant: p)
             s.a.update(repeating: value, count: s.tall - s.a)
         }
+        // The lanes path's scratch and packed weights too (not its states, whose borders must stay zero).
+        if let l = lanes {
+            let start = l.packedPointwise.base, end = lanesBuffer.pointer + lanesBuffer.count
+            start.update(repeating: value, count: end - start)
+        }
     }
 
     private func forwardTiled(_ input: UnsafeMutablePointer<Float>, _ ctx: RunContext) -> UnsafeMutablePointer<Float> {
