@@ -52,9 +52,9 @@ final class ReuseBlockInferenceTests: XCTestCase {
                 (64, 16, 16, 1, 2), (128, 7, 7, 1, 2), (40, 8, 3, 1, 2), (48, 2, 2, 1, 1), (32, 17, 17, 1, 1),
                 // Batch 1, many iterations: every iteration's groups split between the threads sharing the tile.
                 (64, 7, 7, 1, 7), (128, 4, 4, 1, 6),
-                // Batch 1 in eight-channel pixels for all iterations (planes a multiple of 64): output
+                // Batch 1 in eight-channel pixels (planes a multiple of 64, at least 4 iterations): output
                 // blocks in pairs and alone (192: three per group), the shuffle's interleave at 512.
-                (192, 5, 6, 1, 3), (512, 4, 4, 1, 2), (256, 3, 1, 1, 2),
+                (192, 5, 6, 1, 4), (512, 4, 4, 1, 4), (256, 3, 1, 1, 5),
             ]
             for t in cases {
                 let store = ParameterStore()

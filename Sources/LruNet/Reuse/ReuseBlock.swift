@@ -203,7 +203,7 @@ package final class ReuseBlock: Layer {
         tileMasks = FloatBuffer(count: 2 * t.tall.bufferCount)
         t.tall.prepareMasks(in: tileMasks.pointer)
         lanes = nil
-        if ReuseLanes.fits(planes: planes, height: shape.height, width: shape.width, batch: shape.batch) {
+        if ReuseLanes.fits(planes: planes, height: shape.height, width: shape.width, batch: shape.batch, iterations: iterations) {
             lanesBuffer = FloatBuffer(count: ReuseLanes.count(planes: planes, height: shape.height, width: shape.width,
                                                               participants: participants))
             lanes = ReuseLanes(lanesBuffer.pointer, planes: planes, height: shape.height, width: shape.width)

@@ -24,11 +24,14 @@ struct ReuseLanes: Sendable {
     /// Per participant: the depthwise values of a group and two groups' outputs.
     let scratch: Rows
 
-    /// Whether a block of `planes` on `height` x `width` planes at `batch` images can take it.
-    static func fits(planes: Int, height: Int, width: Int, batch: Int) -> Bool {
-        batch == 1 && planes % 64 == 0 && planes <= 4096
+    /// Whether a block of `planes` on `height` x `width` planes at `batch` images takes it: the
+    /// weights are packed every pass, which costs about what a few iterations save, so only
+    /// from `minimumIterations` on.
+    static func fits(planes: Int, height: Int, width: Int, batch: Int, iterations: Int) -> Bool {
+        batch == 1 && iterations >= minimumIterations && planes % 64 == 0 && planes <= 4096
             && height <= Int(LRU_LANES_MAX_SIDE) && width <= Int(LRU_LANES_MAX_SIDE)
     }
+    static let minimumIterations = 4
 
     var blocks: Int { planes / 8 }
     var bordered: Int { (height + 2) * (width + 2) * 8 }
