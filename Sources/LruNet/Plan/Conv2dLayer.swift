@@ -85,7 +85,8 @@ package final class Conv2dLayer: EpilogueLayer {
         let activation = epilogue.activation
         if !context.training && s.isPointwise && bias == nil {
             // Inference 1x1: our GEMM with the epilogue (and the shuffle, or the join's places) in its stores.
-            let out = epilogue.join?.pointer ?? buffers.out
+            // Into a join, the join has set its output (the layer has no buffer of its own).
+            let out = epilogue.join.map { $0.pointer! } ?? buffers.out
             (epilogue.join?.destinations ?? destinations).withUnsafeBufferPointer { dest in
                 pointwiseForward(out, input, weight: w, inChannels: inputChannels, outChannels: outputChannels, groups: groups,
                                  rowLength: buffers.output.rowLength, scale: folded?.scale, shift: folded?.shift,

@@ -249,10 +249,12 @@ package final class ReuseBlock: Layer {
                                                                    ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil,
                              lanes: lanes)
         let width = min(ctx.threading.threads, tileParticipants)
-        // Whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
-        RegionObserver.record(#fileID, #line, items: pass.tiles >= width ? pass.tiles
+        // Batch 1 on up to 4 threads, pairs of groups in eight-channel pixels (one thread too);
+        // otherwise whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
+        let inLanes = lanes != nil && width <= 4
+        RegionObserver.record(#fileID, #line, items: inLanes ? 4 : pass.tiles >= width ? pass.tiles
                                    : width > ReuseTile.groups ? planes / 4 : ReuseTile.groups, threads: width)
-        if pass.tiles >= width {
+        if !inLanes && pass.tiles >= width {
             // Enough tiles: participants take whole tiles from the counter, no synchronisation inside.
             tileCounter.reset()
             ctx.threading.pool.run(width: min(width, pass.tiles), pass) { pass, p, _ in pass.pointee.takeTiles(participant: p) }
