@@ -240,6 +240,10 @@ package final class ReuseBlock: Layer {
                                                    dwScale: d.scale, dwShift: d.shift, pwScale: p.scale, pwShift: p.shift)
         }
         let masks = (left: ConstRows(tileMasks.pointer), right: ConstRows(tileMasks.pointer + t.tall.bufferCount))
+        let width = min(ctx.threading.threads, tileParticipants)
+        // Batch 1 on up to 4 threads, pairs of groups in eight-channel pixels (one thread too);
+        // otherwise whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
+        let inLanes = lanes != nil && width <= 4
         let pass = TiledPass(tile: t, input: ConstRows(input), inputChannels: inputRepeatsHalf ? planes / 2 : planes,
                              out: Rows(poolsAfterIterations ? unpooled.pointer : outSlot.pointer), batch: batch, iterations: iterations,
                              weights: SharedConst(iterationWeights), workspace: Rows(tileScratch.pointer),
@@ -247,11 +251,7 @@ package final class ReuseBlock: Layer {
                              counter: tileCounter, barrier: barrier,
                              pool: poolsInTiles ? TiledPass.Pooling(height: shape.height, width: shape.width,
                                                                    ho: pooledSide(shape.height), wo: pooledSide(shape.width)) : nil,
-                             lanes: lanes)
-        let width = min(ctx.threading.threads, tileParticipants)
-        // Batch 1 on up to 4 threads, pairs of groups in eight-channel pixels (one thread too);
-        // otherwise whole tiles, or past 8 threads on too few tiles, input channels and 1x1 row blocks.
-        let inLanes = lanes != nil && width <= 4
+                             lanes: inLanes ? lanes : nil)
         RegionObserver.record(#fileID, #line, items: inLanes ? 4 : pass.tiles >= width ? pass.tiles
                                    : width > ReuseTile.groups ? planes / 4 : ReuseTile.groups, threads: width)
         if !inLanes && pass.tiles >= width {

@@ -35,9 +35,11 @@ struct ReuseLanes: Sendable {
 
     var blocks: Int { planes / 8 }
     var bordered: Int { (height + 2) * (width + 2) * 8 }
+    /// Floats of the two states.
+    static func stateCount(planes: Int, height: Int, width: Int) -> Int { 2 * (planes / 8) * (height + 2) * (width + 2) * 8 }
     static func scratchCount(planes: Int, height: Int, width: Int) -> Int { 4 * (planes / 64) * height * width * 8 }
     static func count(planes: Int, height: Int, width: Int, participants: Int) -> Int {
-        2 * (planes / 8) * (height + 2) * (width + 2) * 8 + planes * planes / 4 + 18 * planes
+        stateCount(planes: planes, height: height, width: width) + planes * planes / 4 + 18 * planes
             + participants * scratchCount(planes: planes, height: height, width: width)
     }
 
@@ -45,7 +47,7 @@ struct ReuseLanes: Sendable {
     init(_ base: UnsafeMutablePointer<Float>, planes: Int, height: Int, width: Int) {
         self.planes = planes; self.height = height; self.width = width
         state = Rows(base)
-        packedPointwise = Rows(base + 2 * (planes / 8) * (height + 2) * (width + 2) * 8)
+        packedPointwise = Rows(base + Self.stateCount(planes: planes, height: height, width: width))
         depthwiseTaps = Rows(packedPointwise.base + planes * planes / 4)
         scratch = Rows(depthwiseTaps.base + 18 * planes)
     }

@@ -79,7 +79,7 @@ struct TiledPass: Sendable {
     let counter: TileCounter, barrier: SpinBarrier
     /// When set, the output is max-pooled (3x3, stride 2, padding 1) as it is written.
     let pool: Pooling?
-    /// At batch 1 on up to 4 threads: the iterations in eight-channel pixels (ReuseLanes.swift).
+    /// Set at batch 1 on up to 4 threads: the iterations in eight-channel pixels (ReuseLanes.swift).
     let lanes: ReuseLanes?
 
     struct Pooling: Sendable { let height: Int, width: Int, ho: Int, wo: Int }
@@ -114,7 +114,7 @@ struct TiledPass: Sendable {
     /// (4 at a time) with their epilogues.
     func shareTiles(participant p: Int, width w: Int) {
         let s = TileScratch(workspace.base, tile: tile, participant: p), shared = TileScratch(workspace.base, tile: tile, participant: 0)
-        if let lanes, w <= 4, batch == 1 {
+        if let lanes {
             let blocks = tile.planes / 8, mine = 8 * (blocks * p / w) ..< 8 * (blocks * (p + 1) / w)
             gather(shared.a, n0: 0, count: 1, channels: mine)
             lanes.run(rows: shared.a, ld: tile.ld, weights: weights, iterations: iterations, participant: p, width: w, barrier: barrier)
